@@ -1,0 +1,89 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// announce tells the operator what to do next. The secret key is printed
+// only to an interactive terminal; otherwise the log names the file that
+// holds it.
+func (s *server) announce(addr string) {
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	endpoint := scheme + "://" + addr
+	s.log.Info("otpd is serving the Pinpoint API", "endpoint", endpoint, "region", s.cfg.Region,
+		"carrier", "outbox", "access_key_id", s.creds.AccessKeyID, "credentials_file", s.creds.File,
+		"data_dir", s.cfg.DataDir)
+	if s.newKeyPair {
+		s.log.Info("generated a new access key pair", "file", s.creds.File)
+	}
+	if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) {
+		s.log.Warn("THE DEVELOPMENT OUTBOX IS THE CARRIER AND otpd LISTENS BEYOND LOOPBACK: sends report success but reach no phone; codes are readable with `otpd outbox`",
+			"addr", addr)
+	}
+
+	secret := s.creds.SecretAccessKey
+	if !isTerminal(os.Stdout) {
+		if s.creds.File == "" {
+			return // the pair came from the environment; the operator has it
+		}
+		path, err := filepath.Abs(s.creds.File)
+		if err != nil {
+			path = s.creds.File
+		}
+		secret = fmt.Sprintf(`"$(sed -n 's/^aws_secret_access_key = //p' %s)"`, path)
+	} else if s.creds.File == "" {
+		secret = "$OTPD_SECRET_ACCESS_KEY"
+	}
+	region := s.cfg.Region
+	fmt.Printf(`
+otpd is serving the Pinpoint OTP API at %[1]s (region %[2]s).
+Messages go to the development outbox: nothing is texted; read them with 'otpd outbox'.
+
+Point the aws CLI, boto3 or an AWS SDK at it (in another shell):
+
+  export AWS_ENDPOINT_URL_PINPOINT=%[1]s
+  export AWS_ACCESS_KEY_ID=%[3]s
+  export AWS_SECRET_ACCESS_KEY=%[4]s
+  export AWS_REGION=%[2]s AWS_DEFAULT_REGION=%[2]s
+
+Then create an application, send a code, read it and verify it:
+
+  aws pinpoint create-app --create-application-request Name=MyApp
+  aws pinpoint send-otp-message --application-id APPLICATION_ID \
+    --send-otp-message-request-parameters 'Channel=SMS,BrandName=ExampleCorp,CodeLength=6,ValidityPeriod=10,AllowedAttempts=3,Language=en-US,OriginationIdentity=+18555550142,DestinationIdentity=+14255550142,ReferenceId=SampleReferenceId'
+  otpd outbox%[5]s
+  aws pinpoint verify-otp-message --application-id APPLICATION_ID \
+    --verify-otp-message-request-parameters 'DestinationIdentity=+14255550142,ReferenceId=SampleReferenceId,Otp=CODE'
+
+`, endpoint, region, s.creds.AccessKeyID, secret, dataDirFlag(s.cfg.DataDir))
+}
+
+// dataDirFlag is the --data-dir flag other commands need to find this data
+// directory, or nothing for the default.
+func dataDirFlag(dir string) string {
+	if filepath.Clean(dir) == "otpd-data" {
+		return ""
+	}
+	return " --data-dir " + dir
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// isTerminal reports whether f is an interactive terminal.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

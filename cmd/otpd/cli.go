@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/otpd/otpd/internal/otp"
+	"github.com/otpd/otpd/internal/pinpointapi"
+	"github.com/otpd/otpd/internal/sms/outbox"
+	"github.com/otpd/otpd/internal/storage"
+)
+
+// runApps is `otpd apps create|list`.
+func runApps(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: otpd apps create --name NAME [--id ID] | otpd apps list")
+	}
+	var cfg config
+	switch args[0] {
+	case "create":
+		fs := newFlagSet("apps create", "otpd apps create --name NAME [--id ID]\n\n"+
+			"Creates an application and prints its ApplicationResponse as JSON. --id keeps an ID\n"+
+			"from Pinpoint (32 lowercase hex characters); without it otpd picks a random one.")
+		storeFlags(fs, &cfg)
+		region, account := arnFlags(fs)
+		name := fs.String("name", "", "the application's display name (required)")
+		id := fs.String("id", "", "the application ID to use, e.g. one migrated from Pinpoint")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *name == "" {
+			return errors.New("apps create: --name is required")
+		}
+		return withService(cfg, func(ctx context.Context, svc *otp.Service) error {
+			app, err := svc.CreateApp(ctx, otp.NewApp{ID: *id, Name: *name})
+			if err != nil {
+				return err
+			}
+			return printJSON(os.Stdout, pinpointapi.AppResponse(app, *region, *account))
+		})
+	case "list":
+		fs := newFlagSet("apps list", "otpd apps list\n\nPrints every application as a JSON array.")
+		storeFlags(fs, &cfg)
+		region, account := arnFlags(fs)
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return withService(cfg, func(ctx context.Context, svc *otp.Service) error {
+			list := []pinpointapi.ApplicationResponse{}
+			for after := ""; ; {
+				apps, more, err := svc.Apps(ctx, after, 1000)
+				if err != nil {
+					return err
+				}
+				for _, app := range apps {
+					list = append(list, pinpointapi.AppResponse(app, *region, *account))
+				}
+				if !more {
+					return printJSON(os.Stdout, list)
+				}
+				after = apps[len(apps)-1].ID
+			}
+		})
+	}
+	return fmt.Errorf("apps: unknown subcommand %q (want create or list)", args[0])
+}
+
+// arnFlags registers the settings ARNs are made of, as `otpd serve` has them.
+func arnFlags(fs interface {
+	String(name, value, usage string) *string
+}) (region, account *string) {
+	region = fs.String("region", env("OTPD_REGION", "us-east-1"), "the region in ARNs (OTPD_REGION)")
+	account = fs.String("account-id", env("OTPD_ACCOUNT_ID", "000000000000"), "the account ID in ARNs (OTPD_ACCOUNT_ID)")
+	return region, account
+}
+
+// withService opens the store with a Service over it for one CLI command.
+// The CLI sends nothing, so its carrier refuses every message.
+func withService(cfg config, f func(ctx context.Context, svc *otp.Service) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := openStore(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// The service needs a MAC key and a carrier only to send or verify,
+	// which the CLI never does: a throwaway key and the outbox suffice.
+	svc, err := otp.NewService(otp.Config{Store: st, Carrier: outbox.New(st, nil), MACKey: make([]byte, otp.MinMACKeyLength)})
+	if err != nil {
+		return err
+	}
+	return f(ctx, svc)
+}
+
+// runOutbox is `otpd outbox`.
+func runOutbox(args []string) error {
+	var cfg config
+	fs := newFlagSet("outbox", "otpd outbox [--destination E164] [--json]\n\n"+
+		"Lists the messages the development outbox delivered, oldest first. They include the codes:\n"+
+		"the outbox exists to show what would have been texted.")
+	storeFlags(fs, &cfg)
+	dest := fs.String("destination", "", "only messages to this E.164 number")
+	asJSON := fs.Bool("json", false, "print a JSON array")
+	limit := fs.Int("limit", 100, "at most this many messages, the newest")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := openStore(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	msgs, err := st.ListOutbox(ctx, storage.OutboxQuery{Destination: *dest, Limit: *limit})
+	if err != nil {
+		return err
+	}
+	entries := outbox.Entries(msgs)
+	if *asJSON {
+		return printJSON(os.Stdout, entries)
+	}
+	if len(entries) == 0 {
+		fmt.Println("The outbox is empty.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CREATED\tTO\tFROM\tLANGUAGE\tBODY")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.CreatedAt, e.DestinationIdentity, e.OriginationIdentity, e.Language,
+			strings.ReplaceAll(e.Body, "\n", " "))
+	}
+	return tw.Flush()
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/otpd/otpd/internal/pinpointapi"
+)
+
+// config is everything `otpd serve` can be told. Each setting has a flag
+// and an OTPD_* environment variable; the flag wins.
+type config struct {
+	Addr              string
+	DataDir           string
+	Region            string
+	AccountID         string
+	TLSCert           string
+	TLSKey            string
+	MaxBodyBytes      int64
+	FailureLimit      int
+	FailureWindow     time.Duration
+	OutboxMaxMessages int
+	OutboxMaxAge      time.Duration
+	PurgeInterval     time.Duration
+	ShutdownTimeout   time.Duration
+	LogFormat         string
+	LogLevel          string
+
+	// envErrs holds malformed OTPD_* values, reported by validate.
+	envErrs []error
+}
+
+// storeFlags registers the settings every subcommand needs to reach the store.
+func storeFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.DataDir, "data-dir", env("OTPD_DATA_DIR", "./otpd-data"),
+		"directory of the embedded database and of generated keys (OTPD_DATA_DIR)")
+}
+
+// serveFlags registers the settings of `otpd serve`.
+func serveFlags(fs *flag.FlagSet, c *config) {
+	storeFlags(fs, c)
+	fs.StringVar(&c.Addr, "addr", env("OTPD_ADDR", "127.0.0.1:8080"), "address to listen on (OTPD_ADDR)")
+	fs.StringVar(&c.Region, "region", env("OTPD_REGION", "us-east-1"),
+		"the AWS region clients sign for and ARNs name; the only one accepted (OTPD_REGION)")
+	fs.StringVar(&c.AccountID, "account-id", env("OTPD_ACCOUNT_ID", "000000000000"),
+		"the 12-digit account ID in application ARNs (OTPD_ACCOUNT_ID)")
+	fs.StringVar(&c.TLSCert, "tls-cert", env("OTPD_TLS_CERT", ""), "PEM certificate file: serve HTTPS (OTPD_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", env("OTPD_TLS_KEY", ""), "PEM private key file for --tls-cert (OTPD_TLS_KEY)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.envInt("OTPD_MAX_BODY_BYTES", pinpointapi.DefaultMaxBodyBytes),
+		"largest request body accepted; larger ones get 413 (OTPD_MAX_BODY_BYTES)")
+	fs.IntVar(&c.FailureLimit, "failure-limit", int(c.envInt("OTPD_FAILURE_LIMIT", 10)),
+		"wrong codes tolerated per application and phone number within --failure-window, across codes (OTPD_FAILURE_LIMIT)")
+	fs.DurationVar(&c.FailureWindow, "failure-window", c.envDuration("OTPD_FAILURE_WINDOW", time.Hour),
+		"rolling window of --failure-limit (OTPD_FAILURE_WINDOW)")
+	fs.IntVar(&c.OutboxMaxMessages, "outbox-max-messages", int(c.envInt("OTPD_OUTBOX_MAX_MESSAGES", 10000)),
+		"the development outbox keeps at most this many newest messages (OTPD_OUTBOX_MAX_MESSAGES)")
+	fs.DurationVar(&c.OutboxMaxAge, "outbox-max-age", c.envDuration("OTPD_OUTBOX_MAX_AGE", 24*time.Hour),
+		"the development outbox keeps messages at most this long (OTPD_OUTBOX_MAX_AGE)")
+	fs.DurationVar(&c.PurgeInterval, "purge-interval", c.envDuration("OTPD_PURGE_INTERVAL", time.Minute),
+		"how often expired codes and old records are purged (OTPD_PURGE_INTERVAL)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("OTPD_SHUTDOWN_TIMEOUT", 30*time.Second),
+		"how long SIGTERM waits for requests in flight (OTPD_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.LogFormat, "log-format", env("OTPD_LOG_FORMAT", "text"), "text or json (OTPD_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", env("OTPD_LOG_LEVEL", "info"), "debug, info, warn or error (OTPD_LOG_LEVEL)")
+}
+
+// validate reports every problem at once.
+func (c *config) validate() error {
+	errs := append([]error(nil), c.envErrs...)
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("--addr %q: want host:port: %v", c.Addr, err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if !isRegion(c.Region) {
+		errs = append(errs, fmt.Errorf("--region %q: want an AWS region name such as us-east-1", c.Region))
+	}
+	if len(c.AccountID) != 12 || !allDigits(c.AccountID) {
+		errs = append(errs, fmt.Errorf("--account-id %q: want 12 digits", c.AccountID))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together: set both or neither"))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("--max-body-bytes %d: want at least 1024", c.MaxBodyBytes))
+	}
+	if c.FailureLimit < 1 {
+		errs = append(errs, fmt.Errorf("--failure-limit %d: want at least 1", c.FailureLimit))
+	}
+	if c.FailureWindow < time.Minute {
+		errs = append(errs, fmt.Errorf("--failure-window %s: want at least 1m", c.FailureWindow))
+	}
+	if c.OutboxMaxMessages < 1 {
+		errs = append(errs, fmt.Errorf("--outbox-max-messages %d: want at least 1", c.OutboxMaxMessages))
+	}
+	if c.OutboxMaxAge < time.Minute {
+		errs = append(errs, fmt.Errorf("--outbox-max-age %s: want at least 1m", c.OutboxMaxAge))
+	}
+	if c.PurgeInterval < time.Second {
+		errs = append(errs, fmt.Errorf("--purge-interval %s: want at least 1s", c.PurgeInterval))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *config) logger() *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// isRegion accepts names shaped like AWS regions: lowercase letters, digits
+// and hyphens, such as us-east-1 or eu-central-2.
+func isRegion(s string) bool {
+	if len(s) < 3 || len(s) > 32 {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func allDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func env(name, fallback string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return fallback
+}
+
+// envInt and envDuration fall back on a malformed value and record the
+// problem, so that validate reports it with the others.
+func (c *config) envInt(name string, fallback int64) int64 {
+	v := env(name, "")
+	if v == "" {
+		return fallback
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: want an integer", name, v))
+		return fallback
+	}
+	return n
+}
+
+func (c *config) envDuration(name string, fallback time.Duration) time.Duration {
+	v := env(name, "")
+	if v == "" {
+		return fallback
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: want a duration such as 90s or 1h", name, v))
+		return fallback
+	}
+	return d
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/otpd/otpd/internal/otp"
+)
+
+// keyPair is the access key pair clients sign with.
+type keyPair struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	// File is where a generated pair is kept; empty when it came from the
+	// environment.
+	File string
+}
+
+// Secret implements sigv4.Keyring for the one key pair.
+func (c keyPair) Secret(accessKeyID string) (string, bool) {
+	if accessKeyID != c.AccessKeyID {
+		return "", false
+	}
+	return c.SecretAccessKey, true
+}
+
+// credentialsFileName is in the AWS shared-credentials format, with one
+// profile named otpd, so AWS_SHARED_CREDENTIALS_FILE can point at it.
+const credentialsFileName = "credentials"
+
+// loadCredentials returns the key pair from OTPD_ACCESS_KEY_ID and
+// OTPD_SECRET_ACCESS_KEY, or else from the data directory, generating and
+// keeping one there (mode 0600) on first start.
+func loadCredentials(dataDir string) (keyPair, bool, error) {
+	id, secret := os.Getenv("OTPD_ACCESS_KEY_ID"), os.Getenv("OTPD_SECRET_ACCESS_KEY")
+	switch {
+	case id != "" && secret != "":
+		if len(secret) < 16 {
+			return keyPair{}, false, errors.New("OTPD_SECRET_ACCESS_KEY must be at least 16 characters")
+		}
+		return keyPair{AccessKeyID: id, SecretAccessKey: secret}, false, nil
+	case id != "" || secret != "":
+		return keyPair{}, false, errors.New("set both OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or neither (otpd then keeps a generated pair in the data directory)")
+	}
+	path := filepath.Join(dataDir, credentialsFileName)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		c, err := parseCredentials(data)
+		if err != nil {
+			return keyPair{}, false, fmt.Errorf("%s: %w", path, err)
+		}
+		c.File = path
+		return c, false, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return keyPair{}, false, err
+	}
+	c, err := generateCredentials()
+	if err != nil {
+		return keyPair{}, false, err
+	}
+	c.File = path
+	content := fmt.Sprintf("# otpd's access key pair: sign Pinpoint API requests with it.\n[otpd]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
+		c.AccessKeyID, c.SecretAccessKey)
+	if err := writeSecretFile(path, []byte(content)); err != nil {
+		return keyPair{}, false, err
+	}
+	return c, true, nil
+}
+
+func parseCredentials(data []byte) (keyPair, error) {
+	var c keyPair
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "aws_access_key_id":
+			c.AccessKeyID = strings.TrimSpace(v)
+		case "aws_secret_access_key":
+			c.SecretAccessKey = strings.TrimSpace(v)
+		}
+	}
+	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
+		return c, errors.New("want aws_access_key_id and aws_secret_access_key lines")
+	}
+	return c, nil
+}
+
+// generateCredentials makes a key pair shaped like AWS's: a 20-character
+// key ID and a 40-character secret.
+func generateCredentials() (keyPair, error) {
+	idBytes := make([]byte, 10)
+	secretBytes := make([]byte, 30)
+	if _, err := rand.Read(idBytes); err != nil {
+		return keyPair{}, err
+	}
+	if _, err := rand.Read(secretBytes); err != nil {
+		return keyPair{}, err
+	}
+	return keyPair{
+		AccessKeyID:     "OTPD" + base32.StdEncoding.EncodeToString(idBytes)[:16],
+		SecretAccessKey: base64.StdEncoding.EncodeToString(secretBytes),
+	}, nil
+}
+
+// hmacKeyFileName is the generated code-hashing secret in the data directory.
+const hmacKeyFileName = "hmac.key"
+
+// loadHMACKey returns the secret codes are hashed with: OTPD_HMAC_KEY (hex),
+// else the file named by OTPD_HMAC_KEY_FILE (hex), else the data
+// directory's hmac.key, generated on first start. It also says where it
+// came from, for the log.
+func loadHMACKey(dataDir string) (key []byte, source string, err error) {
+	if v := os.Getenv("OTPD_HMAC_KEY"); v != "" {
+		key, err := decodeHMACKey(v)
+		if err != nil {
+			return nil, "", fmt.Errorf("OTPD_HMAC_KEY: %w", err)
+		}
+		return key, "OTPD_HMAC_KEY", nil
+	}
+	if path := os.Getenv("OTPD_HMAC_KEY_FILE"); path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, "", fmt.Errorf("OTPD_HMAC_KEY_FILE: %w", err)
+		}
+		key, err := decodeHMACKey(string(data))
+		if err != nil {
+			return nil, "", fmt.Errorf("OTPD_HMAC_KEY_FILE %s: %w", path, err)
+		}
+		return key, path, nil
+	}
+	path := filepath.Join(dataDir, hmacKeyFileName)
+	data, err := os.ReadFile(path)
+	if err == nil {
+		key, err := decodeHMACKey(string(data))
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", path, err)
+		}
+		return key, path, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, "", err
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, "", err
+	}
+	if err := writeSecretFile(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
+		return nil, "", err
+	}
+	return key, path, nil
+}
+
+func decodeHMACKey(s string) ([]byte, error) {
+	key, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, fmt.Errorf("want hex-encoded bytes: %v", err)
+	}
+	if len(key) < otp.MinMACKeyLength {
+		return nil, fmt.Errorf("want at least %d bytes (%d hex characters); got %d bytes", otp.MinMACKeyLength, 2*otp.MinMACKeyLength, len(key))
+	}
+	return key, nil
+}
+
+// writeSecretFile creates path with mode 0600, failing if it exists, so two
+// processes starting at once never overwrite each other's secret.
+func writeSecretFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -1,0 +1,67 @@
+// Command otpd is a self-hosted one-time-password server that speaks the
+// Amazon Pinpoint OTP API (SendOTPMessage, VerifyOTPMessage and the
+// application operations they need).
+//
+//	otpd serve                         run the server
+//	otpd apps create --name NAME       create an application
+//	otpd apps list                     list applications
+//	otpd outbox                        show what the development outbox delivered
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+)
+
+const usage = `otpd: a self-hosted one-time-password server for the Amazon Pinpoint OTP API
+
+Usage:
+  otpd serve [flags]                          serve the API (otpd serve -h for flags)
+  otpd apps create --name NAME [--id ID]      create an application, print it as JSON
+  otpd apps list                              list applications as JSON
+  otpd outbox [--destination E164] [--json]   show the development outbox, oldest first
+
+Every subcommand takes --data-dir (OTPD_DATA_DIR, default ./otpd-data) and may
+run while a server uses the same data directory.
+`
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "otpd:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("missing subcommand")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(args[1:])
+	case "apps":
+		return runApps(args[1:])
+	case "outbox":
+		return runOutbox(args[1:])
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return nil
+	}
+	fmt.Fprint(os.Stderr, usage)
+	return fmt.Errorf("unknown subcommand %q", args[0])
+}
+
+func newFlagSet(name, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), help)
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		fs.PrintDefaults()
+	}
+	return fs
+}

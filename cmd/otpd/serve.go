@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/otpd/otpd/internal/metrics"
+	"github.com/otpd/otpd/internal/otp"
+	"github.com/otpd/otpd/internal/pinpointapi"
+	"github.com/otpd/otpd/internal/sigv4"
+	"github.com/otpd/otpd/internal/sms/outbox"
+	"github.com/otpd/otpd/internal/storage"
+	"github.com/otpd/otpd/internal/storage/sqlite"
+)
+
+// databaseFileName is the embedded database in the data directory.
+const databaseFileName = "otpd.db"
+
+// openStore opens the embedded store in the data directory.
+func openStore(ctx context.Context, dataDir string) (storage.Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, databaseFileName))
+	if err != nil {
+		return nil, fmt.Errorf("open the embedded database: %w", err)
+	}
+	return st, nil
+}
+
+// server is a configured otpd, ready to serve.
+type server struct {
+	cfg        config
+	log        *slog.Logger
+	now        func() time.Time
+	store      storage.Store
+	metrics    *metrics.Metrics
+	handler    http.Handler
+	creds      keyPair
+	newKeyPair bool
+}
+
+// newServer opens the store and wires otpd together. now is the clock of
+// the OTP domain (codes, expiry, budgets); signatures always use real time.
+func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() time.Time) (*server, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	creds, generated, err := loadCredentials(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("access key pair: %w", err)
+	}
+	macKey, macSource, err := loadHMACKey(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("HMAC key: %w", err)
+	}
+	log.Info("code hashing key loaded", "source", macSource)
+	st, err := openStore(ctx, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New()
+	svc, err := otp.NewService(otp.Config{
+		Store:         st,
+		Carrier:       outbox.New(st, now),
+		MACKey:        macKey,
+		FailureBudget: storage.FailureBudget{Limit: cfg.FailureLimit, Window: cfg.FailureWindow},
+		Observer:      m,
+		Logger:        log,
+		Now:           now,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	handler := pinpointapi.New(pinpointapi.Config{
+		Service:      svc,
+		Auth:         &sigv4.Verifier{Region: cfg.Region, Service: "mobiletargeting", Keys: creds},
+		Metrics:      m,
+		Region:       cfg.Region,
+		AccountID:    cfg.AccountID,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Outbox:       st,
+		Ready:        st.Ping,
+		Logger:       log,
+	})
+	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m, handler: handler, creds: creds, newKeyPair: generated}, nil
+}
+
+// serve answers requests on ln until ctx is done, then stops accepting,
+// lets requests in flight finish (up to the shutdown timeout) and closes the
+// store.
+func (s *server) serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	var wg sync.WaitGroup
+	purgeCtx, stopPurge := context.WithCancel(context.WithoutCancel(ctx))
+	wg.Go(func() { s.purgeLoop(purgeCtx) })
+
+	errc := make(chan error, 1)
+	go func() {
+		if s.cfg.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	var err error
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		s.log.Info("shutting down: finishing requests in flight", "timeout", s.cfg.ShutdownTimeout)
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		err = srv.Shutdown(sctx)
+		cancel()
+		<-errc
+	}
+	stopPurge()
+	wg.Wait()
+	if cerr := s.store.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// purgeBatch is how many records one purge step deletes at most, so that no
+// request waits long behind it.
+const purgeBatch = 1000
+
+// purgeLoop deletes expired codes and old records every PurgeInterval, in
+// bounded batches with pauses between them.
+func (s *server) purgeLoop(ctx context.Context) {
+	r := storage.Retention{
+		BatchSize:         purgeBatch,
+		FailureWindow:     s.cfg.FailureWindow,
+		OutboxMaxAge:      s.cfg.OutboxMaxAge,
+		OutboxMaxMessages: s.cfg.OutboxMaxMessages,
+	}
+	t := time.NewTicker(s.cfg.PurgeInterval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := s.store.Purge(ctx, s.now(), r)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("purge failed; will try again", "err", err)
+				}
+				break
+			}
+			s.metrics.Purged(n)
+			if n < purgeBatch {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// runServe is `otpd serve`.
+func runServe(args []string) error {
+	var cfg config
+	fs := newFlagSet("serve", "otpd serve [flags]\n\nServes the Pinpoint OTP API.")
+	serveFlags(fs, &cfg)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := cfg.logger()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	s, err := newServer(ctx, cfg, log, time.Now)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		s.store.Close()
+		return err
+	}
+	s.announce(ln.Addr().String())
+	return s.serve(ctx, ln)
+}

@@ -1,0 +1,133 @@
+// Package otp is otpd's domain: applications, and the one-time codes sent to
+// and verified for phone numbers within them.
+//
+// It generates codes with crypto/rand, keeps only their keyed MAC
+// (HMAC-SHA-256 under a server secret) in the store, composes the text in the
+// requested language, hands it to a carrier, and verifies candidates against
+// the store's atomic attempt counting. It knows nothing of HTTP or JSON: the
+// Pinpoint wire format lives in package pinpointapi.
+package otp
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/otpd/otpd/internal/sms"
+	"github.com/otpd/otpd/internal/storage"
+)
+
+// Defaults and limits of SendOTPMessage parameters, as Pinpoint documents them.
+const (
+	DefaultCodeLength      = 6
+	MinCodeLength          = 5
+	MaxCodeLength          = 8
+	DefaultValidity        = 10 // minutes
+	MinValidity            = 5
+	MaxValidity            = 60
+	DefaultAllowedAttempts = 3
+	MinAllowedAttempts     = 1
+	MaxAllowedAttempts     = 5
+	MaxBrandNameLength     = 20
+	MaxReferenceIDLength   = 48
+	DefaultLanguage        = "en-US"
+)
+
+// Config configures a Service. Store, Carrier and MACKey are required.
+type Config struct {
+	Store   storage.Store
+	Carrier sms.Carrier
+	// MACKey is the server secret codes are hashed with; at least 32 bytes.
+	// It must be the same on every instance that shares a store.
+	MACKey []byte
+	// FailureBudget bounds wrong guesses per (application, destination)
+	// across codes. Zero means 10 per hour.
+	FailureBudget storage.FailureBudget
+	// SendTimeout bounds one carrier submission. Zero means 10 seconds.
+	SendTimeout time.Duration
+	// RetryWindow is how long a send is remembered for client retries that
+	// repeat its amz-sdk-invocation-id. Zero means 10 minutes.
+	RetryWindow time.Duration
+	// Observer is told about sends and verifications (metrics); may be nil.
+	Observer Observer
+	Logger   *slog.Logger // nil means slog.Default()
+	Now      func() time.Time
+	Rand     io.Reader // source of codes and IDs; nil means crypto/rand
+}
+
+// Observer is told the outcome of every send and verification, e.g. to count
+// them in metrics. It never sees a code.
+type Observer interface {
+	Sent(deliveryStatus string)
+	Verified(outcome storage.Outcome)
+}
+
+// Service implements the OTP operations. It is safe for concurrent use.
+type Service struct {
+	store       storage.Store
+	carrier     sms.Carrier
+	macKey      []byte
+	budget      storage.FailureBudget
+	sendTimeout time.Duration
+	retryWindow time.Duration
+	observer    Observer
+	log         *slog.Logger
+	now         func() time.Time
+	rand        io.Reader
+}
+
+// MinMACKeyLength is the shortest server secret otpd accepts, in bytes.
+const MinMACKeyLength = 32
+
+// NewService checks cfg and returns a Service.
+func NewService(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Carrier == nil {
+		return nil, errors.New("otp: Store and Carrier are required")
+	}
+	if len(cfg.MACKey) < MinMACKeyLength {
+		return nil, errors.New("otp: the MAC key must be at least 32 bytes")
+	}
+	s := &Service{
+		store:       cfg.Store,
+		carrier:     cfg.Carrier,
+		macKey:      append([]byte(nil), cfg.MACKey...),
+		budget:      cfg.FailureBudget,
+		sendTimeout: cfg.SendTimeout,
+		retryWindow: cfg.RetryWindow,
+		observer:    cfg.Observer,
+		log:         cfg.Logger,
+		now:         cfg.Now,
+		rand:        cfg.Rand,
+	}
+	if s.budget.Limit == 0 {
+		s.budget.Limit = 10
+	}
+	if s.budget.Window == 0 {
+		s.budget.Window = time.Hour
+	}
+	if s.sendTimeout == 0 {
+		s.sendTimeout = 10 * time.Second
+	}
+	if s.retryWindow == 0 {
+		s.retryWindow = 10 * time.Minute
+	}
+	if s.observer == nil {
+		s.observer = nopObserver{}
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.rand == nil {
+		s.rand = cryptoRand
+	}
+	return s, nil
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Sent(string)              {}
+func (nopObserver) Verified(storage.Outcome) {}

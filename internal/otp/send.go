@@ -1,0 +1,405 @@
+package otp
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/otpd/otpd/internal/phone"
+	"github.com/otpd/otpd/internal/sms"
+	"github.com/otpd/otpd/internal/storage"
+)
+
+// SendRequest asks for a code to be sent. Nil numeric fields take their
+// defaults; an empty Language means en-US.
+type SendRequest struct {
+	AppID               string
+	Channel             string
+	BrandName           string
+	CodeLength          *int
+	ValidityPeriod      *int // minutes
+	AllowedAttempts     *int
+	Language            string
+	OriginationIdentity string
+	DestinationIdentity string
+	ReferenceID         string
+	EntityID            string
+	TemplateID          string
+	// InvocationID is the client's amz-sdk-invocation-id: a retry that
+	// repeats it with the same parameters gets the first result and sends
+	// nothing. Empty means the request is not de-duplicated.
+	InvocationID string
+}
+
+// Delivery statuses of a SendResult, as Pinpoint names them.
+const (
+	StatusSuccessful       = "SUCCESSFUL"
+	StatusThrottled        = "THROTTLED"
+	StatusTemporaryFailure = "TEMPORARY_FAILURE"
+	StatusPermanentFailure = "PERMANENT_FAILURE"
+	StatusUnknownFailure   = "UNKNOWN_FAILURE"
+	StatusOptOut           = "OPT_OUT"
+)
+
+// SendResult is the outcome of a send for its destination.
+type SendResult struct {
+	Destination    string
+	MessageID      string
+	DeliveryStatus string
+	StatusCode     int
+	StatusMessage  string
+}
+
+// sendParams is a SendRequest checked and with its defaults applied.
+type sendParams struct {
+	AppID           string
+	BrandName       string
+	CodeLength      int
+	Validity        int
+	AllowedAttempts int
+	Language        string
+	Origination     string
+	Destination     string
+	ReferenceID     string
+	EntityID        string
+	TemplateID      string
+}
+
+// MaxDLTIDLength bounds EntityId and TemplateId.
+const MaxDLTIDLength = 64
+
+func checkSendRequest(r SendRequest) (sendParams, error) {
+	p := sendParams{
+		AppID:           r.AppID,
+		BrandName:       r.BrandName,
+		CodeLength:      DefaultCodeLength,
+		Validity:        DefaultValidity,
+		AllowedAttempts: DefaultAllowedAttempts,
+		Language:        DefaultLanguage,
+		Origination:     r.OriginationIdentity,
+		Destination:     r.DestinationIdentity,
+		ReferenceID:     r.ReferenceID,
+		EntityID:        r.EntityID,
+		TemplateID:      r.TemplateID,
+	}
+	if r.Channel == "" {
+		return p, invalid("Channel", "is required and must be SMS")
+	}
+	if r.Channel != "SMS" {
+		return p, invalid("Channel", "must be SMS, the only channel for one-time passwords; got %q", r.Channel)
+	}
+	if n := utf8.RuneCountInString(r.BrandName); n < 1 || n > MaxBrandNameLength {
+		if n == 0 {
+			return p, invalid("BrandName", "is required: 1 to %d characters", MaxBrandNameLength)
+		}
+		return p, invalid("BrandName", "must be 1 to %d characters; got %d", MaxBrandNameLength, n)
+	}
+	if err := checkRange("CodeLength", r.CodeLength, MinCodeLength, MaxCodeLength, &p.CodeLength); err != nil {
+		return p, err
+	}
+	if err := checkRange("ValidityPeriod", r.ValidityPeriod, MinValidity, MaxValidity, &p.Validity); err != nil {
+		return p, err
+	}
+	if err := checkRange("AllowedAttempts", r.AllowedAttempts, MinAllowedAttempts, MaxAllowedAttempts, &p.AllowedAttempts); err != nil {
+		return p, err
+	}
+	if r.Language != "" {
+		tag, ok := canonicalLanguage(r.Language)
+		if !ok {
+			return p, invalid("Language", "must be one of %v; got %q", Languages(), r.Language)
+		}
+		p.Language = tag
+	}
+	if r.OriginationIdentity == "" {
+		return p, invalid("OriginationIdentity", "is required: an E.164 phone number, a short code or an alphanumeric sender ID")
+	}
+	if err := checkOrigination(r.OriginationIdentity); err != nil {
+		return p, err
+	}
+	if err := checkDestination(r.DestinationIdentity); err != nil {
+		return p, err
+	}
+	if err := checkReferenceID(r.ReferenceID); err != nil {
+		return p, err
+	}
+	for _, f := range []struct{ field, value string }{{"EntityId", r.EntityID}, {"TemplateId", r.TemplateID}} {
+		if n := utf8.RuneCountInString(f.value); n > MaxDLTIDLength {
+			return p, invalid(f.field, "must be at most %d characters; got %d", MaxDLTIDLength, n)
+		}
+	}
+	return p, nil
+}
+
+func checkRange(field string, v *int, lo, hi int, dst *int) error {
+	if v == nil {
+		return nil
+	}
+	if *v < lo || *v > hi {
+		return invalid(field, "must be an integer from %d to %d; got %d", lo, hi, *v)
+	}
+	*dst = *v
+	return nil
+}
+
+func checkDestination(d string) error {
+	if d == "" {
+		return invalid("DestinationIdentity", "is required: an E.164 phone number such as +14255550100")
+	}
+	if _, err := phone.ParseE164(d); err != nil {
+		return invalid("DestinationIdentity", "%s; got %q", err, d)
+	}
+	return nil
+}
+
+func checkReferenceID(ref string) error {
+	if n := utf8.RuneCountInString(ref); n < 1 || n > MaxReferenceIDLength {
+		if n == 0 {
+			return invalid("ReferenceId", "is required: 1 to %d characters", MaxReferenceIDLength)
+		}
+		return invalid("ReferenceId", "must be 1 to %d characters; got %d", MaxReferenceIDLength, n)
+	}
+	return nil
+}
+
+// checkOrigination accepts an E.164 number, a short code (digits) or an
+// alphanumeric sender ID.
+func checkOrigination(o string) error {
+	switch {
+	case o[0] == '+':
+		if !phone.IsE164Syntax(o) {
+			return invalid("OriginationIdentity", "starts with '+' but is not an E.164 number ('+' followed by 2 to 15 digits); got %q", o)
+		}
+		return nil
+	case isDigits(o):
+		if !isShortCode(o) {
+			return invalid("OriginationIdentity", "looks like a short code but must be 3 to %d digits; got %q", MaxShortCodeLength, o)
+		}
+		return nil
+	default:
+		return checkSenderID("OriginationIdentity", o)
+	}
+}
+
+// checkSenderID accepts an alphanumeric sender ID: 1 to 11 characters among
+// ASCII letters, digits, space, '-', '.', '_' and '&', at least one a letter.
+func checkSenderID(field, s string) error {
+	letters := 0
+	for _, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			letters++
+		case c >= '0' && c <= '9' || c == ' ' || c == '-' || c == '.' || c == '_' || c == '&':
+		default:
+			return invalid(field, "must be an E.164 number, a short code or an alphanumeric sender ID (ASCII letters, digits, space, '-', '.', '_', '&'); got %q", s)
+		}
+	}
+	if letters == 0 || len(s) > MaxSenderIDLength {
+		return invalid(field, "as an alphanumeric sender ID must be 1 to %d characters with at least one letter; got %q", MaxSenderIDLength, s)
+	}
+	return nil
+}
+
+func isShortCode(s string) bool { return len(s) >= 3 && len(s) <= MaxShortCodeLength && isDigits(s) }
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// timeResolution is the precision of every stored time.
+const timeResolution = time.Millisecond
+
+// Send generates a code, texts it to the destination and, once a carrier
+// accepted the message, makes it the live code for (application,
+// destination, ReferenceId). A refusal by the carrier is not an error: it is
+// reported in the SendResult, and the previous code stays as it was.
+func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error) {
+	p, err := checkSendRequest(req)
+	if err != nil {
+		return SendResult{}, err
+	}
+	app, err := s.App(ctx, p.AppID)
+	if err != nil {
+		return SendResult{}, err
+	}
+	if !app.SMS.Enabled {
+		return SendResult{}, &ChannelDisabledError{AppID: app.ID}
+	}
+	now := s.now()
+	until, err := s.store.DestinationLockout(ctx, app.ID, p.Destination, now, s.budget)
+	if err != nil {
+		return SendResult{}, fmt.Errorf("check failure budget: %w", err)
+	}
+	if !until.IsZero() {
+		return SendResult{}, &LockedOutError{Destination: p.Destination, Until: until, RetryAfter: until.Sub(now), Limit: s.budget.Limit, Window: s.budget.Window}
+	}
+	if req.InvocationID == "" {
+		return s.send(ctx, app, p)
+	}
+	return s.sendOnce(ctx, app, p, req.InvocationID)
+}
+
+// sendOnce sends at most once per (invocation ID, parameters) within the
+// retry window, answering repeats with the first result.
+func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, invocationID string) (SendResult, error) {
+	digest, err := json.Marshal(p)
+	if err != nil {
+		return SendResult{}, fmt.Errorf("digest request: %w", err)
+	}
+	sum := sha256.Sum256(append(digest, app.Generation...))
+	key := invocationID + ":" + hex.EncodeToString(sum[:16])
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
+		now := s.now()
+		prior, claimed, err := s.store.ClaimSend(ctx, storage.SendClaim{
+			AppID: app.ID, Key: key, Now: now, LeaseUntil: now.Add(s.sendTimeout + 5*time.Second),
+		})
+		if err != nil {
+			return SendResult{}, fmt.Errorf("claim send: %w", err)
+		}
+		if claimed {
+			break
+		}
+		if prior != nil {
+			var res SendResult
+			if err := json.Unmarshal(prior, &res); err != nil {
+				return SendResult{}, fmt.Errorf("decode the remembered send: %w", err)
+			}
+			s.log.InfoContext(ctx, "repeated send answered from its first result", "app", app.ID, "message_id", res.MessageID)
+			return res, nil
+		}
+		// The first request is still under way: wait for its result.
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return SendResult{}, ErrSendInProgress
+		case <-t.C:
+		}
+	}
+	res, err := s.send(ctx, app, p)
+	if err != nil {
+		// Nothing was recorded as sent; let a retry start afresh. The
+		// request's context may be done, so give the release its own.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := s.store.ReleaseSend(rctx, app.ID, key); rerr != nil {
+			s.log.WarnContext(ctx, "could not release a send claim", "app", app.ID, "err", rerr)
+		}
+		return SendResult{}, err
+	}
+	encoded, err := json.Marshal(res)
+	if err != nil {
+		return SendResult{}, fmt.Errorf("encode send result: %w", err)
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.store.CompleteSend(cctx, app.ID, key, encoded, s.now().Add(s.retryWindow)); err != nil {
+		// The message went out and its code is live; only retry
+		// de-duplication is lost, so answer with the result.
+		s.log.WarnContext(ctx, "could not record a send for retry de-duplication", "app", app.ID, "err", err)
+	}
+	return res, nil
+}
+
+// send generates the code, hands the message to the carrier and, if the
+// carrier accepted it, stores the code.
+func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (SendResult, error) {
+	code, err := newCode(s.rand, p.CodeLength)
+	if err != nil {
+		return SendResult{}, err
+	}
+	msgID := uuid.NewString()
+	msg := sms.Message{
+		ID:         msgID,
+		AppID:      app.ID,
+		From:       p.Origination,
+		To:         p.Destination,
+		Text:       messageText(p.Language, code, p.BrandName),
+		Language:   p.Language,
+		EntityID:   p.EntityID,
+		TemplateID: p.TemplateID,
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
+	receipt, sendErr := s.carrier.Send(sendCtx, msg)
+	cancel()
+	res := resultOf(p.Destination, msgID, sendErr)
+	s.observer.Sent(res.DeliveryStatus)
+	if sendErr != nil {
+		s.log.WarnContext(ctx, "carrier refused the message", "app", app.ID, "message_id", msgID,
+			"carrier", s.carrier.Name(), "delivery_status", res.DeliveryStatus, "err", sendErr)
+		return res, nil
+	}
+	now := s.now().UTC().Truncate(timeResolution)
+	err = s.store.PutCode(ctx, storage.Code{
+		Key:             storage.CodeKey{AppID: app.ID, Destination: p.Destination, ReferenceID: p.ReferenceID},
+		AppGeneration:   app.Generation,
+		MAC:             s.codeMAC(app.Generation, p.Destination, p.ReferenceID, code),
+		AllowedAttempts: p.AllowedAttempts,
+		CreatedAt:       now,
+		ExpiresAt:       now.Add(time.Duration(p.Validity) * time.Minute),
+	})
+	if err != nil {
+		return SendResult{}, fmt.Errorf("store code: %w", err)
+	}
+	s.log.DebugContext(ctx, "code sent", "app", app.ID, "message_id", msgID, "carrier", s.carrier.Name(),
+		"carrier_message_id", receipt.CarrierMessageID)
+	return res, nil
+}
+
+// resultOf maps a carrier's answer to Pinpoint's per-destination result.
+func resultOf(destination, msgID string, err error) SendResult {
+	res := SendResult{Destination: destination, MessageID: msgID}
+	if err == nil {
+		res.DeliveryStatus = StatusSuccessful
+		res.StatusCode = 200
+		res.StatusMessage = "MessageId: " + msgID
+		return res
+	}
+	var ce *sms.Error
+	if !errors.As(err, &ce) {
+		res.DeliveryStatus = StatusUnknownFailure
+		res.StatusCode = 500
+		res.StatusMessage = "The carrier did not confirm the message: " + err.Error()
+		if errors.Is(err, context.DeadlineExceeded) {
+			res.DeliveryStatus = StatusTemporaryFailure
+			res.StatusCode = 504
+			res.StatusMessage = "The carrier did not answer in time; the message may or may not be delivered."
+		}
+		return res
+	}
+	res.StatusCode = ce.Code
+	res.StatusMessage = ce.Message
+	switch ce.Status {
+	case sms.Temporary:
+		res.DeliveryStatus = StatusTemporaryFailure
+		res.StatusCode = cmp.Or(res.StatusCode, 503)
+	case sms.Throttled:
+		res.DeliveryStatus = StatusThrottled
+		res.StatusCode = cmp.Or(res.StatusCode, 429)
+	case sms.Permanent:
+		res.DeliveryStatus = StatusPermanentFailure
+		res.StatusCode = cmp.Or(res.StatusCode, 400)
+	case sms.OptedOut:
+		res.DeliveryStatus = StatusOptOut
+		res.StatusCode = cmp.Or(res.StatusCode, 400)
+	default:
+		res.DeliveryStatus = StatusUnknownFailure
+		res.StatusCode = cmp.Or(res.StatusCode, 500)
+	}
+	return res
+}

@@ -1,0 +1,41 @@
+// Package phone checks and describes phone numbers with libphonenumber's rules
+// (github.com/nyaruka/phonenumbers). Every place in otpd that accepts a phone
+// number parses it here, so that all agree on what is valid.
+package phone
+
+import (
+	"fmt"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// ParseE164 accepts s only in strict E.164 form ("+" then 2 to 15 digits, no
+// spaces or punctuation) and only if libphonenumber considers the number
+// valid. The error explains what is wrong, for a client-facing message.
+func ParseE164(s string) (*phonenumbers.PhoneNumber, error) {
+	if !IsE164Syntax(s) {
+		return nil, fmt.Errorf("must be an E.164 phone number: '+' followed by 2 to 15 digits, with no spaces or punctuation (for example +14255550100)")
+	}
+	n, err := phonenumbers.Parse(s, "")
+	if err != nil {
+		return nil, fmt.Errorf("is not a phone number libphonenumber can parse: %v", err)
+	}
+	if !phonenumbers.IsValidNumber(n) {
+		return nil, fmt.Errorf("is not a valid phone number for its country code")
+	}
+	return n, nil
+}
+
+// IsE164Syntax reports whether s is '+' followed by 2 to 15 digits, the
+// first of which is not 0.
+func IsE164Syntax(s string) bool {
+	if len(s) < 3 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

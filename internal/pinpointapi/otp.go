@@ -1,0 +1,135 @@
+package pinpointapi
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/otpd/otpd/internal/otp"
+	"github.com/otpd/otpd/internal/sms/outbox"
+	"github.com/otpd/otpd/internal/storage"
+)
+
+// sendOTPRequest is Pinpoint's SendOTPMessageRequestParameters.
+type sendOTPRequest struct {
+	AllowedAttempts     *int   `json:"AllowedAttempts"`
+	BrandName           string `json:"BrandName"`
+	Channel             string `json:"Channel"`
+	CodeLength          *int   `json:"CodeLength"`
+	DestinationIdentity string `json:"DestinationIdentity"`
+	EntityID            string `json:"EntityId"`
+	Language            string `json:"Language"`
+	OriginationIdentity string `json:"OriginationIdentity"`
+	ReferenceID         string `json:"ReferenceId"`
+	TemplateID          string `json:"TemplateId"`
+	ValidityPeriod      *int   `json:"ValidityPeriod"`
+}
+
+type messageResult struct {
+	DeliveryStatus string `json:"DeliveryStatus"`
+	MessageID      string `json:"MessageId"`
+	StatusCode     int    `json:"StatusCode"`
+	StatusMessage  string `json:"StatusMessage"`
+}
+
+type messageResponse struct {
+	ApplicationID string                   `json:"ApplicationId"`
+	RequestID     string                   `json:"RequestId"`
+	Result        map[string]messageResult `json:"Result"`
+}
+
+// verifyOTPRequest is Pinpoint's VerifyOTPMessageRequestParameters.
+type verifyOTPRequest struct {
+	DestinationIdentity string `json:"DestinationIdentity"`
+	Otp                 string `json:"Otp"`
+	ReferenceID         string `json:"ReferenceId"`
+}
+
+type verificationResponse struct {
+	Valid bool `json:"Valid"`
+}
+
+func (s *server) sendOTP(w http.ResponseWriter, r *http.Request, body []byte) {
+	var req sendOTPRequest
+	if err := decode(body, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	res, err := s.Service.Send(r.Context(), otp.SendRequest{
+		AppID:               r.PathValue("app"),
+		Channel:             req.Channel,
+		BrandName:           req.BrandName,
+		CodeLength:          req.CodeLength,
+		ValidityPeriod:      req.ValidityPeriod,
+		AllowedAttempts:     req.AllowedAttempts,
+		Language:            req.Language,
+		OriginationIdentity: req.OriginationIdentity,
+		DestinationIdentity: req.DestinationIdentity,
+		ReferenceID:         req.ReferenceID,
+		EntityID:            req.EntityID,
+		TemplateID:          req.TemplateID,
+		InvocationID:        r.Header.Get("amz-sdk-invocation-id"),
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	st := stateOf(r)
+	st.detail = append(st.detail, slog.String("delivery_status", res.DeliveryStatus), slog.String("message_id", res.MessageID))
+	s.writeJSON(w, r, http.StatusOK, messageResponse{
+		ApplicationID: r.PathValue("app"),
+		RequestID:     st.id,
+		Result: map[string]messageResult{res.Destination: {
+			DeliveryStatus: res.DeliveryStatus,
+			MessageID:      res.MessageID,
+			StatusCode:     res.StatusCode,
+			StatusMessage:  res.StatusMessage,
+		}},
+	})
+}
+
+func (s *server) verifyOTP(w http.ResponseWriter, r *http.Request, body []byte) {
+	var req verifyOTPRequest
+	if err := decode(body, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	valid, outcome, err := s.Service.Verify(r.Context(), otp.VerifyRequest{
+		AppID:               r.PathValue("app"),
+		DestinationIdentity: req.DestinationIdentity,
+		ReferenceID:         req.ReferenceID,
+		Otp:                 req.Otp,
+	})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	st := stateOf(r)
+	st.detail = append(st.detail, slog.String("outcome", string(outcome)))
+	s.writeJSON(w, r, http.StatusOK, verificationResponse{Valid: valid})
+}
+
+// maxOutboxListing bounds one outbox listing.
+const maxOutboxListing = 10000
+
+func (s *server) listOutbox(w http.ResponseWriter, r *http.Request, _ []byte) {
+	if s.Outbox == nil {
+		s.writeError(w, r, errOutboxNotCarrier)
+		return
+	}
+	q := storage.OutboxQuery{Destination: r.URL.Query().Get("destination"), Limit: maxOutboxListing}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxOutboxListing {
+			s.writeError(w, r, errBadRequest("limit must be an integer from 1 to %d; got %q", maxOutboxListing, v))
+			return
+		}
+		q.Limit = n
+	}
+	msgs, err := s.Outbox.ListOutbox(r.Context(), q)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.writeJSON(w, r, http.StatusOK, outbox.Entries(msgs))
+}

@@ -1,0 +1,113 @@
+package pinpointapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// state follows one request from its first byte to its access-log line.
+type state struct {
+	w         *statusWriter
+	r         *http.Request
+	id        string
+	operation string
+	start     time.Time
+	accessKey string
+	appID     string
+	detail    []slog.Attr // outcome, delivery status: never a code
+	err       error       // the cause of an error response, for the log
+}
+
+type stateKey struct{}
+
+func begin(w http.ResponseWriter, r *http.Request, operation string) *state {
+	id := newRequestID()
+	w.Header()["x-amzn-RequestId"] = []string{id} // spelled as AWS spells it
+	return &state{
+		w:         &statusWriter{ResponseWriter: w, status: http.StatusOK},
+		r:         r,
+		id:        id,
+		operation: operation,
+		start:     time.Now(),
+		appID:     r.PathValue("app"),
+	}
+}
+
+// stateOf returns the request's state; every handler runs under begin.
+func stateOf(r *http.Request) *state { return r.Context().Value(stateKey{}).(*state) }
+
+// finish logs the request and counts it in the metrics.
+func (s *server) finish(st *state) {
+	elapsed := time.Since(st.start)
+	s.Metrics.Request(st.operation, st.w.status, elapsed)
+	if st.operation == "Healthz" || st.operation == "Readyz" || st.operation == "Metrics" {
+		if st.err == nil {
+			return
+		}
+	}
+	level := slog.LevelInfo
+	switch {
+	case st.w.status >= 500:
+		level = slog.LevelError
+	case st.w.status >= 400:
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", st.id),
+		slog.String("operation", st.operation),
+		slog.String("method", st.r.Method),
+		slog.String("path", st.r.URL.Path),
+		slog.Int("status", st.w.status),
+		slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
+	}
+	if st.appID != "" {
+		attrs = append(attrs, slog.String("app", st.appID))
+	}
+	if st.accessKey != "" {
+		attrs = append(attrs, slog.String("access_key", st.accessKey))
+	}
+	attrs = append(attrs, st.detail...)
+	if st.err != nil {
+		attrs = append(attrs, slog.String("err", st.err.Error()))
+	}
+	s.Logger.LogAttrs(st.r.Context(), level, "request", attrs...)
+}
+
+// statusWriter remembers the status written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// newRequestID returns a random ID in the form of AWS request IDs (a UUID).
+func newRequestID() string { return uuid.NewString() }
+
+// readBody reads the whole request body, refusing one over the limit.
+func (s *server) readBody(r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.MaxBodyBytes {
+		return nil, errPayloadTooLarge(s.MaxBodyBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, errPayloadTooLarge(s.MaxBodyBytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	return body, nil
+}

@@ -1,0 +1,94 @@
+// Package outbox is the development carrier: instead of texting a phone, it
+// keeps each message, code included, in the store, where `otpd outbox` and
+// GET /_otpd/outbox show it. It is the default carrier so that otpd works on
+// a laptop or in CI with no SMS account; it must never stand in for a real
+// carrier in production, since sends report success but reach no phone.
+package outbox
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/otpd/otpd/internal/gsm7"
+	"github.com/otpd/otpd/internal/sms"
+	"github.com/otpd/otpd/internal/storage"
+)
+
+// Store is where the outbox keeps messages.
+type Store interface {
+	AppendOutbox(ctx context.Context, m storage.OutboxMessage) error
+}
+
+// Carrier delivers messages into the outbox.
+type Carrier struct {
+	store Store
+	now   func() time.Time
+}
+
+var _ sms.Carrier = (*Carrier)(nil)
+
+// New returns an outbox carrier keeping messages in store. now is the clock
+// (nil means time.Now).
+func New(store Store, now func() time.Time) *Carrier {
+	if now == nil {
+		now = time.Now
+	}
+	return &Carrier{store: store, now: now}
+}
+
+// Name returns "outbox".
+func (c *Carrier) Name() string { return "outbox" }
+
+// Send stores m in the outbox. A store failure is a temporary failure.
+func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	enc, segments := gsm7.Segments(m.Text)
+	err := c.store.AppendOutbox(ctx, storage.OutboxMessage{
+		MessageID:           m.ID,
+		AppID:               m.AppID,
+		OriginationIdentity: m.From,
+		DestinationIdentity: m.To,
+		Language:            m.Language,
+		Body:                m.Text,
+		Encoding:            enc.String(),
+		Segments:            segments,
+		CreatedAt:           c.now().UTC().Truncate(time.Millisecond),
+	})
+	if err != nil {
+		return sms.Receipt{}, &sms.Error{Status: sms.Temporary, Code: 503, Message: fmt.Sprintf("the development outbox could not store the message: %v", err)}
+	}
+	return sms.Receipt{CarrierMessageID: m.ID}, nil
+}
+
+// Entry is an outbox message as `otpd outbox --json` and GET /_otpd/outbox
+// show it.
+type Entry struct {
+	MessageID           string `json:"MessageId"`
+	ApplicationID       string `json:"ApplicationId"`
+	OriginationIdentity string `json:"OriginationIdentity"`
+	DestinationIdentity string `json:"DestinationIdentity"`
+	Language            string `json:"Language"`
+	Body                string `json:"Body"`
+	Encoding            string `json:"Encoding"`
+	Segments            int    `json:"Segments"`
+	CreatedAt           string `json:"CreatedAt"` // ISO 8601 UTC with milliseconds
+}
+
+// Entries converts stored messages to their listed form, in the same order.
+func Entries(msgs []storage.OutboxMessage) []Entry {
+	entries := make([]Entry, len(msgs))
+	for i, m := range msgs {
+		entries[i] = Entry{
+			MessageID:           m.MessageID,
+			ApplicationID:       m.AppID,
+			OriginationIdentity: m.OriginationIdentity,
+			DestinationIdentity: m.DestinationIdentity,
+			Language:            m.Language,
+			Body:                m.Body,
+			Encoding:            m.Encoding,
+			Segments:            m.Segments,
+			CreatedAt:           m.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z"),
+		}
+	}
+	return entries
+}

@@ -1,0 +1,92 @@
+// Package sms defines the contract between otpd and the carriers that deliver
+// its text messages: the development outbox, and real carriers such as SMPP
+// operators, AWS End User Messaging SMS, Twilio or an operator's webhook.
+package sms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Message is one text message to deliver.
+type Message struct {
+	ID       string // otpd's own ID for the message, unique
+	AppID    string
+	From     string // origination identity: E.164 number, short code or sender ID
+	To       string // E.164 destination
+	Text     string // the whole text; carriers pick the encoding from it (see gsm7)
+	Language string // BCP 47 tag of the text, e.g. "en-US"
+	// EntityID and TemplateID identify the sender and template registered
+	// with India's DLT; carriers that need them pass them on.
+	EntityID   string
+	TemplateID string
+}
+
+// Receipt is a carrier's acceptance of a message.
+type Receipt struct {
+	CarrierMessageID string // the carrier's ID for the message, if it gave one
+}
+
+// Carrier delivers text messages.
+//
+// Send returns once the carrier has accepted the message (a Receipt) or
+// refused it (an error). It honours ctx's deadline. An error that is not a
+// *Error is treated as a temporary failure of unknown cause (timeouts, broken
+// connections). Implementations are safe for concurrent use and never log the
+// message text, which holds a code.
+type Carrier interface {
+	Name() string
+	Send(ctx context.Context, m Message) (Receipt, error)
+}
+
+// Status classifies a carrier's refusal.
+type Status int
+
+// The refusals a carrier reports. Only a Temporary or Throttled refusal is
+// worth trying again, or on another carrier.
+const (
+	Temporary Status = iota + 1 // e.g. the carrier is down; another may succeed
+	Throttled                   // the carrier's rate limit
+	Permanent                   // e.g. the number cannot receive SMS
+	OptedOut                    // the recipient opted out of messages from the sender
+)
+
+func (s Status) String() string {
+	switch s {
+	case Temporary:
+		return "temporary"
+	case Throttled:
+		return "throttled"
+	case Permanent:
+		return "permanent"
+	case OptedOut:
+		return "opted-out"
+	}
+	return fmt.Sprintf("Status(%d)", int(s))
+}
+
+// Error is a carrier's refusal of a message.
+type Error struct {
+	Status Status
+	// Code is the carrier's own status or error code, as an HTTP-like
+	// number where the carrier has one (e.g. 400, 503), for the client.
+	Code int
+	// Message explains the refusal to the application developer. It never
+	// contains the message text.
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("carrier refused the message (%s, %d): %s", e.Status, e.Code, e.Message)
+}
+
+// Retryable reports whether err leaves hope that another attempt, possibly
+// on another carrier, succeeds.
+func Retryable(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status == Temporary || e.Status == Throttled
+	}
+	return err != nil
+}

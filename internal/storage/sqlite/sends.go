@@ -1,0 +1,86 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/otpd/otpd/internal/storage"
+)
+
+// SQL of the send records. A record is pending while its result is NULL.
+const (
+	selectSend    = `SELECT result IS NOT NULL, result, until_ms FROM sends WHERE app_id = ? AND key = ?`
+	putPending    = `INSERT OR REPLACE INTO sends (app_id, key, result, until_ms) VALUES (?, ?, NULL, ?)`
+	putCompleted  = `INSERT OR REPLACE INTO sends (app_id, key, result, until_ms) VALUES (?, ?, ?, ?)`
+	deletePending = `DELETE FROM sends WHERE app_id = ? AND key = ? AND result IS NULL`
+)
+
+// ClaimSend claims the send (c.AppID, c.Key) inside the writer's
+// transaction, which makes it atomic for every Store on the database file.
+// A record is live while c.Now is before its lease end or expiry.
+func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []byte, claimed bool, err error) {
+	err = s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var (
+			completed bool
+			prior     []byte
+			untilMS   int64
+		)
+		err := tx.QueryRowContext(ctx, selectSend, c.AppID, c.Key).Scan(&completed, &prior, &untilMS)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case unixMS(c.Now) < untilMS && completed:
+			// A completed record's result is never nil, even if empty: nil
+			// means "pending" to the caller.
+			result, claimed = append([]byte{}, prior...), false
+			return nil
+		case unixMS(c.Now) < untilMS:
+			result, claimed = nil, false
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, putPending, c.AppID, c.Key, unixMS(c.LeaseUntil)); err != nil {
+			return err
+		}
+		result, claimed = nil, true
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("storage/sqlite: claim send: %w", err)
+	}
+	return result, claimed, nil
+}
+
+// CompleteSend stores the completed record for (appID, key), kept until
+// expiresAt. It stores it even if the pending record is gone (released,
+// purged after its lease ended, or taken over): the message went out, and a
+// retry should get its result.
+func (s *Store) CompleteSend(ctx context.Context, appID, key string, result []byte, expiresAt time.Time) error {
+	if result == nil {
+		result = []byte{} // NULL would read as pending
+	}
+	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, putCompleted, appID, key, result, unixMS(expiresAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storage/sqlite: complete send: %w", err)
+	}
+	return nil
+}
+
+// ReleaseSend deletes the pending record for (appID, key), if there is one. A
+// completed record stays.
+func (s *Store) ReleaseSend(ctx context.Context, appID, key string) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, deletePending, appID, key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("storage/sqlite: release send: %w", err)
+	}
+	return nil
+}

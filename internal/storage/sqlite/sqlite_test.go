@@ -1,0 +1,381 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/internal/storage"
+	"github.com/otpd/otpd/internal/storage/storagetest"
+)
+
+// openStore opens the database at path and closes it when tb ends.
+func openStore(tb testing.TB, path string, opts ...Option) *Store {
+	tb.Helper()
+	s, err := Open(tb.Context(), path, opts...)
+	if err != nil {
+		tb.Fatalf("Open(%s): %v", path, err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	})
+}
+
+func TestConformanceShared(t *testing.T) {
+	storagetest.RunShared(t, func(t *testing.T) (a, b storage.Store) {
+		path := filepath.Join(t.TempDir(), "otpd.db")
+		return openStore(t, path), openStore(t, path)
+	})
+}
+
+func BenchmarkStore(b *testing.B) {
+	storagetest.Bench(b, func(b *testing.B) storage.Store {
+		return openStore(b, filepath.Join(b.TempDir(), "otpd.db"))
+	})
+}
+
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	path := filepath.Join(dir, "otpd.db")
+	openStore(t, path)
+	for _, f := range []struct {
+		path string
+		want os.FileMode
+	}{{dir, os.ModeDir | 0o700}, {path, 0o600}} {
+		info, err := os.Stat(f.path)
+		if err != nil {
+			t.Fatalf("Stat: %v", err)
+		}
+		if got := info.Mode(); got != f.want {
+			t.Errorf("mode of %s = %v, want %v", f.path, got, f.want)
+		}
+	}
+}
+
+// schemaVersions returns the versions recorded in schema_migrations.
+func schemaVersions(t *testing.T, s *Store) []int {
+	t.Helper()
+	rows, err := s.rdb.QueryContext(t.Context(), `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatalf("read schema_migrations: %v", err)
+	}
+	defer rows.Close()
+	var versions []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatalf("read schema_migrations: %v", err)
+		}
+		versions = append(versions, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("read schema_migrations: %v", err)
+	}
+	return versions
+}
+
+func TestMigrationsAreVersionedAndIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otpd.db")
+	var want []int
+	for v := range migrations {
+		want = append(want, v+1)
+	}
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "kept", Generation: "g"}
+	first, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if got := schemaVersions(t, first); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("versions after the first Open = %v, want %v", got, want)
+	}
+	if err := first.CreateApp(t.Context(), app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	again := openStore(t, path)
+	if got := schemaVersions(t, again); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("versions after reopening = %v, want %v", got, want)
+	}
+	if _, err := again.GetApp(t.Context(), app.ID); err != nil {
+		t.Errorf("GetApp after reopening: %v", err)
+	}
+}
+
+func TestNewerSchemaIsRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otpd.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	err = s.w.do(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, insertSchemaVersion, len(migrations)+1)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("record a future version: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	s, err = Open(t.Context(), path)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a database from a newer otpd succeeded, want an error")
+	}
+	if !strings.Contains(err.Error(), "newer") {
+		t.Errorf("Open of a newer database: error %q, want it to say the schema is newer", err)
+	}
+	t.Logf("error: %v", err)
+}
+
+func TestPragmas(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000"}
+	got := map[string]string{}
+	err := s.w.do(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+		for name := range want {
+			var v string
+			if err := tx.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v); err != nil {
+				return fmt.Errorf("PRAGMA %s: %w", name, err)
+			}
+			got[name] = v
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("read the writer's pragmas: %v", err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("writer pragmas = %v, want %v", got, want)
+	}
+	var queryOnly string
+	if err := s.rdb.QueryRowContext(t.Context(), "PRAGMA query_only").Scan(&queryOnly); err != nil {
+		t.Fatalf("PRAGMA query_only: %v", err)
+	}
+	if queryOnly != "1" {
+		t.Errorf("read connection: query_only = %s, want 1", queryOnly)
+	}
+	if _, err := s.rdb.ExecContext(t.Context(), `DELETE FROM apps`); err == nil {
+		t.Error("a read connection wrote, want it refused")
+	}
+}
+
+func TestGroupCommitBatches(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	before := s.Stats()
+	const goroutines, each = 64, 10
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				c := storage.Code{
+					Key:           storage.CodeKey{AppID: "app", Destination: fmt.Sprintf("+1555%07d", g), ReferenceID: fmt.Sprint(i)},
+					AppGeneration: "g", MAC: []byte("mac"), AllowedAttempts: 3,
+				}
+				if err := s.PutCode(t.Context(), c); err != nil {
+					t.Errorf("PutCode: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	after := s.Stats()
+	writes, commits := after.Writes-before.Writes, after.Commits-before.Commits
+	t.Logf("%d writes in %d commits (%.1f writes per commit)", writes, commits, float64(writes)/float64(commits))
+	if writes != goroutines*each {
+		t.Errorf("writes = %d, want %d", writes, goroutines*each)
+	}
+	if commits >= writes {
+		t.Errorf("commits = %d for %d concurrent writes, want fewer commits than writes", commits, writes)
+	}
+}
+
+// holdWriter makes s's writer wait, inside a transaction, until release is
+// called; it returns once the writer is held.
+func holdWriter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	held, done := make(chan struct{}), make(chan struct{})
+	go s.w.do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+		close(held)
+		<-done
+		return nil
+	})
+	<-held
+	var once sync.Once
+	release = func() { once.Do(func() { close(done) }) }
+	t.Cleanup(release)
+	return release
+}
+
+// waitQueued waits until n operations are queued for s's writer.
+func waitQueued(t *testing.T, s *Store, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); len(s.w.ops) < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d writes queued, want %d", len(s.w.ops), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestFailedWriteRollsBackOnlyItself(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	release := holdWriter(t, s)
+	commits := s.Stats().Commits
+	errBoom := errors.New("boom")
+	ids := []string{strings.Repeat("1", 32), strings.Repeat("2", 32), strings.Repeat("3", 32)}
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		waitQueued(t, s, i) // queue them in order
+		wg.Go(func() {
+			errs[i] = s.w.do(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+				if _, err := tx.ExecContext(ctx, insertApp, id, "n", "{}", 0, "g", true, "", "", 1, 0, 0); err != nil {
+					return err
+				}
+				if i == 1 {
+					return errBoom
+				}
+				return nil
+			})
+		})
+	}
+	waitQueued(t, s, len(ids))
+	release()
+	wg.Wait()
+	for i, id := range ids {
+		_, err := s.GetApp(t.Context(), id)
+		if i == 1 {
+			if !errors.Is(errs[i], errBoom) || !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("failing write: error %v, then GetApp error %v; want boom, then not found", errs[i], err)
+			}
+			continue
+		}
+		if errs[i] != nil || err != nil {
+			t.Errorf("write %d: error %v, then GetApp error %v; want both nil", i, errs[i], err)
+		}
+	}
+	// The held write's commit, then one for the three queued writes.
+	if got := s.Stats().Commits - commits; got != 2 {
+		t.Errorf("%d commits, want 2: one for the held write, one for the three queued", got)
+	}
+}
+
+func TestWriteGivenUpWhileQueuedDoesNotRun(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	release := holdWriter(t, s)
+	ctx, cancel := context.WithCancel(t.Context())
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "given up", Generation: "g"}
+	errc := make(chan error, 1)
+	go func() { errc <- s.CreateApp(ctx, app) }()
+	waitQueued(t, s, 1)
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("CreateApp given up: error %v, want context.Canceled", err)
+	}
+	release()
+	// A write queued after it runs after it: once it is done, so is the
+	// given-up one.
+	if err := s.PutCode(t.Context(), storage.Code{Key: storage.CodeKey{AppID: "x"}, MAC: []byte{1}}); err != nil {
+		t.Fatalf("PutCode: %v", err)
+	}
+	if _, err := s.GetApp(t.Context(), app.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetApp of the given-up app: error %v, want not found", err)
+	}
+}
+
+func TestSecondHandleWaitsForTheLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otpd.db")
+	a, b := openStore(t, path), openStore(t, path)
+	release := holdWriter(t, a) // a holds the database's write lock
+	app := storage.App{ID: strings.Repeat("b", 32), Name: "waited", Generation: "g"}
+	errc := make(chan error, 1)
+	go func() { errc <- b.CreateApp(t.Context(), app) }()
+	select {
+	case err := <-errc:
+		t.Fatalf("CreateApp on b returned %v while a held the write lock, want it to wait", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	if err := <-errc; err != nil {
+		t.Fatalf("CreateApp on b after a released the lock: %v", err)
+	}
+	if _, err := a.GetApp(t.Context(), app.ID); err != nil {
+		t.Errorf("GetApp on a: %v", err)
+	}
+}
+
+func TestCloseFinishesQueuedWrites(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otpd.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	release := holdWriter(t, s)
+	const n = 10
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			errs <- s.AppendOutbox(t.Context(), storage.OutboxMessage{MessageID: fmt.Sprint(i)})
+		}()
+	}
+	waitQueued(t, s, n)
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	release()
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("write queued before Close: %v", err)
+		}
+	}
+	if err := s.PutCode(t.Context(), storage.Code{}); !errors.Is(err, errClosed) {
+		t.Errorf("PutCode after Close: error %v, want %v", err, errClosed)
+	}
+	if err := s.Ping(t.Context()); err == nil {
+		t.Error("Ping after Close succeeded, want an error")
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+
+	again := openStore(t, path)
+	msgs, err := again.ListOutbox(t.Context(), storage.OutboxQuery{})
+	if err != nil || len(msgs) != n {
+		t.Errorf("ListOutbox after reopening = %d messages, %v; want %d", len(msgs), err, n)
+	}
+}
+
+func TestInvalidArgumentsAreErrors(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	if _, err := s.VerifyCode(t.Context(), storage.Verification{Budget: storage.FailureBudget{Window: time.Hour}}); err == nil {
+		t.Error("VerifyCode with a zero budget limit succeeded, want an error")
+	}
+	if _, err := s.DestinationLockout(t.Context(), "app", "+15550000001", time.Now(), storage.FailureBudget{}); err == nil {
+		t.Error("DestinationLockout with a zero budget limit succeeded, want an error")
+	}
+	if _, err := s.Purge(t.Context(), time.Now(), storage.Retention{}); err == nil {
+		t.Error("Purge with a zero batch size succeeded, want an error")
+	}
+}

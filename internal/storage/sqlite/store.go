@@ -1,0 +1,181 @@
+// Package sqlite implements storage.Store on one SQLite database file, with the
+// pure-Go driver modernc.org/sqlite.
+//
+// Writes go through a single writer goroutine that owns the only write
+// connection and commits queued writes together, one transaction and one fsync
+// per group (see writer). Reads that change nothing use a pool of read-only
+// connections, which WAL mode lets run alongside the writer. Several Stores, in
+// one process or in many, may open the same file: every write transaction
+// begins with BEGIN IMMEDIATE, so SQLite runs them one at a time, and
+// busy_timeout makes a writer wait for its turn instead of failing.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/otpd/otpd/internal/storage"
+)
+
+// Store is a storage.Store on a SQLite database file. Open it with Open and
+// release it with Close.
+type Store struct {
+	w   *writer
+	wdb *sql.DB // holds the writer's one connection
+	rdb *sql.DB // read-only connections
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Option changes a default of Open.
+type Option func(*config)
+
+type config struct {
+	busyTimeout time.Duration
+	readConns   int
+	maxBatch    int
+}
+
+// WithBusyTimeout sets how long a connection waits for a lock held by another
+// connection (another Store on the same file) before it fails. The default is
+// 10 seconds.
+func WithBusyTimeout(d time.Duration) Option {
+	return func(c *config) { c.busyTimeout = d }
+}
+
+// WithReadConns sets the size of the read-only connection pool. The default is
+// GOMAXPROCS, and at least 4.
+func WithReadConns(n int) Option {
+	return func(c *config) { c.readConns = n }
+}
+
+// WithMaxBatch sets how many queued writes at most share one transaction. The
+// default is 256.
+func WithMaxBatch(n int) Option {
+	return func(c *config) { c.maxBatch = n }
+}
+
+// Open opens the SQLite database at path, creating it (and its directory) if
+// needed, and brings its schema up to date. The directory is created with
+// mode 0700 and the file with mode 0600; SQLite gives its -wal and -shm files
+// the file's mode.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	cfg := config{busyTimeout: 10 * time.Second, readConns: max(4, runtime.GOMAXPROCS(0)), maxBatch: 256}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.readConns < 1 || cfg.maxBatch < 1 || cfg.busyTimeout < 0 {
+		return nil, fmt.Errorf("storage/sqlite: open %s: read connections and batch size must be positive, busy timeout not negative", path)
+	}
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: open %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: create the database directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: create the database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("storage/sqlite: create the database file: %w", err)
+	}
+
+	busy := "busy_timeout(" + strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10) + ")"
+	wdb, err := sql.Open("sqlite", dsn(path, url.Values{
+		"_pragma": {busy, "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"},
+		"_txlock": {"immediate"},
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("storage/sqlite: open %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	conn, err := wdb.Conn(ctx)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("storage/sqlite: open %s: %w", path, err), wdb.Close())
+	}
+	if err := migrate(ctx, conn); err != nil {
+		return nil, errors.Join(fmt.Errorf("storage/sqlite: open %s: %w", path, err), conn.Close(), wdb.Close())
+	}
+
+	rdb, err := sql.Open("sqlite", dsn(path, url.Values{
+		"_pragma": {busy, "query_only(1)"},
+	}))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("storage/sqlite: open read connections to %s: %w", path, err), conn.Close(), wdb.Close())
+	}
+	rdb.SetMaxOpenConns(cfg.readConns)
+	rdb.SetMaxIdleConns(cfg.readConns)
+	if err := rdb.PingContext(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("storage/sqlite: open read connections to %s: %w", path, err), rdb.Close(), conn.Close(), wdb.Close())
+	}
+
+	s := &Store{w: newWriter(conn, cfg.maxBatch), wdb: wdb, rdb: rdb}
+	go s.w.run()
+	return s, nil
+}
+
+// dsn returns the driver's name for the database file at the absolute path
+// with the given parameters: a file: URI, so that any character may appear in
+// the path.
+func dsn(path string, params url.Values) string {
+	u := url.URL{Scheme: "file", Path: path, RawQuery: params.Encode()}
+	return u.String()
+}
+
+// Ping reports whether the store answers: the writer is running and a read
+// connection answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.w.isClosed() {
+		return errClosed
+	}
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return fmt.Errorf("storage/sqlite: ping: %w", err)
+	}
+	return nil
+}
+
+// Close waits for the queued writes to finish, stops the writer and closes
+// every connection. Calls after the first return the first call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.w.close()
+		s.closeErr = errors.Join(s.w.conn.Close(), s.wdb.Close(), s.rdb.Close())
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("storage/sqlite: close: %w", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// Stats reports the writer's work since Open, for metrics.
+type Stats struct {
+	Writes  int64 // write operations run, including those that failed
+	Commits int64 // transactions committed: each is one fsync
+}
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Writes: s.w.writes.Load(), Commits: s.w.commits.Load()}
+}
+
+// unixMS is how times are stored: integer Unix milliseconds.
+func unixMS(t time.Time) int64 { return t.UnixMilli() }
+
+// fromUnixMS turns a stored time back into a UTC time.Time.
+func fromUnixMS(ms int64) time.Time { return time.UnixMilli(ms).UTC() }

@@ -1,0 +1,242 @@
+// Package storage defines the contract between otpd and the databases that hold
+// its state: applications, one-time codes, per-destination failure budgets,
+// send de-duplication records and the development outbox.
+//
+// Every backend (SQLite, PostgreSQL, Redis) implements Store and must pass the
+// conformance suite in storagetest. The guarantees below are the contract; the
+// domain (package otp) relies on nothing else.
+//
+//   - All methods are safe for concurrent use, by many goroutines and by many
+//     Store handles (processes) on the same database. Wherever a method is
+//     described as atomic, no interleaving of calls on any number of handles
+//     may observe or produce an intermediate state.
+//   - A method that returned nil has made its effect durable to the degree the
+//     backend promises (SQLite: on disk, fsynced).
+//   - Times are passed in by the caller (an injected clock); backends never
+//     read the wall clock to decide expiry. Times are stored with at least
+//     millisecond precision and returned in UTC.
+//   - Backends store only what they are given: a Code holds a keyed MAC of the
+//     code, never the code itself. Only OutboxMessage.Body may contain a code,
+//     by design of the development outbox.
+//   - Errors other than the sentinels below mean the store could not answer
+//     (unreachable, timed out, corrupt): callers treat them as 5xx and never as
+//     a negative answer.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound reports that the named application does not exist.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists reports that an application with that ID exists.
+	ErrAlreadyExists = errors.New("storage: already exists")
+)
+
+// Store is everything otpd keeps. See the package comment for the guarantees
+// every method gives.
+type Store interface {
+	// CreateApp stores a new application. It returns ErrAlreadyExists when an
+	// application with app.ID exists.
+	CreateApp(ctx context.Context, app App) error
+	// GetApp returns the application with the given ID, or ErrNotFound.
+	GetApp(ctx context.Context, id string) (App, error)
+	// ListApps returns up to limit applications whose IDs sort after the
+	// given ID (all of them when after is ""), in ascending ID order.
+	ListApps(ctx context.Context, after string, limit int) ([]App, error)
+	// DeleteApp atomically removes the application and returns it as it was,
+	// or ErrNotFound. From the moment it returns, none of the application's
+	// codes verifies (VerifyCode answers OutcomeUnknown), even if an
+	// application with the same ID is created later. Its failure budgets and
+	// send records go too; its outbox messages stay (they are history).
+	DeleteApp(ctx context.Context, id string) (App, error)
+	// UpdateSMSChannel atomically applies u to the application's SMS channel,
+	// increments the channel's Version by one, sets its UpdatedAt to now, and
+	// returns the updated application, or ErrNotFound.
+	UpdateSMSChannel(ctx context.Context, appID string, u SMSChannelUpdate, now time.Time) (App, error)
+
+	// PutCode makes c the one live code for c.Key, atomically replacing any
+	// previous code for that key (whatever its state): the previous code
+	// never verifies again, and the new one starts with no failed attempts.
+	PutCode(ctx context.Context, c Code) error
+	// VerifyCode atomically decides one verification attempt; see
+	// Verification for the rules, applied in the order listed there.
+	VerifyCode(ctx context.Context, v Verification) (Outcome, error)
+	// DestinationLockout reports whether the (appID, destination) failure
+	// budget is exhausted at now: it returns the zero time if fewer than
+	// b.Limit wrong guesses were recorded in (now-b.Window, now], and
+	// otherwise the earliest time at which that count drops below b.Limit.
+	DestinationLockout(ctx context.Context, appID, destination string, now time.Time, b FailureBudget) (time.Time, error)
+
+	// ClaimSend records that the send identified by (c.AppID, c.Key) is under
+	// way, so that a client retry of the same request does not text the user
+	// twice. Atomically:
+	//   - if a completed record exists and has not expired at c.Now, it
+	//     returns that record's result and claimed=false;
+	//   - else if a pending record exists whose lease has not ended at
+	//     c.Now, it returns a nil result and claimed=false (the caller waits
+	//     and asks again);
+	//   - otherwise it stores a pending record leased until c.LeaseUntil and
+	//     returns claimed=true.
+	ClaimSend(ctx context.Context, c SendClaim) (result []byte, claimed bool, err error)
+	// CompleteSend turns the pending record for (appID, key) into a
+	// completed one holding result, kept until expiresAt.
+	CompleteSend(ctx context.Context, appID, key string, result []byte, expiresAt time.Time) error
+	// ReleaseSend deletes the pending record for (appID, key), so that a
+	// retry is processed afresh. It is not an error if there is none.
+	ReleaseSend(ctx context.Context, appID, key string) error
+
+	// AppendOutbox stores a message delivered to the development outbox.
+	AppendOutbox(ctx context.Context, m OutboxMessage) error
+	// ListOutbox returns outbox messages, oldest first, filtered by q.
+	ListOutbox(ctx context.Context, q OutboxQuery) ([]OutboxMessage, error)
+
+	// Purge deletes, in batches of at most r.BatchSize rows per kind, what
+	// no longer matters at now: codes past their expiry, failures older
+	// than r.FailureWindow, expired send records, and outbox messages older
+	// than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages. It
+	// returns how many records it deleted; callers call again while that is
+	// not less than r.BatchSize. It never blocks other calls for longer than
+	// one batch takes.
+	Purge(ctx context.Context, now time.Time, r Retention) (int, error)
+
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
+
+// App is a Pinpoint application (a "project"): the scope of codes.
+type App struct {
+	ID        string // 32 lowercase hex characters
+	Name      string
+	Tags      map[string]string // never nil when returned by a Store
+	CreatedAt time.Time
+	// Generation is a random value chosen when the application is created.
+	// Codes carry it, so that codes of a deleted application never verify
+	// under a new application that reuses its ID.
+	Generation string
+	SMS        SMSChannel
+}
+
+// SMSChannel is an application's SMS channel settings.
+type SMSChannel struct {
+	Enabled   bool
+	SenderID  string
+	ShortCode string
+	Version   int // 1 on creation, incremented by every update
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SMSChannelUpdate names the SMS channel settings to change; nil fields stay.
+type SMSChannelUpdate struct {
+	Enabled   *bool
+	SenderID  *string
+	ShortCode *string
+}
+
+// CodeKey identifies a code: only the newest code for a key is live.
+type CodeKey struct {
+	AppID       string
+	Destination string // E.164, as the client gave it
+	ReferenceID string
+}
+
+// Code is a stored one-time code. It holds a keyed MAC of the code, never
+// the code.
+type Code struct {
+	Key             CodeKey
+	AppGeneration   string
+	MAC             []byte
+	AllowedAttempts int // failed verifications tolerated
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+}
+
+// Verification is one attempt to verify a code. VerifyCode applies these
+// rules in order, atomically, and returns the first that decides:
+//
+//  1. no code for Key, or its AppGeneration differs: OutcomeUnknown;
+//  2. Budget.Limit or more wrong guesses recorded for (Key.AppID,
+//     Key.Destination) in (Now-Budget.Window, Now]: OutcomeThrottled;
+//  3. the code was consumed: OutcomeConsumed;
+//  4. Now is at or after its ExpiresAt: OutcomeExpired;
+//  5. AllowedAttempts wrong guesses were counted on it: OutcomeExhausted;
+//  6. Matches(stored MAC) is true: the code is consumed, OutcomeValid;
+//  7. otherwise the code's failed attempts grow by one, a wrong guess at
+//     Now is recorded for (Key.AppID, Key.Destination): OutcomeWrong.
+//
+// Only rules 6 and 7 change state. Of any number of concurrent attempts with
+// a matching code, at most one sees OutcomeValid; concurrent wrong guesses
+// never see more than AllowedAttempts OutcomeWrong between them.
+type Verification struct {
+	Key           CodeKey
+	AppGeneration string
+	Now           time.Time
+	Budget        FailureBudget
+	// Matches compares the stored MAC with the candidate's, in constant
+	// time. The store calls it at most once, inside the atomic section.
+	Matches func(storedMAC []byte) bool
+}
+
+// FailureBudget bounds wrong guesses per (application, destination) across
+// codes, over a rolling window.
+type FailureBudget struct {
+	Limit  int
+	Window time.Duration
+}
+
+// Outcome is the result of a verification attempt.
+type Outcome string
+
+// The outcomes of VerifyCode. Only OutcomeValid means the code was right.
+const (
+	OutcomeValid     Outcome = "valid"
+	OutcomeWrong     Outcome = "wrong"
+	OutcomeExpired   Outcome = "expired"
+	OutcomeExhausted Outcome = "exhausted"
+	OutcomeConsumed  Outcome = "consumed"
+	OutcomeUnknown   Outcome = "unknown"
+	OutcomeThrottled Outcome = "throttled"
+)
+
+// SendClaim asks to process a send exactly once; see Store.ClaimSend.
+type SendClaim struct {
+	AppID string
+	// Key identifies the request: the client's invocation ID together with
+	// a digest of its parameters.
+	Key        string
+	Now        time.Time
+	LeaseUntil time.Time // when a pending claim may be taken over
+}
+
+// OutboxMessage is a text message delivered to the development outbox.
+type OutboxMessage struct {
+	MessageID           string
+	AppID               string
+	OriginationIdentity string
+	DestinationIdentity string
+	Language            string
+	Body                string
+	Encoding            string // "GSM-7" or "UCS-2"
+	Segments            int
+	CreatedAt           time.Time
+}
+
+// OutboxQuery filters ListOutbox. Zero fields do not filter.
+type OutboxQuery struct {
+	Destination string
+	Limit       int // at most this many, the newest of those that match
+}
+
+// Retention tells Purge what to keep.
+type Retention struct {
+	BatchSize         int
+	FailureWindow     time.Duration
+	OutboxMaxAge      time.Duration
+	OutboxMaxMessages int
+}

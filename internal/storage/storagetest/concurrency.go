@@ -1,0 +1,145 @@
+package storagetest
+
+import (
+	"fmt"
+	"maps"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/internal/storage"
+)
+
+// race runs n goroutines that all call f (with their index) as close to the
+// same moment as possible, and waits for them.
+func race(n int, f func(i int)) {
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// handle returns the handle goroutine i uses: a and b in turn.
+func handle(i int, a, b storage.Store) storage.Store {
+	if i%2 == 0 {
+		return a
+	}
+	return b
+}
+
+// tally counts the outcomes of concurrent verifications.
+type tally struct {
+	mu sync.Mutex
+	n  map[storage.Outcome]int
+}
+
+// verify runs v on s from a goroutine of race and counts its outcome.
+func (tl *tally) verify(t *testing.T, s storage.Store, v storage.Verification) {
+	got, err := s.VerifyCode(t.Context(), v)
+	if err != nil {
+		t.Errorf("VerifyCode(%+v): %v", v.Key, err)
+		return
+	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	if tl.n == nil {
+		tl.n = map[storage.Outcome]int{}
+	}
+	tl.n[got]++
+}
+
+// expect checks the counts.
+func (tl *tally) expect(t *testing.T, what string, want map[storage.Outcome]int) {
+	t.Helper()
+	if !maps.Equal(tl.n, want) {
+		t.Errorf("%s: outcomes %v, want %v", what, tl.n, want)
+	}
+}
+
+var concurrencyTests = []sharedTest{
+	{"WrongGuessesNeverExceedAllowedAttempts", func(t *testing.T, a, b storage.Store) {
+		c := newCode(createApp(t, a, 1), dest1, "ref", "123456")
+		c.AllowedAttempts = 3
+		putCode(t, a, c)
+		var tl tally
+		race(64, func(i int) { tl.verify(t, handle(i, a, b), attempt(c, "000000", base)) })
+		tl.expect(t, "64 concurrent wrong guesses, 3 allowed", map[storage.Outcome]int{storage.OutcomeWrong: 3, storage.OutcomeExhausted: 61})
+	}},
+	{"RightCodeIsValidExactlyOnce", func(t *testing.T, a, b storage.Store) {
+		c := newCode(createApp(t, a, 1), dest1, "ref", "123456")
+		putCode(t, a, c)
+		var tl tally
+		race(32, func(i int) { tl.verify(t, handle(i, a, b), attempt(c, "123456", base)) })
+		tl.expect(t, "32 concurrent right codes", map[storage.Outcome]int{storage.OutcomeValid: 1, storage.OutcomeConsumed: 31})
+	}},
+	{"FailureBudgetIsNeverOverspent", func(t *testing.T, a, b storage.Store) {
+		app := createApp(t, a, 1)
+		var codes []storage.Code
+		for i := range 64 {
+			c := newCode(app, dest1, fmt.Sprintf("ref-%d", i), "123456")
+			putCode(t, a, c)
+			codes = append(codes, c)
+		}
+		budget := storage.FailureBudget{Limit: 5, Window: time.Hour}
+		var tl tally
+		race(64, func(i int) { tl.verify(t, handle(i, a, b), withBudget(attempt(codes[i], "000000", base), budget)) })
+		tl.expect(t, "64 concurrent wrong guesses on 64 codes, budget 5", map[storage.Outcome]int{storage.OutcomeWrong: 5, storage.OutcomeThrottled: 59})
+	}},
+	{"SendIsClaimedExactlyOnce", func(t *testing.T, a, b storage.Store) {
+		app := createApp(t, a, 1)
+		var (
+			mu      sync.Mutex
+			claimed int
+		)
+		race(32, func(i int) {
+			result, ok, err := handle(i, a, b).ClaimSend(t.Context(), sendClaim(app, "inv-1", base))
+			if err != nil || result != nil {
+				t.Errorf("ClaimSend = %q, %v, %v; want a nil result and no error", result, ok, err)
+			}
+			if ok {
+				mu.Lock()
+				claimed++
+				mu.Unlock()
+			}
+		})
+		if claimed != 1 {
+			t.Errorf("32 concurrent claims of one send: %d claimed, want 1", claimed)
+		}
+	}},
+	{"PutCodeAndVerifyCodeNeverFail", func(t *testing.T, a, b storage.Store) {
+		app := createApp(t, a, 1)
+		putCode(t, a, newCode(app, dest1, "ref", "100000"))
+		race(32, func(i int) {
+			s := handle(i/2, a, b)
+			for j := range 10 {
+				code := fmt.Sprintf("1%05d", (i*10+j)%7)
+				c := newCode(app, dest1, "ref", code)
+				if i%2 == 0 {
+					if err := s.PutCode(t.Context(), c); err != nil {
+						t.Errorf("PutCode: %v", err)
+					}
+					continue
+				}
+				got, err := s.VerifyCode(t.Context(), attempt(c, code, base))
+				if err != nil {
+					t.Errorf("VerifyCode: %v", err)
+					continue
+				}
+				switch got {
+				case storage.OutcomeValid, storage.OutcomeWrong, storage.OutcomeConsumed, storage.OutcomeExhausted:
+				default:
+					t.Errorf("VerifyCode of a live key = %q, want valid, wrong, consumed or exhausted", got)
+				}
+			}
+		})
+		c := newCode(app, dest1, "ref", "999999")
+		putCode(t, b, c)
+		expectVerify(t, a, "a code put after the race", attempt(c, "999999", base), storage.OutcomeValid)
+	}},
+}

@@ -1,0 +1,108 @@
+package storagetest
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/internal/storage"
+)
+
+// sendClaim returns a claim of key for app at now, leased for a minute.
+func sendClaim(app storage.App, key string, now time.Time) storage.SendClaim {
+	return storage.SendClaim{AppID: app.ID, Key: key, Now: now, LeaseUntil: now.Add(time.Minute)}
+}
+
+// expectClaim runs ClaimSend and checks its answer.
+func expectClaim(t *testing.T, s storage.Store, what string, c storage.SendClaim, wantResult []byte, wantClaimed bool) {
+	t.Helper()
+	result, claimed, err := s.ClaimSend(t.Context(), c)
+	if err != nil {
+		t.Fatalf("%s: ClaimSend: %v", what, err)
+	}
+	if claimed != wantClaimed || (result == nil) != (wantResult == nil) || !bytes.Equal(result, wantResult) {
+		t.Errorf("%s: ClaimSend(%s at %v) = %q (nil: %v), claimed %v; want %q (nil: %v), claimed %v",
+			what, c.Key, c.Now, result, result == nil, claimed, wantResult, wantResult == nil, wantClaimed)
+	}
+}
+
+// completeSend runs CompleteSend.
+func completeSend(t *testing.T, s storage.Store, appID, key string, result []byte, expiresAt time.Time) {
+	t.Helper()
+	if err := s.CompleteSend(t.Context(), appID, key, result, expiresAt); err != nil {
+		t.Fatalf("CompleteSend(%s): %v", key, err)
+	}
+}
+
+// sendResult has bytes that text handling would damage.
+var sendResult = []byte("{\"MessageId\":\"m-1\"}\x00\xff\xfe\n\r\t \"'\\ é")
+
+var sendTests = []test{
+	{"FirstClaimSucceeds", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		expectClaim(t, s, "first claim", sendClaim(app, "inv-1", base), nil, true)
+	}},
+	{"PendingWithALiveLeaseIsNotClaimed", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		first := sendClaim(app, "inv-1", base)
+		expectClaim(t, s, "first claim", first, nil, true)
+		expectClaim(t, s, "retry at once", sendClaim(app, "inv-1", base), nil, false)
+		expectClaim(t, s, "retry 1ms before the lease ends", sendClaim(app, "inv-1", first.LeaseUntil.Add(-time.Millisecond)), nil, false)
+	}},
+	{"EndedLeaseIsTakenOver", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		first := sendClaim(app, "inv-1", base)
+		expectClaim(t, s, "first claim", first, nil, true)
+		takeover := sendClaim(app, "inv-1", first.LeaseUntil)
+		expectClaim(t, s, "claim as the lease ends", takeover, nil, true)
+		expectClaim(t, s, "claim during the new lease", sendClaim(app, "inv-1", first.LeaseUntil.Add(time.Second)), nil, false)
+		expectClaim(t, s, "claim after the new lease", sendClaim(app, "inv-1", takeover.LeaseUntil), nil, true)
+	}},
+	{"CompletedResultIsReturnedByteForByte", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		expectClaim(t, s, "first claim", sendClaim(app, "inv-1", base), nil, true)
+		completeSend(t, s, app.ID, "inv-1", sendResult, base.Add(10*time.Minute))
+		expectClaim(t, s, "retry", sendClaim(app, "inv-1", base.Add(time.Second)), sendResult, false)
+		expectClaim(t, s, "retry after the lease would have ended", sendClaim(app, "inv-1", base.Add(5*time.Minute)), sendResult, false)
+	}},
+	{"CompletedRecordExpires", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		expectClaim(t, s, "first claim", sendClaim(app, "inv-1", base), nil, true)
+		expiresAt := base.Add(10 * time.Minute)
+		completeSend(t, s, app.ID, "inv-1", sendResult, expiresAt)
+		expectClaim(t, s, "retry 1ms before expiry", sendClaim(app, "inv-1", expiresAt.Add(-time.Millisecond)), sendResult, false)
+		expectClaim(t, s, "retry at expiry", sendClaim(app, "inv-1", expiresAt), nil, true)
+	}},
+	{"ReleaseLetsARetryClaim", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		expectClaim(t, s, "first claim", sendClaim(app, "inv-1", base), nil, true)
+		if err := s.ReleaseSend(t.Context(), app.ID, "inv-1"); err != nil {
+			t.Fatalf("ReleaseSend: %v", err)
+		}
+		expectClaim(t, s, "retry after release", sendClaim(app, "inv-1", base.Add(time.Second)), nil, true)
+	}},
+	{"ReleaseWithoutARecordIsNotAnError", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		if err := s.ReleaseSend(t.Context(), app.ID, "never-claimed"); err != nil {
+			t.Errorf("ReleaseSend of nothing: %v", err)
+		}
+	}},
+	{"ReleaseKeepsACompletedRecord", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		expectClaim(t, s, "first claim", sendClaim(app, "inv-1", base), nil, true)
+		completeSend(t, s, app.ID, "inv-1", sendResult, base.Add(10*time.Minute))
+		if err := s.ReleaseSend(t.Context(), app.ID, "inv-1"); err != nil {
+			t.Fatalf("ReleaseSend: %v", err)
+		}
+		expectClaim(t, s, "retry after a release of the completed record", sendClaim(app, "inv-1", base.Add(time.Second)), sendResult, false)
+	}},
+	{"IsolatedByApplicationAndKey", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		other := createApp(t, s, 2)
+		expectClaim(t, s, "first claim", sendClaim(app, "inv-1", base), nil, true)
+		expectClaim(t, s, "same key, other application", sendClaim(other, "inv-1", base), nil, true)
+		expectClaim(t, s, "other key, same application", sendClaim(app, "inv-2", base), nil, true)
+		completeSend(t, s, app.ID, "inv-1", sendResult, base.Add(10*time.Minute))
+		expectClaim(t, s, "other application after completion", sendClaim(other, "inv-1", base.Add(time.Second)), nil, false)
+	}},
+}

@@ -1,0 +1,94 @@
+// Package storagetest is the conformance suite of storage.Store. Every backend
+// runs it from its own tests:
+//
+//	func TestConformance(t *testing.T) {
+//		storagetest.Run(t, func(t *testing.T) storage.Store { return openEmpty(t) })
+//	}
+//
+// Run checks one handle; RunShared checks two handles on one database, the
+// shape of two otpd instances sharing a store; Bench measures the operations
+// otpd's requests make.
+//
+// Time is injected: every test works from a fixed base time and never
+// sleeps, so the suite suits backends that decide expiry only from the times
+// they are given.
+package storagetest
+
+import (
+	"testing"
+
+	"github.com/otpd/otpd/internal/storage"
+)
+
+// test is a conformance test on one fresh, empty store.
+type test struct {
+	name string
+	run  func(t *testing.T, s storage.Store)
+}
+
+// sharedTest is a conformance test on two handles on one fresh, empty
+// database; Run passes the same handle twice.
+type sharedTest struct {
+	name string
+	run  func(t *testing.T, a, b storage.Store)
+}
+
+// Run runs the conformance suite. open returns a fresh, empty store for one
+// subtest (the backend registers its cleanup with t.Cleanup).
+func Run(t *testing.T, open func(t *testing.T) storage.Store) {
+	groups := []struct {
+		name  string
+		tests []test
+	}{
+		{"Apps", appTests},
+		{"ListApps", listAppsTests},
+		{"DeleteApp", deleteAppTests},
+		{"UpdateSMSChannel", updateSMSTests},
+		{"VerifyCode", verifyTests},
+		{"FailureBudget", budgetTests},
+		{"Isolation", isolationTests},
+		{"PutCode", putCodeTests},
+		{"DestinationLockout", lockoutTests},
+		{"ClaimSend", sendTests},
+		{"Outbox", outboxTests},
+		{"Purge", purgeTests},
+	}
+	for _, g := range groups {
+		t.Run(g.name, func(t *testing.T) {
+			for _, tc := range g.tests {
+				t.Run(tc.name, func(t *testing.T) { tc.run(t, open(t)) })
+			}
+		})
+	}
+	t.Run("Concurrency", func(t *testing.T) {
+		for _, tc := range concurrencyTests {
+			t.Run(tc.name, func(t *testing.T) {
+				s := open(t)
+				tc.run(t, s, s)
+			})
+		}
+	})
+}
+
+// RunShared runs the cross-handle part of the suite: open returns two
+// independent handles on ONE fresh, empty database (the shape of two otpd
+// instances). What one handle did must be visible at once through the other,
+// and the atomic operations must stay atomic across them.
+func RunShared(t *testing.T, open func(t *testing.T) (a, b storage.Store)) {
+	t.Run("Visibility", func(t *testing.T) {
+		for _, tc := range visibilityTests {
+			t.Run(tc.name, func(t *testing.T) {
+				a, b := open(t)
+				tc.run(t, a, b)
+			})
+		}
+	})
+	t.Run("Concurrency", func(t *testing.T) {
+		for _, tc := range concurrencyTests {
+			t.Run(tc.name, func(t *testing.T) {
+				a, b := open(t)
+				tc.run(t, a, b)
+			})
+		}
+	})
+}
