@@ -1,7 +1,7 @@
 package main
 
 // Tests that drive otpd with real AWS clients that are not Go: the aws CLI
-// (v1) and boto3, each run as a child process configured only through the
+// and boto3, each run as a child process configured only through the
 // environment or an AWS config file, as a user would configure them.
 
 import (
@@ -79,7 +79,7 @@ type messageResultOut struct {
 
 // checkDelivered reports a MessageResponse that does not say the message to
 // dest went out, and returns its MessageId.
-func checkDelivered(t *testing.T, appID, requestID string, result map[string]messageResultOut, dest string) string {
+func checkDelivered(t *testing.T, requestID string, result map[string]messageResultOut, dest string) string {
 	t.Helper()
 	if requestID == "" {
 		t.Errorf("MessageResponse.RequestId is empty")
@@ -231,13 +231,13 @@ func wrongCode(code string) string {
 // Environments for AWS clients.
 
 // environWithout returns os.Environ() without the variables whose names
-// start with one of the prefixes.
+// start with one of the prefixes, ignoring case.
 func environWithout(prefixes ...string) []string {
 	var env []string
 next:
 	for _, kv := range os.Environ() {
 		for _, p := range prefixes {
-			if strings.HasPrefix(kv, p) {
+			if len(kv) >= len(p) && strings.EqualFold(kv[:len(p)], p) {
 				continue next
 			}
 		}
@@ -246,9 +246,32 @@ next:
 	return env
 }
 
-// awsBaseEnv is the environment of an AWS client that knows nothing but
-// what extra says: no AWS_* variable of the caller's, empty config and
-// credentials files, no instance metadata, one attempt per request.
+// deadProxy is where AWS clients are told to send anything not addressed to
+// loopback: nothing listens on the discard port, so a client that ignores
+// otpd's endpoint settings (botocore before 1.31.0, which brought
+// AWS_ENDPOINT_URL_<SERVICE> and the services section) fails at once
+// instead of calling AWS.
+const deadProxy = "http://127.0.0.1:9"
+
+// awsIsolatedEnv is the environment of an AWS client that knows only what
+// the given config and credentials files and extra say: no AWS_* variable
+// of the caller's, no instance metadata, no pager, one attempt per request,
+// and no way to reach anything but loopback.
+func awsIsolatedEnv(configFile, credentialsFile string, extra ...string) []string {
+	env := append(environWithout("AWS_", "BOTO_", "HTTP_PROXY=", "HTTPS_PROXY=", "ALL_PROXY=", "NO_PROXY="),
+		"AWS_CONFIG_FILE="+configFile,
+		"AWS_SHARED_CREDENTIALS_FILE="+credentialsFile,
+		"AWS_MAX_ATTEMPTS=1",
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_PAGER=",
+		"HTTP_PROXY="+deadProxy, "http_proxy="+deadProxy,
+		"HTTPS_PROXY="+deadProxy, "https_proxy="+deadProxy,
+		"NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost",
+	)
+	return append(env, extra...)
+}
+
+// awsBaseEnv is awsIsolatedEnv with empty config and credentials files.
 func awsBaseEnv(t *testing.T, extra ...string) []string {
 	t.Helper()
 	dir := t.TempDir()
@@ -259,13 +282,7 @@ func awsBaseEnv(t *testing.T, extra ...string) []string {
 			t.Fatal(err)
 		}
 	}
-	env := append(environWithout("AWS_", "BOTO_"),
-		"AWS_CONFIG_FILE="+config,
-		"AWS_SHARED_CREDENTIALS_FILE="+creds,
-		"AWS_MAX_ATTEMPTS=1",
-		"AWS_EC2_METADATA_DISABLED=true",
-	)
-	return append(env, extra...)
+	return awsIsolatedEnv(config, creds, extra...)
 }
 
 // awsEnv is the environment the README tells users to set: the Pinpoint
@@ -314,11 +331,21 @@ func awsCLIJSON(t *testing.T, env []string, v any, args ...string) {
 	t.Helper()
 	stdout, stderr, err := awsCLI(t, env, args...)
 	if err != nil {
-		t.Fatalf("aws pinpoint %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, stdout, stderr)
+		t.Fatalf("aws pinpoint %s: %v\nstdout: %s\nstderr: %s%s", strings.Join(args, " "), err, stdout, stderr, endpointHint(stderr))
 	}
 	if err := json.Unmarshal([]byte(stdout), v); err != nil {
 		t.Fatalf("aws pinpoint %s printed something that does not decode into %T: %v\n%s", strings.Join(args, " "), v, err, stdout)
 	}
+}
+
+// endpointHint explains an error that shows the client tried to leave
+// loopback, through deadProxy.
+func endpointHint(stderr string) string {
+	if !strings.Contains(stderr, strings.TrimPrefix(deadProxy, "http://")) && !strings.Contains(strings.ToLower(stderr), "proxy") {
+		return ""
+	}
+	return "\n(the client ignored otpd's endpoint and tried to reach AWS: AWS_ENDPOINT_URL_PINPOINT and the config file's " +
+		"services section need botocore 1.31.0 or later: boto3 1.28.0+, aws CLI v1 1.29.0+)"
 }
 
 // awsCLIError runs `aws pinpoint ARGS`, which must fail with the error code
@@ -331,7 +358,7 @@ func awsCLIError(t *testing.T, env []string, code string, args ...string) string
 		t.Fatalf("aws pinpoint %s: got error %v (stdout %q), want a non-zero exit with %s", strings.Join(args, " "), err, stdout, code)
 	}
 	if want := "(" + code + ")"; !strings.Contains(stderr, want) {
-		t.Errorf("aws pinpoint %s: exit %d, stderr %q; want it to contain %q", strings.Join(args, " "), exit.ExitCode(), stderr, want)
+		t.Errorf("aws pinpoint %s: exit %d, stderr %q; want it to contain %q%s", strings.Join(args, " "), exit.ExitCode(), stderr, want, endpointHint(stderr))
 	}
 	return stderr
 }
@@ -378,7 +405,7 @@ func TestAWSCLI(t *testing.T) {
 	if sent.MessageResponse.ApplicationId != app.Id {
 		t.Errorf("send-otp-message: ApplicationId = %q, want %q", sent.MessageResponse.ApplicationId, app.Id)
 	}
-	msgID := checkDelivered(t, app.Id, sent.MessageResponse.RequestId, sent.MessageResponse.Result, docDestination)
+	msgID := checkDelivered(t, sent.MessageResponse.RequestId, sent.MessageResponse.Result, docDestination)
 
 	entry, code := otpFromOutbox(t, ts.DataDir, msgID, 6)
 	if want := "This is your One Time Password: " + code + " from ExampleCorp"; entry.Body != want {
@@ -448,12 +475,7 @@ func TestAWSCLI(t *testing.T) {
 		if err := os.WriteFile(creds, []byte(credsText), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		env := append(environWithout("AWS_", "BOTO_"),
-			"AWS_CONFIG_FILE="+config,
-			"AWS_SHARED_CREDENTIALS_FILE="+creds,
-			"AWS_MAX_ATTEMPTS=1",
-			"AWS_EC2_METADATA_DISABLED=true",
-		)
+		env := awsIsolatedEnv(config, creds)
 		var list struct {
 			ApplicationsResponse struct{ Item []applicationResponse }
 		}
@@ -471,9 +493,11 @@ func TestAWSCLI(t *testing.T) {
 // argument is the mode; it prints one JSON object.
 const boto3Script = `
 import json
+import os
 import sys
 
 import boto3
+import botocore
 from botocore.exceptions import ClientError
 
 
@@ -488,6 +512,13 @@ def error_of(e):
 
 def main():
     client = boto3.client("pinpoint")
+    want = os.environ.get("AWS_ENDPOINT_URL_PINPOINT")
+    if client.meta.endpoint_url != want:
+        raise SystemExit(
+            "boto3 %s (botocore %s) ignores AWS_ENDPOINT_URL_PINPOINT=%s and would call %s: "
+            "service-specific endpoints need botocore 1.31.0 or later"
+            % (boto3.__version__, botocore.__version__, want, client.meta.endpoint_url)
+        )
     mode = sys.argv[1]
     out = {"Endpoint": client.meta.endpoint_url, "Region": client.meta.region_name}
     if mode == "send":
@@ -672,7 +703,7 @@ func TestBoto3(t *testing.T) {
 			if sent.HTTPStatusCode != 200 || sent.MessageResponse.ApplicationId != app.Id {
 				t.Errorf("send_otp_message: HTTP %d ApplicationId %q, want 200 %q", sent.HTTPStatusCode, sent.MessageResponse.ApplicationId, app.Id)
 			}
-			msgID := checkDelivered(t, app.Id, sent.MessageResponse.RequestId, sent.MessageResponse.Result, tc.dest)
+			msgID := checkDelivered(t, sent.MessageResponse.RequestId, sent.MessageResponse.Result, tc.dest)
 			entry, code := otpFromOutbox(t, ts.DataDir, msgID, 6)
 			if want := fmt.Sprintf(tc.text, code); entry.Body != want {
 				t.Errorf("outbox Body = %q, want %q", entry.Body, want)

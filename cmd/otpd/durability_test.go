@@ -117,6 +117,9 @@ func (b *lockedBuffer) tail(n int) string {
 	s := b.buf.Bytes()
 	if len(s) > n {
 		s = s[len(s)-n:]
+		if i := bytes.IndexByte(s, '\n'); i >= 0 {
+			s = s[i+1:] // whole lines only
+		}
 	}
 	return string(s)
 }

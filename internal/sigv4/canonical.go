@@ -115,9 +115,10 @@ func appendCanonicalHeaders(dst []byte, r *http.Request, signedHeaders string) (
 
 // headerValues returns the values the client sent for the lowercase header
 // name other than host. Go's server moves some headers out of r.Header:
-// Host into r.Host, Transfer-Encoding into r.TransferEncoding, and it drops
-// Content-Length from chunked requests (requests built in process never
-// have it), so those come from the request fields.
+// Host into r.Host and Transfer-Encoding into r.TransferEncoding, and it
+// drops Content-Length from chunked requests; a request built in process
+// (http.NewRequest, httptest.NewRequest) has its length only in
+// r.ContentLength. Those headers come from the request fields.
 func headerValues(r *http.Request, name string) ([]string, bool) {
 	if name == "transfer-encoding" && len(r.TransferEncoding) > 0 {
 		return r.TransferEncoding, true

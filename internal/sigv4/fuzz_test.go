@@ -101,3 +101,25 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSignedBySDK checks that Verify accepts whatever aws-sdk-go-v2 signs:
+// any header value, query, path and body.
+func FuzzSignedBySDK(f *testing.F) {
+	f.Add("keep  these words", "page-size=10&token=a%20b+c&token=%2F", "/v1/apps/a%20b%2Fc", `{"Name":"app"}`)
+	f.Add("\r", "0=", "", "")
+	f.Add("\t x \t", "&&a&=b", "/v1/apps/%C3%BC~!$&'()*+,;=:@", "\x00\xff")
+	v := newVerifier(fixedClock)
+	f.Fuzz(func(t *testing.T, headerValue, rawQuery, path, body string) {
+		u, err := url.Parse("http://127.0.0.1:8080" + path)
+		if err != nil || u.Host != "127.0.0.1:8080" {
+			return // not a path
+		}
+		u.RawQuery = rawQuery
+		req := &http.Request{Method: "POST", URL: u, Host: u.Host, Header: http.Header{"X-Custom": {headerValue}}}
+		defaultSigning().sign(t, req, []byte(body))
+		if _, err := v.Verify(req, []byte(body)); err != nil {
+			t.Fatalf("Verify rejected a request the SDK signed: %v\nX-Custom: %q\nquery: %q\npath: %q",
+				err, headerValue, req.URL.RawQuery, req.URL.EscapedPath())
+		}
+	})
+}

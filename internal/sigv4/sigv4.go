@@ -49,7 +49,7 @@ type Keyring interface {
 type Verifier struct {
 	Region  string           // the only region accepted, e.g. "us-east-1"
 	Service string           // the signing name, "mobiletargeting" for Pinpoint
-	Keys    Keyring          // the secrets of the access keys otpd issued
+	Keys    Keyring          // the secrets of the access keys otpd issued; required
 	Now     func() time.Time // injected clock; nil means time.Now
 	MaxSkew time.Duration    // allowed distance between request time and clock; 0 means 5 minutes
 
@@ -118,11 +118,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 	if e := v.checkClock(dateTime, signedAt); e != nil {
 		return "", e
 	}
-	var secret string
-	ok := false
-	if v.Keys != nil {
-		secret, ok = v.Keys.Secret(auth.accessKeyID)
-	}
+	secret, ok := v.Keys.Secret(auth.accessKeyID)
 	if !ok {
 		return "", &Error{Code: codeUnrecognized, Message: msgInvalidToken}
 	}
@@ -167,7 +163,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 func requestTime(r *http.Request) (string, time.Time, *Error) {
 	if v := r.Header.Get("X-Amz-Date"); v != "" {
 		t, err := time.Parse(amzDateLayout, v)
-		if err != nil || len(v) != len(amzDateLayout) {
+		if len(v) != len(amzDateLayout) || err != nil {
 			return "", time.Time{}, incomplete("X-Amz-Date must be in ISO 8601 basic format (yyyyMMddTHHmmssZ), got %q.", v)
 		}
 		return v, t, nil
