@@ -85,7 +85,11 @@ func startServer(t *testing.T, edit func(*config)) *testServer {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return &testServer{URL: "http://" + ln.Addr().String(), DataDir: cfg.DataDir, Clock: clock, Creds: s.creds, srv: s}
+	scheme := "http://"
+	if cfg.TLSCert != "" {
+		scheme = "https://"
+	}
+	return &testServer{URL: scheme + ln.Addr().String(), DataDir: cfg.DataDir, Clock: clock, Creds: s.creds, srv: s}
 }
 
 // testConfig is the configuration `otpd serve` has with no flags, on dataDir.

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
+)
+
+// selfSignedCert writes a certificate for 127.0.0.1 and its key as PEM
+// files and returns their paths and a pool that trusts the certificate.
+func selfSignedCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "otpd test"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+func TestServeTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSignedCert(t)
+	ts := startServer(t, func(c *config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	if !strings.HasPrefix(ts.URL, "https://") {
+		t.Fatalf("URL = %s, want https", ts.URL)
+	}
+	c := pinpoint.New(pinpoint.Options{
+		Region:       testRegion,
+		BaseEndpoint: aws.String(ts.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider(ts.Creds.AccessKeyID, ts.Creds.SecretAccessKey, ""),
+		Retryer:      aws.NopRetryer{},
+		HTTPClient:   &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
+	})
+	app := createApp(t, c, "over-tls")
+	if _, err := c.GetApp(context.Background(), &pinpoint.GetAppInput{ApplicationId: aws.String(app)}); err != nil {
+		t.Fatalf("GetApp over TLS: %v", err)
+	}
+	// Plain HTTP to the TLS port gets net/http's 400, never a served page.
+	if resp, err := http.Get("http://" + strings.TrimPrefix(ts.URL, "https://") + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("the TLS listener answered plain HTTP")
+		}
+	}
+}
+
+func TestAppsCreateWhileServing(t *testing.T) {
+	ts := startServer(t, nil)
+	bin := buildOtpd(t)
+	const id = "5e1f0c2a9b8d47e6a3c2b1d0e9f8a7b6"
+	out, err := exec.Command(bin, "apps", "create", "--name", "Migrated", "--id", id, "--data-dir", ts.DataDir).Output()
+	if err != nil {
+		t.Fatalf("otpd apps create: %v", err)
+	}
+	var created applicationResponse
+	if err := json.Unmarshal(out, &created); err != nil {
+		t.Fatalf("otpd apps create printed %s: %v", out, err)
+	}
+	checkApp(t, "otpd apps create", created, "Migrated")
+	if created.Id != id {
+		t.Fatalf("otpd apps create made %s, want the ID given, %s", created.Id, id)
+	}
+	// The running server sees it at once, and can send with it.
+	c := ts.client(t)
+	got, err := c.GetApp(context.Background(), &pinpoint.GetAppInput{ApplicationId: aws.String(id)})
+	if err != nil {
+		t.Fatalf("GetApp of an application created by the CLI: %v", err)
+	}
+	if aws.ToString(got.ApplicationResponse.Name) != "Migrated" {
+		t.Errorf("Name = %q, want Migrated", aws.ToString(got.ApplicationResponse.Name))
+	}
+	send(t, c, id, sendParams("migrated"))
+	if !verify(t, c, id, testDestination, "migrated", ts.lastCode(t, testDestination)) {
+		t.Error("a code sent with a migrated application ID did not verify")
+	}
+
+	for _, tc := range []struct{ args, want string }{
+		{"--name Again --id " + id, "already exists"},
+		{"--name Bad --id ABCDEF", "32 lowercase hexadecimal"},
+		{"--id " + id, "--name is required"},
+	} {
+		cmd := exec.Command(bin, append([]string{"apps", "create", "--data-dir", ts.DataDir}, strings.Fields(tc.args)...)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("otpd apps create %s: err %v, output %q; want a failure mentioning %q", tc.args, err, out, tc.want)
+		}
+	}
+	list, err := exec.Command(bin, "apps", "list", "--data-dir", ts.DataDir).Output()
+	if err != nil || !strings.Contains(string(list), id) {
+		t.Errorf("otpd apps list: %v, %s; want it to list %s", err, list, id)
+	}
+}
+
+// TestShutdownFinishesRequestsInFlight starts a request, begins the
+// shutdown while the request's body is still arriving, and checks that the
+// request is answered in full.
+func TestShutdownFinishesRequestsInFlight(t *testing.T) {
+	t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
+	t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
+	cfg := testConfig(t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := newServer(ctx, cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.serve(ctx, ln) }()
+
+	body := []byte(`{"Name":"in-flight"}`)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/apps", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	sum := sha256.Sum256(body)
+	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: testAccessKeyID, SecretAccessKey: testSecretKey},
+		req, hex.EncodeToString(sum[:]), "mobiletargeting", testRegion, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var wire bytes.Buffer
+	if err := req.Write(&wire); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	raw := wire.Bytes()
+	cut := len(raw) - len(body)/2
+	conn.Write(raw[:cut])
+	time.Sleep(100 * time.Millisecond) // let the server start reading the request
+	cancel()                           // SIGTERM's effect: begin the graceful shutdown
+	time.Sleep(100 * time.Millisecond)
+	conn.Write(raw[cut:])
+	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		t.Fatalf("the request in flight was not answered: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("the request in flight got %d, want 201", resp.StatusCode)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v, want nil after a graceful shutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after the shutdown")
+	}
+}
+
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	p := startOtpdProcess(t, freeLoopbackAddr(t), t.TempDir())
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("otpd serve did not exit within 15s of SIGTERM")
+	}
+	if p.err != nil {
+		t.Errorf("otpd serve exited with %v after SIGTERM, want status 0", p.err)
+	}
+	if out := p.output.tail(4096); !strings.Contains(out, "shutting down") {
+		t.Errorf("no shutdown log line in:\n%s", out)
+	}
+}
