@@ -81,9 +81,8 @@ func arnFlags(fs interface {
 	return region, account
 }
 
-// withService opens the store with a Service over it for one CLI command.
-// The CLI sends nothing, so its carrier refuses every message.
-func withService(cfg config, f func(ctx context.Context, svc *otp.Service) error) error {
+// withStore opens the store for one CLI command.
+func withStore(cfg config, f func(ctx context.Context, st storage.Store) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := openStore(ctx, cfg.DataDir)
@@ -91,13 +90,20 @@ func withService(cfg config, f func(ctx context.Context, svc *otp.Service) error
 		return err
 	}
 	defer st.Close()
-	// The service needs a MAC key and a carrier only to send or verify,
-	// which the CLI never does: a throwaway key and the outbox suffice.
-	svc, err := otp.NewService(otp.Config{Store: st, Carrier: outbox.New(st, nil), MACKey: make([]byte, otp.MinMACKeyLength)})
-	if err != nil {
-		return err
-	}
-	return f(ctx, svc)
+	return f(ctx, st)
+}
+
+// withService opens the store with a Service over it for one CLI command.
+// The service needs a MAC key and a carrier only to send or verify, which
+// the CLI never does: a throwaway key and the outbox suffice.
+func withService(cfg config, f func(ctx context.Context, svc *otp.Service) error) error {
+	return withStore(cfg, func(ctx context.Context, st storage.Store) error {
+		svc, err := otp.NewService(otp.Config{Store: st, Carrier: outbox.New(st, nil), MACKey: make([]byte, otp.MinMACKeyLength)})
+		if err != nil {
+			return err
+		}
+		return f(ctx, svc)
+	})
 }
 
 // runOutbox is `otpd outbox`.
@@ -113,14 +119,12 @@ func runOutbox(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, err := openStore(ctx, cfg.DataDir)
-	if err != nil {
+	var msgs []storage.OutboxMessage
+	err := withStore(cfg, func(ctx context.Context, st storage.Store) error {
+		var err error
+		msgs, err = st.ListOutbox(ctx, storage.OutboxQuery{Destination: *dest, Limit: *limit})
 		return err
-	}
-	defer st.Close()
-	msgs, err := st.ListOutbox(ctx, storage.OutboxQuery{Destination: *dest, Limit: *limit})
+	})
 	if err != nil {
 		return err
 	}

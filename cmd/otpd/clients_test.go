@@ -220,13 +220,6 @@ func otpFromOutbox(t *testing.T, dataDir, messageID string, codeLength int) (out
 	return e, code
 }
 
-// wrongCode is a code of the same length that differs from code.
-func wrongCode(code string) string {
-	b := []byte(code)
-	b[len(b)-1] = '0' + (b[len(b)-1]-'0'+1)%10
-	return string(b)
-}
-
 // ---------------------------------------------------------------------------
 // Environments for AWS clients.
 

@@ -137,23 +137,6 @@ func freeLoopbackAddr(t *testing.T) string {
 	return addr
 }
 
-// pinpointClientFor is testServer.client for any URL: the test key pair, no
-// retries, and a connection pool of its own, closed when the test ends.
-func pinpointClientFor(t *testing.T, url string) *pinpoint.Client {
-	t.Helper()
-	tr := &http.Transport{MaxIdleConnsPerHost: 16}
-	t.Cleanup(tr.CloseIdleConnections)
-	return pinpoint.New(pinpoint.Options{
-		Region:       testRegion,
-		BaseEndpoint: aws.String(url),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: testAccessKeyID, SecretAccessKey: testSecretKey, Source: "otpd test"}, nil
-		}),
-		Retryer:    aws.NopRetryer{},
-		HTTPClient: &http.Client{Transport: tr, Timeout: 20 * time.Second},
-	})
-}
-
 // sentCode is a send that otpd acknowledged: 200 with SUCCESSFUL.
 type sentCode struct {
 	Destination, ReferenceID, MessageID string
@@ -187,28 +170,6 @@ func sendCode(client *pinpoint.Client, appID, dest, ref string, allowedAttempts 
 		return sentCode{}, fmt.Errorf("send %s/%s: Result %+v, want %s SUCCESSFUL 200 with a MessageId", dest, ref, out.MessageResponse.Result, dest)
 	}
 	return sentCode{Destination: dest, ReferenceID: ref, MessageID: aws.ToString(r.MessageId)}, nil
-}
-
-// verifyCode answers VerifyOTPMessage's Valid.
-func verifyCode(t *testing.T, client *pinpoint.Client, appID string, c sentCode, otp string) bool {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := client.VerifyOTPMessage(ctx, &pinpoint.VerifyOTPMessageInput{
-		ApplicationId: aws.String(appID),
-		VerifyOTPMessageRequestParameters: &types.VerifyOTPMessageRequestParameters{
-			DestinationIdentity: aws.String(c.Destination),
-			ReferenceId:         aws.String(c.ReferenceID),
-			Otp:                 aws.String(otp),
-		},
-	})
-	if err != nil {
-		t.Fatalf("verify %s/%s: %v", c.Destination, c.ReferenceID, err)
-	}
-	if out.VerificationResponse == nil || out.VerificationResponse.Valid == nil {
-		t.Fatalf("verify %s/%s: no VerificationResponse.Valid", c.Destination, c.ReferenceID)
-	}
-	return *out.VerificationResponse.Valid
 }
 
 func TestDurabilityAfterKill(t *testing.T) {
@@ -256,10 +217,10 @@ func TestDurabilityAfterKill(t *testing.T) {
 		return code
 	}
 	guessedCode, controlCode, consumedCode := codeOf(special.guessed), codeOf(special.control), codeOf(special.consumed)
-	if verifyCode(t, client, appID, special.guessed, wrongCode(guessedCode)) {
+	if verify(t, client, appID, special.guessed.Destination, special.guessed.ReferenceID, wrongCode(guessedCode)) {
 		t.Fatalf("a wrong guess (%s for the code %s) was valid", wrongCode(guessedCode), guessedCode)
 	}
-	if !verifyCode(t, client, appID, special.consumed, consumedCode) {
+	if !verify(t, client, appID, special.consumed.Destination, special.consumed.ReferenceID, consumedCode) {
 		t.Fatalf("the code %s was not valid right after it was sent", consumedCode)
 	}
 
@@ -323,7 +284,7 @@ func TestDurabilityAfterKill(t *testing.T) {
 	client = pinpointClientFor(t, url)
 	lost := 0
 	for _, c := range acked {
-		if !verifyCode(t, client, appID, c, codes[c.MessageID]) {
+		if !verify(t, client, appID, c.Destination, c.ReferenceID, codes[c.MessageID]) {
 			lost++
 			t.Errorf("after kill -9 and restart: %s/%s (MessageId %s) with its code %s: Valid false, want true",
 				c.Destination, c.ReferenceID, c.MessageID, codes[c.MessageID])
@@ -332,15 +293,15 @@ func TestDurabilityAfterKill(t *testing.T) {
 	if lost > 0 {
 		t.Errorf("%d of %d acknowledged codes did not survive kill -9", lost, len(acked))
 	}
-	if verifyCode(t, client, appID, special.guessed, guessedCode) {
+	if verify(t, client, appID, special.guessed.Destination, special.guessed.ReferenceID, guessedCode) {
 		t.Errorf("after kill -9 and restart: the right code of %s (AllowedAttempts 1, one wrong guess acknowledged before the kill): Valid true, want false",
 			special.guessed.ReferenceID)
 	}
-	if !verifyCode(t, client, appID, special.control, controlCode) {
+	if !verify(t, client, appID, special.control.Destination, special.control.ReferenceID, controlCode) {
 		t.Errorf("after kill -9 and restart: the right code of %s (AllowedAttempts 1, no guess): Valid false, want true",
 			special.control.ReferenceID)
 	}
-	if verifyCode(t, client, appID, special.consumed, consumedCode) {
+	if verify(t, client, appID, special.consumed.Destination, special.consumed.ReferenceID, consumedCode) {
 		t.Errorf("after kill -9 and restart: the code of %s, consumed before the kill: Valid true, want false",
 			special.consumed.ReferenceID)
 	}

@@ -322,7 +322,7 @@ func TestSendAndVerify(t *testing.T) {
 	t.Run("wrong code then right code", func(t *testing.T) {
 		send(t, c, app, sendParams("login-2"))
 		code := ts.lastCode(t, testDestination)
-		if verify(t, c, app, testDestination, "login-2", otherCode(code)) {
+		if verify(t, c, app, testDestination, "login-2", wrongCode(code)) {
 			t.Fatal("a wrong code verified")
 		}
 		if !verify(t, c, app, testDestination, "login-2", code) {
@@ -335,7 +335,7 @@ func TestSendAndVerify(t *testing.T) {
 		send(t, c, app, p)
 		code := ts.lastCode(t, testDestination)
 		for range 2 {
-			verify(t, c, app, testDestination, "login-3", otherCode(code))
+			verify(t, c, app, testDestination, "login-3", wrongCode(code))
 		}
 		if verify(t, c, app, testDestination, "login-3", code) {
 			t.Fatal("the right code verified after AllowedAttempts wrong guesses")
@@ -419,13 +419,6 @@ func TestSendAndVerify(t *testing.T) {
 			}
 		}
 	})
-}
-
-// otherCode returns a code of the same length that differs from code.
-func otherCode(code string) string {
-	b := []byte(code)
-	b[0] = '0' + (b[0]-'0'+1)%10
-	return string(b)
 }
 
 func TestValidation(t *testing.T) {
@@ -623,7 +616,7 @@ func TestDestinationFailureBudget(t *testing.T) {
 		send(t, c, app, sendParams(ref))
 		code := ts.lastCode(t, testDestination)
 		for range 2 {
-			if verify(t, c, app, testDestination, ref, otherCode(code)) {
+			if verify(t, c, app, testDestination, ref, wrongCode(code)) {
 				t.Fatal("a wrong code verified")
 			}
 		}
@@ -684,7 +677,7 @@ func TestConcurrentVerification(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 100 {
 			wg.Go(func() {
-				if verify(t, c, app, testDestination, "wrong", otherCode(code)) {
+				if verify(t, c, app, testDestination, "wrong", wrongCode(code)) {
 					t.Error("a wrong code verified")
 				}
 			})

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
 )
 
@@ -103,16 +102,26 @@ func testConfig(dataDir string) config {
 	return cfg
 }
 
-// client returns an aws-sdk-go-v2 Pinpoint client pointed at the server,
-// with retries off so that tests see every answer as it is.
+// client returns an aws-sdk-go-v2 Pinpoint client pointed at the server.
 func (ts *testServer) client(t *testing.T) *pinpoint.Client {
 	t.Helper()
+	return pinpointClientFor(t, ts.URL)
+}
+
+// pinpointClientFor is testServer.client for any URL: the test key pair, no
+// retries, and a connection pool of its own, closed when the test ends.
+func pinpointClientFor(t *testing.T, url string) *pinpoint.Client {
+	t.Helper()
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	t.Cleanup(tr.CloseIdleConnections)
 	return pinpoint.New(pinpoint.Options{
 		Region:       testRegion,
-		BaseEndpoint: aws.String(ts.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider(ts.Creds.AccessKeyID, ts.Creds.SecretAccessKey, ""),
-		Retryer:      aws.NopRetryer{},
-		HTTPClient:   http.DefaultClient,
+		BaseEndpoint: aws.String(url),
+		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+			return aws.Credentials{AccessKeyID: testAccessKeyID, SecretAccessKey: testSecretKey, Source: "otpd test"}, nil
+		}),
+		Retryer:    aws.NopRetryer{},
+		HTTPClient: &http.Client{Transport: tr, Timeout: 20 * time.Second},
 	})
 }
 
@@ -137,4 +146,11 @@ func requireTool(t *testing.T, name string) string {
 		t.Skipf("skipping: %s is not installed (%v)", name, err)
 	}
 	return path
+}
+
+// wrongCode is a code of the same length that differs from code.
+func wrongCode(code string) string {
+	b := []byte(code)
+	b[len(b)-1] = '0' + (b[len(b)-1]-'0'+1)%10
+	return string(b)
 }
