@@ -1,11 +1,13 @@
 package pinpointapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,8 +44,19 @@ func begin(w http.ResponseWriter, r *http.Request, operation string) *state {
 // stateOf returns the request's state; every handler runs under begin.
 func stateOf(r *http.Request) *state { return r.Context().Value(stateKey{}).(*state) }
 
-// finish logs the request and counts it in the metrics.
+// finish logs the request and counts it in the metrics. It is deferred by
+// every handler, so it also turns a panic into a 500 in the AWS format
+// instead of a dropped connection.
 func (s *server) finish(st *state) {
+	if p := recover(); p != nil {
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		st.err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		if !st.w.wroteHeader {
+			s.writeError(st.w, st.r.WithContext(context.WithValue(st.r.Context(), stateKey{}, st)), st.err)
+		}
+	}
 	elapsed := time.Since(st.start)
 	s.Metrics.Request(st.operation, st.w.status, elapsed)
 	if st.operation == "Healthz" || st.operation == "Readyz" || st.operation == "Metrics" {
@@ -82,12 +95,19 @@ func (s *server) finish(st *state) {
 // statusWriter remembers the status written.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status      int
+	wroteHeader bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
+	w.wroteHeader = true
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	return w.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer.
