@@ -22,8 +22,7 @@ const (
 	selectApps = `SELECT ` + appColumns + ` FROM apps WHERE id > ? ORDER BY id LIMIT ?`
 	updateSMS  = `UPDATE apps SET sms_enabled = ?, sms_sender_id = ?, sms_short_code = ?,
 		sms_version = ?, sms_updated_ms = ? WHERE id = ?`
-	deleteApp         = `DELETE FROM apps WHERE id = ?`
-	deleteAppCodes    = `DELETE FROM codes WHERE app_id = ?`
+	deleteApp         = `DELETE FROM apps WHERE id = ?` // and its codes, by ON DELETE CASCADE
 	deleteAppFailures = `DELETE FROM failures WHERE app_id = ?`
 	deleteAppSends    = `DELETE FROM sends WHERE app_id = ?`
 )
@@ -38,7 +37,7 @@ func (s *Store) CreateApp(ctx context.Context, app storage.App) error {
 	if err != nil {
 		return fmt.Errorf("storage/sqlite: create app %s: encode tags: %w", app.ID, err)
 	}
-	err = s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		res, err := tx.ExecContext(ctx, insertApp, app.ID, app.Name, string(tagsJSON), unixMS(app.CreatedAt), app.Generation,
 			app.SMS.Enabled, app.SMS.SenderID, app.SMS.ShortCode, app.SMS.Version, unixMS(app.SMS.CreatedAt), unixMS(app.SMS.UpdatedAt))
 		if err != nil {
@@ -61,7 +60,7 @@ func (s *Store) CreateApp(ctx context.Context, app storage.App) error {
 
 // GetApp returns the application, or storage.ErrNotFound.
 func (s *Store) GetApp(ctx context.Context, id string) (storage.App, error) {
-	app, err := scanApp(s.rdb.QueryRowContext(ctx, selectApp, id))
+	app, err := scanApp(s.reads.QueryRowContext(ctx, selectApp, id))
 	if err != nil {
 		return storage.App{}, fmt.Errorf("storage/sqlite: get app %s: %w", id, err)
 	}
@@ -74,7 +73,7 @@ func (s *Store) ListApps(ctx context.Context, after string, limit int) ([]storag
 	if limit <= 0 {
 		limit = -1 // SQLite's "no limit"
 	}
-	rows, err := s.rdb.QueryContext(ctx, selectApps, after, limit)
+	rows, err := s.reads.QueryContext(ctx, selectApps, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("storage/sqlite: list apps: %w", err)
 	}
@@ -98,12 +97,12 @@ func (s *Store) ListApps(ctx context.Context, after string, limit int) ([]storag
 // stay.
 func (s *Store) DeleteApp(ctx context.Context, id string) (storage.App, error) {
 	var app storage.App
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		var err error
 		if app, err = scanApp(tx.QueryRowContext(ctx, selectApp, id)); err != nil {
 			return err
 		}
-		for _, q := range []string{deleteApp, deleteAppCodes, deleteAppFailures, deleteAppSends} {
+		for _, q := range []string{deleteApp, deleteAppFailures, deleteAppSends} {
 			if _, err := tx.ExecContext(ctx, q, id); err != nil {
 				return err
 			}
@@ -120,7 +119,7 @@ func (s *Store) DeleteApp(ctx context.Context, id string) (storage.App, error) {
 // transaction, and returns the updated application.
 func (s *Store) UpdateSMSChannel(ctx context.Context, appID string, u storage.SMSChannelUpdate, now time.Time) (storage.App, error) {
 	var app storage.App
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		var err error
 		if app, err = scanApp(tx.QueryRowContext(ctx, selectApp, appID)); err != nil {
 			return err

@@ -12,15 +12,20 @@ import (
 
 // SQL of the codes and of the failure budgets.
 const (
+	// putCode stores a code under the number of the application with the
+	// given ID and generation, if there is one.
 	putCode = `INSERT OR REPLACE INTO codes
-		(app_id, destination, reference_id, generation, mac, allowed, failed, consumed, created_ms, expires_ms)
-		VALUES (?, ?, ?, ?, ?, ?, 0, 0, ?, ?)`
-	selectCode = `SELECT generation, mac, allowed, failed, consumed, expires_ms FROM codes
-		WHERE app_id = ? AND destination = ? AND reference_id = ?`
+		(app_num, destination, reference_id, mac, allowed, failed, consumed, created_ms, expires_ms)
+		SELECT num, ?, ?, ?, ?, 0, 0, ?, ? FROM apps WHERE id = ? AND generation = ?`
+	// selectCode finds a code of the application with the given ID and
+	// generation.
+	selectCode = `SELECT c.app_num, c.mac, c.allowed, c.failed, c.consumed, c.expires_ms
+		FROM apps a JOIN codes c ON c.app_num = a.num
+		WHERE a.id = ? AND a.generation = ? AND c.destination = ? AND c.reference_id = ?`
 	consumeCode = `UPDATE codes SET consumed = 1
-		WHERE app_id = ? AND destination = ? AND reference_id = ?`
+		WHERE app_num = ? AND destination = ? AND reference_id = ?`
 	countFailedAttempt = `UPDATE codes SET failed = failed + 1
-		WHERE app_id = ? AND destination = ? AND reference_id = ?`
+		WHERE app_num = ? AND destination = ? AND reference_id = ?`
 	insertFailure = `INSERT INTO failures (app_id, destination, at_ms) VALUES (?, ?, ?)`
 	// selectLimitingFailure returns the time of the Limit-th newest failure
 	// in the window (from, to] (the offset is Limit-1), if there are that
@@ -31,12 +36,25 @@ const (
 )
 
 // PutCode makes c the one live code for its key, replacing any previous one.
+// It returns storage.ErrNotFound if no application has the ID c.Key.AppID
+// and the generation c.AppGeneration (it was deleted, perhaps re-created,
+// while the code was being sent): such a code could never verify.
 func (s *Store) PutCode(ctx context.Context, c storage.Code) error {
 	k := c.Key
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, putCode, k.AppID, k.Destination, k.ReferenceID, c.AppGeneration, c.MAC,
-			c.AllowedAttempts, unixMS(c.CreatedAt), unixMS(c.ExpiresAt))
-		return err
+	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
+		res, err := tx.ExecContext(ctx, putCode, k.Destination, k.ReferenceID, c.MAC, c.AllowedAttempts,
+			unixMS(c.CreatedAt), unixMS(c.ExpiresAt), k.AppID, c.AppGeneration)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return storage.ErrNotFound
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("storage/sqlite: put code: %w", err)
@@ -52,7 +70,7 @@ func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage
 		return "", fmt.Errorf("storage/sqlite: verify code: %w", err)
 	}
 	var outcome storage.Outcome
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		var err error
 		outcome, err = verify(ctx, tx, v)
 		return err
@@ -63,26 +81,24 @@ func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage
 	return outcome, nil
 }
 
-// verify applies the rules of storage.Verification, in their order.
-func verify(ctx context.Context, tx *sql.Tx, v storage.Verification) (storage.Outcome, error) {
+// verify applies the rules of storage.Verification, in their order. Rule 1
+// is one lookup: codes hang off the number of the application with the
+// verification's ID and generation.
+func verify(ctx context.Context, tx *stmts, v storage.Verification) (storage.Outcome, error) {
 	k := v.Key
 	var (
-		generation      string
-		mac             []byte
-		allowed, failed int
-		consumed        bool
-		expiresMS       int64
+		appNum, expiresMS int64
+		mac               []byte
+		allowed, failed   int
+		consumed          bool
 	)
-	err := tx.QueryRowContext(ctx, selectCode, k.AppID, k.Destination, k.ReferenceID).
-		Scan(&generation, &mac, &allowed, &failed, &consumed, &expiresMS)
+	err := tx.QueryRowContext(ctx, selectCode, k.AppID, v.AppGeneration, k.Destination, k.ReferenceID).
+		Scan(&appNum, &mac, &allowed, &failed, &consumed, &expiresMS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.OutcomeUnknown, nil
 	}
 	if err != nil {
 		return "", err
-	}
-	if generation != v.AppGeneration {
-		return storage.OutcomeUnknown, nil
 	}
 	until, err := lockout(ctx, tx, k.AppID, k.Destination, v.Now, v.Budget)
 	if err != nil {
@@ -99,12 +115,12 @@ func verify(ctx context.Context, tx *sql.Tx, v storage.Verification) (storage.Ou
 		return storage.OutcomeExhausted, nil
 	}
 	if v.Matches(mac) {
-		if _, err := tx.ExecContext(ctx, consumeCode, k.AppID, k.Destination, k.ReferenceID); err != nil {
+		if _, err := tx.ExecContext(ctx, consumeCode, appNum, k.Destination, k.ReferenceID); err != nil {
 			return "", err
 		}
 		return storage.OutcomeValid, nil
 	}
-	if _, err := tx.ExecContext(ctx, countFailedAttempt, k.AppID, k.Destination, k.ReferenceID); err != nil {
+	if _, err := tx.ExecContext(ctx, countFailedAttempt, appNum, k.Destination, k.ReferenceID); err != nil {
 		return "", err
 	}
 	if _, err := tx.ExecContext(ctx, insertFailure, k.AppID, k.Destination, unixMS(v.Now)); err != nil {
@@ -120,7 +136,7 @@ func (s *Store) DestinationLockout(ctx context.Context, appID, destination strin
 	if err := checkBudget(b); err != nil {
 		return time.Time{}, fmt.Errorf("storage/sqlite: destination lockout: %w", err)
 	}
-	until, err := lockout(ctx, s.rdb, appID, destination, now, b)
+	until, err := lockout(ctx, s.reads, appID, destination, now, b)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("storage/sqlite: destination lockout: %w", err)
 	}
@@ -130,9 +146,7 @@ func (s *Store) DestinationLockout(ctx context.Context, appID, destination strin
 // lockout returns the zero time if fewer than b.Limit failures of
 // (appID, destination) lie in (now-b.Window, now], and otherwise the time at
 // which the Limit-th newest of them leaves the window.
-func lockout(ctx context.Context, q interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}, appID, destination string, now time.Time, b storage.FailureBudget) (time.Time, error) {
+func lockout(ctx context.Context, q *stmts, appID, destination string, now time.Time, b storage.FailureBudget) (time.Time, error) {
 	var atMS int64
 	err := q.QueryRowContext(ctx, selectLimitingFailure, appID, destination,
 		unixMS(now.Add(-b.Window)), unixMS(now), b.Limit-1).Scan(&atMS)

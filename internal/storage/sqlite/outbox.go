@@ -26,7 +26,7 @@ const (
 
 // AppendOutbox stores a message delivered to the development outbox.
 func (s *Store) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		_, err := tx.ExecContext(ctx, insertOutbox, m.MessageID, m.AppID, m.OriginationIdentity, m.DestinationIdentity,
 			m.Language, m.Body, m.Encoding, m.Segments, unixMS(m.CreatedAt))
 		return err
@@ -49,9 +49,9 @@ func (s *Store) ListOutbox(ctx context.Context, q storage.OutboxQuery) ([]storag
 		err  error
 	)
 	if q.Destination == "" {
-		rows, err = s.rdb.QueryContext(ctx, selectOutbox, limit)
+		rows, err = s.reads.QueryContext(ctx, selectOutbox, limit)
 	} else {
-		rows, err = s.rdb.QueryContext(ctx, selectOutboxTo, q.Destination, limit)
+		rows, err = s.reads.QueryContext(ctx, selectOutboxTo, q.Destination, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storage/sqlite: list the outbox: %w", err)

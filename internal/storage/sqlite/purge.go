@@ -14,8 +14,8 @@ import (
 // SQL of Purge. Each statement deletes at most one batch (the last
 // parameter) of rows, found through an index.
 const (
-	purgeCodes = `DELETE FROM codes WHERE (app_id, destination, reference_id) IN (
-		SELECT app_id, destination, reference_id FROM codes WHERE expires_ms <= ? LIMIT ?)`
+	purgeCodes = `DELETE FROM codes WHERE (app_num, destination, reference_id) IN (
+		SELECT app_num, destination, reference_id FROM codes WHERE expires_ms <= ? LIMIT ?)`
 	purgeFailures = `DELETE FROM failures WHERE rowid IN (
 		SELECT rowid FROM failures WHERE at_ms <= ? LIMIT ?)`
 	purgeSends = `DELETE FROM sends WHERE (app_id, key) IN (
@@ -49,7 +49,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r storage.Retention) (
 	steps := []purgeStep{
 		{"codes", deleteBatch(purgeCodes, nowMS, r.BatchSize)},
 		{"send records", deleteBatch(purgeSends, nowMS, r.BatchSize)},
-		{"outbox messages", func(ctx context.Context, tx *sql.Tx) (sql.Result, error) {
+		{"outbox messages", func(ctx context.Context, tx *stmts) (sql.Result, error) {
 			cutMS, cutSeq, err := outboxCut(ctx, tx, now, r)
 			if err != nil {
 				return nil, err
@@ -63,7 +63,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r storage.Retention) (
 	total := 0
 	for _, step := range steps {
 		var n int64
-		err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 			res, err := step.del(ctx, tx)
 			if err != nil {
 				return err
@@ -82,19 +82,19 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r storage.Retention) (
 // purgeStep deletes one batch of one kind of record.
 type purgeStep struct {
 	what string
-	del  func(ctx context.Context, tx *sql.Tx) (sql.Result, error)
+	del  func(ctx context.Context, tx *stmts) (sql.Result, error)
 }
 
 // deleteBatch returns a purge step's deletion that runs query with args.
-func deleteBatch(query string, args ...any) func(ctx context.Context, tx *sql.Tx) (sql.Result, error) {
-	return func(ctx context.Context, tx *sql.Tx) (sql.Result, error) {
+func deleteBatch(query string, args ...any) func(ctx context.Context, tx *stmts) (sql.Result, error) {
+	return func(ctx context.Context, tx *stmts) (sql.Result, error) {
 		return tx.ExecContext(ctx, query, args...)
 	}
 }
 
 // outboxCut returns the position (created_ms, seq) of the newest outbox
 // message to delete under r at now; a position before every message if none.
-func outboxCut(ctx context.Context, tx *sql.Tx, now time.Time, r storage.Retention) (cutMS, cutSeq int64, err error) {
+func outboxCut(ctx context.Context, tx *stmts, now time.Time, r storage.Retention) (cutMS, cutSeq int64, err error) {
 	cutMS, cutSeq = math.MinInt64, math.MinInt64
 	if r.OutboxMaxAge > 0 {
 		// Strictly older than the age: every message before that millisecond.

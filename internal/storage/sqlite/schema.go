@@ -10,13 +10,18 @@ import (
 // migrations are the schema's versions: migrations[i] takes the schema from
 // version i to version i+1. Append only; never edit a migration that shipped.
 //
-// Times are integer Unix milliseconds. Rows are kept compact: a live code
-// costs one WITHOUT ROWID row keyed by (app, destination, ReferenceId) and one
-// entry in the expiry index that Purge walks.
+// Times are integer Unix milliseconds. Codes, the bulk of the data, are kept
+// compact: a live code is one WITHOUT ROWID row keyed by (application number,
+// destination, ReferenceId) and one entry in the expiry index that Purge
+// walks. The application number stands for both the application's ID and its
+// generation: AUTOINCREMENT never hands out a number twice, so an application
+// re-created with the same ID gets a new number, and its predecessor's codes
+// can never match it.
 var migrations = []string{
 	// 1: the initial schema.
 	`CREATE TABLE apps (
-		id             TEXT PRIMARY KEY,
+		num            INTEGER PRIMARY KEY AUTOINCREMENT,
+		id             TEXT NOT NULL UNIQUE,
 		name           TEXT NOT NULL,
 		tags           TEXT NOT NULL, -- JSON object
 		created_ms     INTEGER NOT NULL,
@@ -27,20 +32,19 @@ var migrations = []string{
 		sms_version    INTEGER NOT NULL,
 		sms_created_ms INTEGER NOT NULL,
 		sms_updated_ms INTEGER NOT NULL
-	) WITHOUT ROWID;
+	);
 
 	CREATE TABLE codes (
-		app_id       TEXT NOT NULL,
+		app_num      INTEGER NOT NULL REFERENCES apps (num) ON DELETE CASCADE,
 		destination  TEXT NOT NULL,
 		reference_id TEXT NOT NULL,
-		generation   TEXT NOT NULL,
 		mac          BLOB NOT NULL,
 		allowed      INTEGER NOT NULL, -- failed verifications tolerated
 		failed       INTEGER NOT NULL, -- failed verifications counted
 		consumed     INTEGER NOT NULL, -- 1 once verified
 		created_ms   INTEGER NOT NULL,
 		expires_ms   INTEGER NOT NULL,
-		PRIMARY KEY (app_id, destination, reference_id)
+		PRIMARY KEY (app_num, destination, reference_id)
 	) WITHOUT ROWID;
 	CREATE INDEX codes_by_expiry ON codes (expires_ms);
 

@@ -22,7 +22,7 @@ const (
 // transaction, which makes it atomic for every Store on the database file.
 // A record is live while c.Now is before its lease end or expiry.
 func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []byte, claimed bool, err error) {
-	err = s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		var (
 			completed bool
 			prior     []byte
@@ -34,9 +34,10 @@ func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []by
 		case err != nil:
 			return err
 		case unixMS(c.Now) < untilMS && completed:
-			// A completed record's result is never nil, even if empty: nil
-			// means "pending" to the caller.
-			result, claimed = append([]byte{}, prior...), false
+			if prior == nil {
+				prior = []byte{} // an empty result; nil would mean "pending"
+			}
+			result, claimed = prior, false
 			return nil
 		case unixMS(c.Now) < untilMS:
 			result, claimed = nil, false
@@ -62,7 +63,7 @@ func (s *Store) CompleteSend(ctx context.Context, appID, key string, result []by
 	if result == nil {
 		result = []byte{} // NULL would read as pending
 	}
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		_, err := tx.ExecContext(ctx, putCompleted, appID, key, result, unixMS(expiresAt))
 		return err
 	})
@@ -75,7 +76,7 @@ func (s *Store) CompleteSend(ctx context.Context, appID, key string, result []by
 // ReleaseSend deletes the pending record for (appID, key), if there is one. A
 // completed record stays.
 func (s *Store) ReleaseSend(ctx context.Context, appID, key string) error {
-	err := s.w.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		_, err := tx.ExecContext(ctx, deletePending, appID, key)
 		return err
 	})

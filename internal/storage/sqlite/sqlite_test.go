@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -51,13 +50,16 @@ func BenchmarkStore(b *testing.B) {
 }
 
 func TestOpenCreatesPrivateFiles(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "a", "b")
+	dir := filepath.Join(t.TempDir(), "a b", "c?d#e%f")
 	path := filepath.Join(dir, "otpd.db")
-	openStore(t, path)
+	s := openStore(t, path)
+	if err := s.AppendOutbox(t.Context(), storage.OutboxMessage{MessageID: "m"}); err != nil {
+		t.Fatalf("AppendOutbox: %v", err)
+	}
 	for _, f := range []struct {
 		path string
 		want os.FileMode
-	}{{dir, os.ModeDir | 0o700}, {path, 0o600}} {
+	}{{dir, os.ModeDir | 0o700}, {path, 0o600}, {path + "-wal", 0o600}, {path + "-shm", 0o600}} {
 		info, err := os.Stat(f.path)
 		if err != nil {
 			t.Fatalf("Stat: %v", err)
@@ -126,7 +128,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	err = s.w.do(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+	err = s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
 		_, err := tx.ExecContext(ctx, insertSchemaVersion, len(migrations)+1)
 		return err
 	})
@@ -148,10 +150,10 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 }
 
 func TestPragmas(t *testing.T) {
-	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
-	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "10000"}
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithBusyTimeout(3*time.Second), WithReadConns(1))
+	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "3000"}
 	got := map[string]string{}
-	err := s.w.do(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+	err := s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
 		for name := range want {
 			var v string
 			if err := tx.QueryRowContext(ctx, "PRAGMA "+name).Scan(&v); err != nil {
@@ -180,7 +182,12 @@ func TestPragmas(t *testing.T) {
 }
 
 func TestGroupCommitBatches(t *testing.T) {
-	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	const maxBatch = 16
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithMaxBatch(maxBatch))
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "batched", Generation: "g"}
+	if err := s.CreateApp(t.Context(), app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
 	before := s.Stats()
 	const goroutines, each = 64, 10
 	var wg sync.WaitGroup
@@ -188,8 +195,8 @@ func TestGroupCommitBatches(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				c := storage.Code{
-					Key:           storage.CodeKey{AppID: "app", Destination: fmt.Sprintf("+1555%07d", g), ReferenceID: fmt.Sprint(i)},
-					AppGeneration: "g", MAC: []byte("mac"), AllowedAttempts: 3,
+					Key:           storage.CodeKey{AppID: app.ID, Destination: fmt.Sprintf("+1555%07d", g), ReferenceID: fmt.Sprint(i)},
+					AppGeneration: app.Generation, MAC: []byte("mac"), AllowedAttempts: 3,
 				}
 				if err := s.PutCode(t.Context(), c); err != nil {
 					t.Errorf("PutCode: %v", err)
@@ -204,8 +211,8 @@ func TestGroupCommitBatches(t *testing.T) {
 	if writes != goroutines*each {
 		t.Errorf("writes = %d, want %d", writes, goroutines*each)
 	}
-	if commits >= writes {
-		t.Errorf("commits = %d for %d concurrent writes, want fewer commits than writes", commits, writes)
+	if commits >= writes || commits < writes/maxBatch {
+		t.Errorf("commits = %d for %d concurrent writes, want fewer, but at least one per %d writes", commits, writes, maxBatch)
 	}
 }
 
@@ -214,7 +221,7 @@ func TestGroupCommitBatches(t *testing.T) {
 func holdWriter(t *testing.T, s *Store) (release func()) {
 	t.Helper()
 	held, done := make(chan struct{}), make(chan struct{})
-	go s.w.do(context.Background(), func(ctx context.Context, tx *sql.Tx) error {
+	go s.w.do(context.Background(), func(ctx context.Context, tx *stmts) error {
 		close(held)
 		<-done
 		return nil
@@ -248,7 +255,7 @@ func TestFailedWriteRollsBackOnlyItself(t *testing.T) {
 	for i, id := range ids {
 		waitQueued(t, s, i) // queue them in order
 		wg.Go(func() {
-			errs[i] = s.w.do(t.Context(), func(ctx context.Context, tx *sql.Tx) error {
+			errs[i] = s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
 				if _, err := tx.ExecContext(ctx, insertApp, id, "n", "{}", 0, "g", true, "", "", 1, 0, 0); err != nil {
 					return err
 				}
@@ -295,8 +302,8 @@ func TestWriteGivenUpWhileQueuedDoesNotRun(t *testing.T) {
 	release()
 	// A write queued after it runs after it: once it is done, so is the
 	// given-up one.
-	if err := s.PutCode(t.Context(), storage.Code{Key: storage.CodeKey{AppID: "x"}, MAC: []byte{1}}); err != nil {
-		t.Fatalf("PutCode: %v", err)
+	if err := s.AppendOutbox(t.Context(), storage.OutboxMessage{MessageID: "after"}); err != nil {
+		t.Fatalf("AppendOutbox: %v", err)
 	}
 	if _, err := s.GetApp(t.Context(), app.ID); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("GetApp of the given-up app: error %v, want not found", err)
@@ -321,6 +328,18 @@ func TestSecondHandleWaitsForTheLock(t *testing.T) {
 	}
 	if _, err := a.GetApp(t.Context(), app.ID); err != nil {
 		t.Errorf("GetApp on a: %v", err)
+	}
+}
+
+func TestBusyTimeoutEnds(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otpd.db")
+	a, b := openStore(t, path), openStore(t, path, WithBusyTimeout(50*time.Millisecond))
+	holdWriter(t, a) // until the test ends
+	app := storage.App{ID: strings.Repeat("b", 32), Name: "impatient", Generation: "g"}
+	if err := b.CreateApp(t.Context(), app); err == nil {
+		t.Error("CreateApp on b while a held the write lock past b's busy timeout succeeded, want an error")
+	} else {
+		t.Logf("error: %v", err)
 	}
 }
 
@@ -377,5 +396,86 @@ func TestInvalidArgumentsAreErrors(t *testing.T) {
 	}
 	if _, err := s.Purge(t.Context(), time.Now(), storage.Retention{}); err == nil {
 		t.Error("Purge with a zero batch size succeeded, want an error")
+	}
+}
+
+func TestPutCodeNeedsItsApplication(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "first", Generation: "g1"}
+	if err := s.CreateApp(t.Context(), app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	c := storage.Code{
+		Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"},
+		AppGeneration: "g0", MAC: []byte("mac"), AllowedAttempts: 3,
+	}
+	if err := s.PutCode(t.Context(), c); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("PutCode under another generation: error %v, want %v", err, storage.ErrNotFound)
+	}
+	c.Key.AppID = strings.Repeat("b", 32)
+	if err := s.PutCode(t.Context(), c); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("PutCode of a missing application: error %v, want %v", err, storage.ErrNotFound)
+	}
+}
+
+func TestApplicationNumbersAreNeverReused(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "first", Generation: "g1"}
+	var nums []int64
+	for range 2 {
+		if err := s.CreateApp(t.Context(), app); err != nil {
+			t.Fatalf("CreateApp: %v", err)
+		}
+		var num int64
+		if err := s.rdb.QueryRowContext(t.Context(), `SELECT num FROM apps WHERE id = ?`, app.ID).Scan(&num); err != nil {
+			t.Fatalf("read the application number: %v", err)
+		}
+		nums = append(nums, num)
+		if _, err := s.DeleteApp(t.Context(), app.ID); err != nil {
+			t.Fatalf("DeleteApp: %v", err)
+		}
+	}
+	if nums[0] == nums[1] {
+		t.Errorf("a re-created application got number %d again, want a new one", nums[1])
+	}
+}
+
+// TestBytesPerCode measures the disk space a live code takes, indexes
+// included, with realistic keys: a UUID ReferenceId and a 32-character
+// generation.
+func TestBytesPerCode(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	app := storage.App{ID: "0123456789abcdef0123456789abcdef", Name: "sized", Generation: "fedcba9876543210fedcba9876543210"}
+	if err := s.CreateApp(t.Context(), app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	const codes, goroutines = 5000, 50
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := g; i < codes; i += goroutines {
+				c := storage.Code{
+					Key: storage.CodeKey{AppID: app.ID, Destination: fmt.Sprintf("+4477009%05d", i),
+						ReferenceID: fmt.Sprintf("%08x-1234-4567-89ab-cdef01234567", i*7919)},
+					AppGeneration: app.Generation, MAC: make([]byte, 32), AllowedAttempts: 3,
+					CreatedAt: now, ExpiresAt: now.Add(time.Duration(i%600) * time.Second),
+				}
+				if err := s.PutCode(t.Context(), c); err != nil {
+					t.Errorf("PutCode: %v", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var bytes int64
+	err := s.rdb.QueryRowContext(t.Context(), `SELECT SUM(pgsize) FROM dbstat WHERE name IN ('codes', 'codes_by_expiry')`).Scan(&bytes)
+	if err != nil {
+		t.Fatalf("read dbstat: %v", err)
+	}
+	perCode := float64(bytes) / codes
+	t.Logf("%d codes take %d bytes: %.0f bytes per code", codes, bytes, perCode)
+	if perCode >= 300 {
+		t.Errorf("%.0f bytes per live code, want under 300", perCode)
 	}
 }

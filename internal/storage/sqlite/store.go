@@ -31,9 +31,10 @@ import (
 // Store is a storage.Store on a SQLite database file. Open it with Open and
 // release it with Close.
 type Store struct {
-	w   *writer
-	wdb *sql.DB // holds the writer's one connection
-	rdb *sql.DB // read-only connections
+	w     *writer
+	wdb   *sql.DB // holds the writer's one connection
+	rdb   *sql.DB // read-only connections
+	reads *stmts  // the statements of rdb
 
 	closeOnce sync.Once
 	closeErr  error
@@ -96,6 +97,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("storage/sqlite: create the database file: %w", err)
 	}
 
+	// The writer begins its transactions IMMEDIATE itself; _txlock makes
+	// the migrations' transactions IMMEDIATE too.
 	busy := "busy_timeout(" + strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10) + ")"
 	wdb, err := sql.Open("sqlite", dsn(path, url.Values{
 		"_pragma": {busy, "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)"},
@@ -125,7 +128,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("storage/sqlite: open read connections to %s: %w", path, err), rdb.Close(), conn.Close(), wdb.Close())
 	}
 
-	s := &Store{w: newWriter(conn, cfg.maxBatch), wdb: wdb, rdb: rdb}
+	s := &Store{w: newWriter(conn, cfg.maxBatch), wdb: wdb, rdb: rdb, reads: newStmts(rdb)}
 	go s.w.run()
 	return s, nil
 }
@@ -142,7 +145,7 @@ func dsn(path string, params url.Values) string {
 // connection answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.w.isClosed() {
-		return errClosed
+		return fmt.Errorf("storage/sqlite: ping: %w", errClosed)
 	}
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("storage/sqlite: ping: %w", err)
@@ -155,7 +158,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.w.close()
-		s.closeErr = errors.Join(s.w.conn.Close(), s.wdb.Close(), s.rdb.Close())
+		s.closeErr = errors.Join(s.w.tx.close(), s.w.conn.Close(), s.wdb.Close(), s.reads.close(), s.rdb.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("storage/sqlite: close: %w", s.closeErr)
 		}

@@ -9,17 +9,17 @@ import (
 	"sync/atomic"
 )
 
-// errClosed answers every call made after Close.
-var errClosed = errors.New("storage/sqlite: store is closed")
+// errClosed answers every write and Ping made after Close.
+var errClosed = errors.New("store is closed")
 
 // writeFunc is one write operation. It runs inside the writer's transaction,
 // within a savepoint of its own: if it returns an error, its changes are
-// rolled back and the rest of the batch goes on.
+// rolled back and the rest of the batch goes on. tx runs its statements.
 //
 // ctx is the writer's own context, never the caller's: an interrupted
 // statement makes SQLite roll back the whole transaction, the other callers'
 // writes included, so a caller that gives up must not interrupt one.
-type writeFunc func(ctx context.Context, tx *sql.Tx) error
+type writeFunc func(ctx context.Context, tx *stmts) error
 
 // writeOp is a queued writeFunc and the way back to its caller.
 type writeOp struct {
@@ -30,20 +30,25 @@ type writeOp struct {
 
 // writer runs all of a Store's writes on its one write connection, in groups
 // ("group commit"). It takes the first queued operation, then whatever else is
-// queued at that moment, up to maxBatch operations; runs them in one
-// transaction (BEGIN IMMEDIATE, from the connection's _txlock) with a
-// SAVEPOINT for each; commits once, which is one fsync for the whole group;
-// and only then answers each caller. So a caller is answered only once its
-// write is durable, and under load many writes share each fsync.
+// queued at that moment, up to maxBatch operations; runs them in one BEGIN
+// IMMEDIATE transaction with a SAVEPOINT for each; commits once, which is one
+// fsync for the whole group; and only then answers each caller. So a caller
+// is answered only once its write is durable, and under load many writes
+// share each fsync.
 //
 // If the transaction fails as a whole (BEGIN or COMMIT fails, or a savepoint
 // cannot be released or rolled back), every operation of the group gets the
 // error and none of them took effect.
 //
+// The writer issues BEGIN, COMMIT and ROLLBACK itself, rather than through a
+// *sql.Tx, so that the statements it prepares on its connection serve every
+// transaction.
+//
 // The Store owns the writer: Open starts run, Close calls close, which lets
 // run finish the queued operations and return.
 type writer struct {
 	conn     *sql.Conn
+	tx       *stmts // the statements of conn
 	ops      chan *writeOp
 	maxBatch int
 
@@ -55,8 +60,12 @@ type writer struct {
 	commits atomic.Int64 // transactions committed
 }
 
-// SQL of the writer's savepoints; one is open at a time, so one name serves.
+// SQL of the writer's transactions. One savepoint is open at a time, so one
+// name serves.
 const (
+	beginImmediate    = `BEGIN IMMEDIATE`
+	commit            = `COMMIT`
+	rollback          = `ROLLBACK`
 	savepoint         = `SAVEPOINT op`
 	releaseSavepoint  = `RELEASE op`
 	rollbackSavepoint = `ROLLBACK TO op`
@@ -65,6 +74,7 @@ const (
 func newWriter(conn *sql.Conn, maxBatch int) *writer {
 	return &writer{
 		conn:     conn,
+		tx:       newStmts(conn),
 		ops:      make(chan *writeOp, maxBatch),
 		maxBatch: maxBatch,
 		done:     make(chan struct{}),
@@ -83,7 +93,7 @@ func (w *writer) do(ctx context.Context, fn writeFunc) error {
 	case err := <-op.done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("storage/sqlite: waiting for a write: %w", ctx.Err())
+		return fmt.Errorf("waiting for a write: %w", ctx.Err())
 	}
 }
 
@@ -99,7 +109,7 @@ func (w *writer) enqueue(op *writeOp) error {
 	case w.ops <- op:
 		return nil
 	case <-op.ctx.Done():
-		return fmt.Errorf("storage/sqlite: queueing a write: %w", op.ctx.Err())
+		return fmt.Errorf("queueing a write: %w", op.ctx.Err())
 	}
 }
 
@@ -144,44 +154,53 @@ func (w *writer) gather(batch []*writeOp) []*writeOp {
 // batch[i] alone. It returns an error if the transaction failed as a whole.
 func (w *writer) runBatch(batch []*writeOp, errs []error) error {
 	ctx := context.Background()
-	tx, err := w.conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("storage/sqlite: begin a write transaction: %w", err)
+	if _, err := w.tx.ExecContext(ctx, beginImmediate); err != nil {
+		return fmt.Errorf("begin a write transaction: %w", err)
 	}
 	for i, op := range batch {
-		errs[i], err = w.apply(ctx, tx, op)
-		if err != nil {
-			return errors.Join(err, tx.Rollback())
+		var err error
+		if errs[i], err = w.apply(ctx, op); err != nil {
+			return w.rollback(ctx, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("storage/sqlite: commit: %w", err)
+	if _, err := w.tx.ExecContext(ctx, commit); err != nil {
+		return w.rollback(ctx, fmt.Errorf("commit: %w", err))
 	}
 	w.commits.Add(1)
 	return nil
 }
 
-// apply runs op in a savepoint of tx. opErr is op's own error, whose changes
-// are rolled back; err reports that tx is broken.
-func (w *writer) apply(ctx context.Context, tx *sql.Tx, op *writeOp) (opErr, err error) {
+// rollback ends the transaction after cause and returns cause. After some
+// errors SQLite has rolled back already; ROLLBACK then fails, saying that no
+// transaction is active, and that is reported with cause.
+func (w *writer) rollback(ctx context.Context, cause error) error {
+	if _, err := w.tx.ExecContext(ctx, rollback); err != nil {
+		return errors.Join(cause, fmt.Errorf("roll back: %w", err))
+	}
+	return cause
+}
+
+// apply runs op in a savepoint. opErr is op's own error, whose changes are
+// rolled back; err reports that the transaction is broken.
+func (w *writer) apply(ctx context.Context, op *writeOp) (opErr, err error) {
 	if err := op.ctx.Err(); err != nil {
-		return fmt.Errorf("storage/sqlite: write given up before it ran: %w", err), nil
+		return fmt.Errorf("write given up before it ran: %w", err), nil
 	}
 	w.writes.Add(1)
-	if _, err := tx.ExecContext(ctx, savepoint); err != nil {
-		return nil, fmt.Errorf("storage/sqlite: open a savepoint: %w", err)
+	if _, err := w.tx.ExecContext(ctx, savepoint); err != nil {
+		return nil, fmt.Errorf("open a savepoint: %w", err)
 	}
-	if opErr = op.fn(ctx, tx); opErr == nil {
-		if _, err := tx.ExecContext(ctx, releaseSavepoint); err != nil {
-			return nil, fmt.Errorf("storage/sqlite: release a savepoint: %w", err)
+	if opErr = op.fn(ctx, w.tx); opErr == nil {
+		if _, err := w.tx.ExecContext(ctx, releaseSavepoint); err != nil {
+			return nil, fmt.Errorf("release a savepoint: %w", err)
 		}
 		return nil, nil
 	}
-	if _, err := tx.ExecContext(ctx, rollbackSavepoint); err != nil {
-		return nil, fmt.Errorf("storage/sqlite: roll back a savepoint after %v: %w", opErr, err)
+	if _, err := w.tx.ExecContext(ctx, rollbackSavepoint); err != nil {
+		return nil, fmt.Errorf("roll back a savepoint after %v: %w", opErr, err)
 	}
-	if _, err := tx.ExecContext(ctx, releaseSavepoint); err != nil {
-		return nil, fmt.Errorf("storage/sqlite: release a savepoint: %w", err)
+	if _, err := w.tx.ExecContext(ctx, releaseSavepoint); err != nil {
+		return nil, fmt.Errorf("release a savepoint: %w", err)
 	}
 	return opErr, nil
 }

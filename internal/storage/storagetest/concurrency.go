@@ -72,11 +72,21 @@ var concurrencyTests = []sharedTest{
 		tl.expect(t, "64 concurrent wrong guesses, 3 allowed", map[storage.Outcome]int{storage.OutcomeWrong: 3, storage.OutcomeExhausted: 61})
 	}},
 	{"RightCodeIsValidExactlyOnce", func(t *testing.T, a, b storage.Store) {
-		c := newCode(createApp(t, a, 1), dest1, "ref", "123456")
-		putCode(t, a, c)
+		app := createApp(t, a, 1)
+		const codes = 8
 		var tl tally
-		race(32, func(i int) { tl.verify(t, handle(i, a, b), attempt(c, "123456", base)) })
-		tl.expect(t, "32 concurrent right codes", map[storage.Outcome]int{storage.OutcomeValid: 1, storage.OutcomeConsumed: 31})
+		for j := range codes {
+			putCode(t, a, newCode(app, dest1, fmt.Sprintf("ref-%d", j), "123456"))
+		}
+		// Goroutine i verifies every code, starting with code i%8: each
+		// code is verified by four goroutines at first, then by the others.
+		race(32, func(i int) {
+			for j := range codes {
+				c := newCode(app, dest1, fmt.Sprintf("ref-%d", (i+j)%codes), "123456")
+				tl.verify(t, handle(i, a, b), attempt(c, "123456", base))
+			}
+		})
+		tl.expect(t, "32 concurrent right codes on each of 8 codes", map[storage.Outcome]int{storage.OutcomeValid: codes, storage.OutcomeConsumed: 31 * codes})
 	}},
 	{"FailureBudgetIsNeverOverspent", func(t *testing.T, a, b storage.Store) {
 		app := createApp(t, a, 1)
@@ -93,23 +103,31 @@ var concurrencyTests = []sharedTest{
 	}},
 	{"SendIsClaimedExactlyOnce", func(t *testing.T, a, b storage.Store) {
 		app := createApp(t, a, 1)
+		const keys = 16
 		var (
 			mu      sync.Mutex
-			claimed int
+			claimed = map[string]int{}
 		)
+		// Goroutine i claims every key, starting with key i%16: each key
+		// is claimed by two goroutines at first, then by the others.
 		race(32, func(i int) {
-			result, ok, err := handle(i, a, b).ClaimSend(t.Context(), sendClaim(app, "inv-1", base))
-			if err != nil || result != nil {
-				t.Errorf("ClaimSend = %q, %v, %v; want a nil result and no error", result, ok, err)
-			}
-			if ok {
-				mu.Lock()
-				claimed++
-				mu.Unlock()
+			for j := range keys {
+				key := fmt.Sprintf("inv-%d", (i+j)%keys)
+				result, ok, err := handle(i, a, b).ClaimSend(t.Context(), sendClaim(app, key, base))
+				if err != nil || result != nil {
+					t.Errorf("ClaimSend(%s) = %q, %v, %v; want a nil result and no error", key, result, ok, err)
+				}
+				if ok {
+					mu.Lock()
+					claimed[key]++
+					mu.Unlock()
+				}
 			}
 		})
-		if claimed != 1 {
-			t.Errorf("32 concurrent claims of one send: %d claimed, want 1", claimed)
+		for j := range keys {
+			if key := fmt.Sprintf("inv-%d", j); claimed[key] != 1 {
+				t.Errorf("32 concurrent claims of send %s: claimed %d times, want once", key, claimed[key])
+			}
 		}
 	}},
 	{"PutCodeAndVerifyCodeNeverFail", func(t *testing.T, a, b storage.Store) {
