@@ -137,9 +137,9 @@ func runOutbox(args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CREATED\tTO\tFROM\tLANGUAGE\tBODY")
+	fmt.Fprintln(tw, "CREATED\tTO\tREFERENCE\tLANGUAGE\tBODY")
 	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.CreatedAt, e.DestinationIdentity, e.OriginationIdentity, e.Language,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.CreatedAt, e.DestinationIdentity, e.ReferenceID, e.Language,
 			strings.ReplaceAll(e.Body, "\n", " "))
 	}
 	return tw.Flush()

@@ -307,6 +307,9 @@ func TestSendAndVerify(t *testing.T) {
 	if want := "This is your One Time Password: " + code + " from ExampleCorp"; entries[0].Body != want || len(code) != 6 {
 		t.Errorf("message = %q, want %q with a 6-digit code", entries[0].Body, want)
 	}
+	if entries[0].ReferenceID != "login-1" || entries[0].Encoding != "GSM-7" || entries[0].Segments != 1 {
+		t.Errorf("outbox entry: ReferenceId %q, %s in %d segments; want login-1, GSM-7 in 1", entries[0].ReferenceID, entries[0].Encoding, entries[0].Segments)
+	}
 	if entries[0].MessageID != aws.ToString(res.MessageId) {
 		t.Errorf("outbox MessageId = %s, want %s", entries[0].MessageID, aws.ToString(res.MessageId))
 	}

@@ -325,14 +325,15 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (Send
 	}
 	msgID := uuid.NewString()
 	msg := sms.Message{
-		ID:         msgID,
-		AppID:      app.ID,
-		From:       p.Origination,
-		To:         p.Destination,
-		Text:       messageText(p.Language, code, p.BrandName),
-		Language:   p.Language,
-		EntityID:   p.EntityID,
-		TemplateID: p.TemplateID,
+		ID:          msgID,
+		AppID:       app.ID,
+		From:        p.Origination,
+		To:          p.Destination,
+		Text:        messageText(p.Language, code, p.BrandName),
+		Language:    p.Language,
+		ReferenceID: p.ReferenceID,
+		EntityID:    p.EntityID,
+		TemplateID:  p.TemplateID,
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
 	receipt, sendErr := s.carrier.Send(sendCtx, msg)
@@ -353,6 +354,9 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (Send
 		CreatedAt:       now,
 		ExpiresAt:       now.Add(time.Duration(p.Validity) * time.Minute),
 	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return SendResult{}, ErrAppNotFound // deleted while the message was on its way
+	}
 	if err != nil {
 		return SendResult{}, fmt.Errorf("store code: %w", err)
 	}

@@ -17,6 +17,9 @@ type Message struct {
 	To       string // E.164 destination
 	Text     string // the whole text; carriers pick the encoding from it (see gsm7)
 	Language string // BCP 47 tag of the text, e.g. "en-US"
+	// ReferenceID is the client's reference for the code the message
+	// carries, for records; carriers need not send it.
+	ReferenceID string
 	// EntityID and TemplateID identify the sender and template registered
 	// with India's DLT; carriers that need them pass them on.
 	EntityID   string

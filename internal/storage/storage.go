@@ -61,6 +61,10 @@ type Store interface {
 	// PutCode makes c the one live code for c.Key, atomically replacing any
 	// previous code for that key (whatever its state): the previous code
 	// never verifies again, and the new one starts with no failed attempts.
+	// It returns ErrNotFound if the store can tell that no application
+	// with c.Key.AppID and c.AppGeneration exists (it was deleted since the
+	// caller read it); a backend that cannot tell stores the code, which
+	// then never verifies, since its generation is not the current one.
 	PutCode(ctx context.Context, c Code) error
 	// VerifyCode atomically decides one verification attempt; see
 	// Verification for the rules, applied in the order listed there.
@@ -220,6 +224,7 @@ type OutboxMessage struct {
 	AppID               string
 	OriginationIdentity string
 	DestinationIdentity string
+	ReferenceID         string
 	Language            string
 	Body                string
 	Encoding            string // "GSM-7" or "UCS-2"

@@ -48,6 +48,7 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 		AppID:               m.AppID,
 		OriginationIdentity: m.From,
 		DestinationIdentity: m.To,
+		ReferenceID:         m.ReferenceID,
 		Language:            m.Language,
 		Body:                m.Text,
 		Encoding:            enc.String(),
@@ -67,6 +68,7 @@ type Entry struct {
 	ApplicationID       string `json:"ApplicationId"`
 	OriginationIdentity string `json:"OriginationIdentity"`
 	DestinationIdentity string `json:"DestinationIdentity"`
+	ReferenceID         string `json:"ReferenceId"`
 	Language            string `json:"Language"`
 	Body                string `json:"Body"`
 	Encoding            string `json:"Encoding"`
@@ -83,6 +85,7 @@ func Entries(msgs []storage.OutboxMessage) []Entry {
 			ApplicationID:       m.AppID,
 			OriginationIdentity: m.OriginationIdentity,
 			DestinationIdentity: m.DestinationIdentity,
+			ReferenceID:         m.ReferenceID,
 			Language:            m.Language,
 			Body:                m.Body,
 			Encoding:            m.Encoding,

@@ -12,8 +12,8 @@ import (
 // arrival (seq). A listing takes the newest messages that match, up to its
 // limit, and returns them oldest first.
 const (
-	outboxColumns = `message_id, app_id, origination, destination, language, body, encoding, segments, created_ms`
-	insertOutbox  = `INSERT INTO outbox (` + outboxColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	outboxColumns = `message_id, app_id, origination, destination, reference_id, language, body, encoding, segments, created_ms`
+	insertOutbox  = `INSERT INTO outbox (` + outboxColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	selectOutbox  = `SELECT ` + outboxColumns + ` FROM (
 		SELECT seq, ` + outboxColumns + ` FROM outbox
 		ORDER BY created_ms DESC, seq DESC LIMIT ?
@@ -28,7 +28,7 @@ const (
 func (s *Store) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
 	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		_, err := tx.ExecContext(ctx, insertOutbox, m.MessageID, m.AppID, m.OriginationIdentity, m.DestinationIdentity,
-			m.Language, m.Body, m.Encoding, m.Segments, unixMS(m.CreatedAt))
+			m.ReferenceID, m.Language, m.Body, m.Encoding, m.Segments, unixMS(m.CreatedAt))
 		return err
 	})
 	if err != nil {
@@ -64,7 +64,7 @@ func (s *Store) ListOutbox(ctx context.Context, q storage.OutboxQuery) ([]storag
 			createdMS int64
 		)
 		if err := rows.Scan(&m.MessageID, &m.AppID, &m.OriginationIdentity, &m.DestinationIdentity,
-			&m.Language, &m.Body, &m.Encoding, &m.Segments, &createdMS); err != nil {
+			&m.ReferenceID, &m.Language, &m.Body, &m.Encoding, &m.Segments, &createdMS); err != nil {
 			return nil, fmt.Errorf("storage/sqlite: list the outbox: %w", err)
 		}
 		m.CreatedAt = fromUnixMS(createdMS)

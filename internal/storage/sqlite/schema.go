@@ -74,6 +74,7 @@ var migrations = []string{
 		app_id      TEXT NOT NULL,
 		origination TEXT NOT NULL,
 		destination TEXT NOT NULL,
+		reference_id TEXT NOT NULL,
 		language    TEXT NOT NULL,
 		body        TEXT NOT NULL,
 		encoding    TEXT NOT NULL,

@@ -15,6 +15,7 @@ func outboxMessage(appID, destination string, n int, at time.Time) storage.Outbo
 		AppID:               appID,
 		OriginationIdentity: "OTPD",
 		DestinationIdentity: destination,
+		ReferenceID:         fmt.Sprintf("login-%d", n),
 		Language:            "pt-BR",
 		Body:                fmt.Sprintf("Sua senha de uso único é %06d, da OTPD ✓", n),
 		Encoding:            "UCS-2",
