@@ -1,0 +1,31 @@
+package phone
+
+import "testing"
+
+func TestParseE164(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"+14255550142", true},   // US, the Pinpoint documentation's example
+		{"+447911123456", true},  // UK mobile
+		{"+819012345678", true},  // Japan mobile
+		{"+5511987654321", true}, // Brazil mobile
+		{"+4915123456789", true}, // Germany mobile
+		{"14255550142", false},   // no '+'
+		{"+1 425 555 0142", false},
+		{"+1-425-555-0142", false},
+		{"+", false},
+		{"+1", false},
+		{"+0123456789", false},       // no country code starts with 0
+		{"+1234567890123456", false}, // 16 digits
+		{"+10000000000", false},      // well-formed but not a valid number
+		{"+14255550142\n", false},
+		{"", false},
+	} {
+		_, err := ParseE164(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("ParseE164(%q) error = %v, want ok=%v", tc.in, err, tc.ok)
+		}
+	}
+}
