@@ -44,7 +44,7 @@ func (s *server) announce(addr string) {
 	region := s.cfg.Region
 	fmt.Printf(`
 otpd is serving the Pinpoint OTP API at %[1]s (region %[2]s).
-Messages go to the development outbox: nothing is texted; read them with 'otpd outbox'.
+Messages go to the development outbox: nothing is texted; read them with '%[5]s outbox%[6]s'.
 
 Point the aws CLI, boto3 or an AWS SDK at it (in another shell):
 
@@ -58,11 +58,20 @@ Then create an application, send a code, read it and verify it:
   aws pinpoint create-app --create-application-request Name=MyApp
   aws pinpoint send-otp-message --application-id APPLICATION_ID \
     --send-otp-message-request-parameters 'Channel=SMS,BrandName=ExampleCorp,CodeLength=6,ValidityPeriod=10,AllowedAttempts=3,Language=en-US,OriginationIdentity=+18555550142,DestinationIdentity=+14255550142,ReferenceId=SampleReferenceId'
-  otpd outbox%[5]s
+  %[5]s outbox%[6]s
   aws pinpoint verify-otp-message --application-id APPLICATION_ID \
     --verify-otp-message-request-parameters 'DestinationIdentity=+14255550142,ReferenceId=SampleReferenceId,Otp=CODE'
 
-`, endpoint, region, s.creds.AccessKeyID, secret, dataDirFlag(s.cfg.DataDir))
+`, endpoint, region, s.creds.AccessKeyID, secret, selfCommand(), dataDirFlag(s.cfg.DataDir))
+}
+
+// selfCommand is how the operator ran otpd, for the commands it suggests:
+// "go run ./cmd/otpd" when it was built by go run, else the program's path.
+func selfCommand() string {
+	if strings.Contains(os.Args[0], "go-build") {
+		return "go run ./cmd/otpd"
+	}
+	return os.Args[0]
 }
 
 // dataDirFlag is the --data-dir flag other commands need to find this data
