@@ -1,0 +1,180 @@
+package otp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/internal/sms"
+	"github.com/otpd/otpd/internal/storage/sqlite"
+)
+
+// scriptedCarrier answers each Send with the next of its answers (the last
+// one repeats), and keeps the texts it accepted.
+type scriptedCarrier struct {
+	mu       sync.Mutex
+	answers  []error
+	calls    atomic.Int32
+	accepted []sms.Message
+	hold     chan struct{} // if set, Send waits for it (or ctx) first
+}
+
+func (c *scriptedCarrier) Name() string { return "scripted" }
+
+func (c *scriptedCarrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	n := int(c.calls.Add(1)) - 1
+	if c.hold != nil {
+		select {
+		case <-c.hold:
+		case <-ctx.Done():
+			return sms.Receipt{}, ctx.Err()
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.answers[min(n, len(c.answers)-1)]
+	if err == nil {
+		c.accepted = append(c.accepted, m)
+	}
+	return sms.Receipt{}, err
+}
+
+func (c *scriptedCarrier) lastCode(t *testing.T) string {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.accepted) == 0 {
+		t.Fatal("the carrier accepted no message")
+	}
+	return regexp.MustCompile(`\d{6}`).FindString(c.accepted[len(c.accepted)-1].Text)
+}
+
+func newTestService(t *testing.T, carrier sms.Carrier, sendTimeout time.Duration) (*Service, string) {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "otpd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key := make([]byte, 32)
+	rand.Read(key)
+	svc, err := NewService(Config{Store: st, Carrier: carrier, MACKey: key, SendTimeout: sendTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := svc.CreateApp(context.Background(), NewApp{Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc, app.ID
+}
+
+func sendRequest(appID string) SendRequest {
+	return SendRequest{AppID: appID, Channel: "SMS", BrandName: "Acme", OriginationIdentity: "+18555550142",
+		DestinationIdentity: "+14255550142", ReferenceID: "ref"}
+}
+
+func verifies(t *testing.T, svc *Service, appID, code string) bool {
+	t.Helper()
+	ok, _, err := svc.Verify(context.Background(), VerifyRequest{AppID: appID, DestinationIdentity: "+14255550142", ReferenceID: "ref", Otp: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+func TestRefusedSendKeepsThePreviousCode(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		refusal    error
+		wantStatus string
+		wantCode   int
+	}{
+		{"permanent", &sms.Error{Status: sms.Permanent, Code: 400, Message: "not a mobile number"}, StatusPermanentFailure, 400},
+		{"temporary", &sms.Error{Status: sms.Temporary, Message: "carrier down"}, StatusTemporaryFailure, 503},
+		{"throttled", &sms.Error{Status: sms.Throttled, Message: "slow down"}, StatusThrottled, 429},
+		{"opted out", &sms.Error{Status: sms.OptedOut, Message: "STOP received"}, StatusOptOut, 400},
+		{"unclassified", errors.New("connection reset by peer"), StatusUnknownFailure, 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			carrier := &scriptedCarrier{answers: []error{nil, tc.refusal}}
+			svc, app := newTestService(t, carrier, time.Second)
+			if _, err := svc.Send(context.Background(), sendRequest(app)); err != nil {
+				t.Fatal(err)
+			}
+			first := carrier.lastCode(t)
+			res, err := svc.Send(context.Background(), sendRequest(app))
+			if err != nil {
+				t.Fatalf("a refused send is a result, not an error: %v", err)
+			}
+			if res.DeliveryStatus != tc.wantStatus || res.StatusCode != tc.wantCode || res.StatusMessage == "" || res.MessageID == "" {
+				t.Errorf("result = %+v, want %s %d with a message and a MessageId", res, tc.wantStatus, tc.wantCode)
+			}
+			if !verifies(t, svc, app, first) {
+				t.Error("the previous code stopped verifying after a refused send")
+			}
+		})
+	}
+}
+
+func TestCarrierTimeoutIsATemporaryFailure(t *testing.T) {
+	carrier := &scriptedCarrier{answers: []error{nil}, hold: make(chan struct{})}
+	svc, app := newTestService(t, carrier, 50*time.Millisecond)
+	res, err := svc.Send(context.Background(), sendRequest(app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DeliveryStatus != StatusTemporaryFailure || res.StatusCode != 504 {
+		t.Errorf("result = %+v, want TEMPORARY_FAILURE 504", res)
+	}
+}
+
+func TestConcurrentRetriesSendOnce(t *testing.T) {
+	carrier := &scriptedCarrier{answers: []error{nil}, hold: make(chan struct{})}
+	svc, app := newTestService(t, carrier, 5*time.Second)
+	req := sendRequest(app)
+	req.InvocationID = "b5f6a3e0-6a1c-4c43-8a39-0d6f3b1e2c77"
+	results := make([]SendResult, 4)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			res, err := svc.Send(context.Background(), req)
+			if err != nil {
+				t.Errorf("send %d: %v", i, err)
+			}
+			results[i] = res
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // the retries arrive while the first is at the carrier
+	close(carrier.hold)
+	wg.Wait()
+	if n := carrier.calls.Load(); n != 1 {
+		t.Errorf("the carrier was called %d times for one invocation ID, want 1", n)
+	}
+	for i, res := range results {
+		if res.MessageID != results[0].MessageID || res.DeliveryStatus != StatusSuccessful {
+			t.Errorf("result %d = %+v, want the first result %+v", i, res, results[0])
+		}
+	}
+}
+
+func TestSendToDeletedAppIsNotFound(t *testing.T) {
+	carrier := &scriptedCarrier{answers: []error{nil}}
+	svc, app := newTestService(t, carrier, time.Second)
+	if _, err := svc.DeleteApp(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Send(context.Background(), sendRequest(app)); !errors.Is(err, ErrAppNotFound) {
+		t.Errorf("send to a deleted application: %v, want ErrAppNotFound", err)
+	}
+	_, outcome, err := svc.Verify(context.Background(), VerifyRequest{AppID: app, DestinationIdentity: "+14255550142", ReferenceID: "ref", Otp: "123456"})
+	if !errors.Is(err, ErrAppNotFound) || outcome != "" {
+		t.Errorf("verify in a deleted application: %v %q, want ErrAppNotFound", err, outcome)
+	}
+}
