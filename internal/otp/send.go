@@ -241,7 +241,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error)
 		return SendResult{}, &ChannelDisabledError{AppID: app.ID}
 	}
 	now := s.now()
-	until, err := s.store.DestinationLockout(ctx, app.ID, p.Destination, now, s.budget)
+	until, err := s.store.DestinationLockout(ctx, app.ID, app.Generation, p.Destination, now, s.budget)
 	if err != nil {
 		return SendResult{}, fmt.Errorf("check failure budget: %w", err)
 	}

@@ -51,7 +51,9 @@ type Store interface {
 	// or ErrNotFound. From the moment it returns, none of the application's
 	// codes verifies (VerifyCode answers OutcomeUnknown), even if an
 	// application with the same ID is created later. Its failure budgets and
-	// send records go too; its outbox messages stay (they are history).
+	// send records go too, or at least never count again (a backend may
+	// leave them to expire, keyed by the old Generation); its outbox
+	// messages stay (they are history).
 	DeleteApp(ctx context.Context, id string) (App, error)
 	// UpdateSMSChannel atomically applies u to the application's SMS channel,
 	// increments the channel's Version by one, sets its UpdatedAt to now, and
@@ -73,7 +75,10 @@ type Store interface {
 	// budget is exhausted at now: it returns the zero time if fewer than
 	// b.Limit wrong guesses were recorded in (now-b.Window, now], and
 	// otherwise the earliest time at which that count drops below b.Limit.
-	DestinationLockout(ctx context.Context, appID, destination string, now time.Time, b FailureBudget) (time.Time, error)
+	// appGeneration is the application's current Generation: failures
+	// recorded under an earlier generation (a deleted application with the
+	// same ID) never count.
+	DestinationLockout(ctx context.Context, appID, appGeneration, destination string, now time.Time, b FailureBudget) (time.Time, error)
 
 	// ClaimSend records that the send identified by (c.AppID, c.Key) is under
 	// way, so that a client retry of the same request does not text the user

@@ -132,7 +132,7 @@ func verify(ctx context.Context, tx *stmts, v storage.Verification) (storage.Out
 // DestinationLockout reports until when the destination's failure budget is
 // exhausted, or the zero time. It reads through a read-only connection. The
 // budget's Limit must be at least 1.
-func (s *Store) DestinationLockout(ctx context.Context, appID, destination string, now time.Time, b storage.FailureBudget) (time.Time, error) {
+func (s *Store) DestinationLockout(ctx context.Context, appID, _, destination string, now time.Time, b storage.FailureBudget) (time.Time, error) {
 	if err := checkBudget(b); err != nil {
 		return time.Time{}, fmt.Errorf("storage/sqlite: destination lockout: %w", err)
 	}

@@ -391,7 +391,7 @@ func TestInvalidArgumentsAreErrors(t *testing.T) {
 	if _, err := s.VerifyCode(t.Context(), storage.Verification{Budget: storage.FailureBudget{Window: time.Hour}}); err == nil {
 		t.Error("VerifyCode with a zero budget limit succeeded, want an error")
 	}
-	if _, err := s.DestinationLockout(t.Context(), "app", "+15550000001", time.Now(), storage.FailureBudget{}); err == nil {
+	if _, err := s.DestinationLockout(t.Context(), "app", "gen", "+15550000001", time.Now(), storage.FailureBudget{}); err == nil {
 		t.Error("DestinationLockout with a zero budget limit succeeded, want an error")
 	}
 	if _, err := s.Purge(t.Context(), time.Now(), storage.Retention{}); err == nil {

@@ -243,7 +243,7 @@ var deleteAppTests = []test{
 		putCode(t, s, c)
 		wrongGuesses(t, s, c, base, 3)
 		budget := storage.FailureBudget{Limit: 3, Window: time.Hour}
-		expectLockout(t, s, "before DeleteApp", app.ID, c.Key.Destination, base.Add(time.Minute), budget, base.Add(time.Hour))
+		expectLockout(t, s, "before DeleteApp", app, c.Key.Destination, base.Add(time.Minute), budget, base.Add(time.Hour))
 		claim := storage.SendClaim{AppID: app.ID, Key: "invocation", Now: base, LeaseUntil: base.Add(time.Minute)}
 		if _, claimed, err := s.ClaimSend(t.Context(), claim); err != nil || !claimed {
 			t.Fatalf("ClaimSend = %v, %v; want claimed", claimed, err)
@@ -260,7 +260,7 @@ var deleteAppTests = []test{
 		if err := s.CreateApp(t.Context(), again); err != nil {
 			t.Fatalf("CreateApp again: %v", err)
 		}
-		expectLockout(t, s, "after DeleteApp and CreateApp", app.ID, c.Key.Destination, base.Add(time.Minute), budget, time.Time{})
+		expectLockout(t, s, "after DeleteApp and CreateApp", app, c.Key.Destination, base.Add(time.Minute), budget, time.Time{})
 		claim.Now = base.Add(time.Minute)
 		result, claimed, err := s.ClaimSend(t.Context(), claim)
 		if err != nil || !claimed || result != nil {

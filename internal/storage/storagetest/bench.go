@@ -114,7 +114,7 @@ func sendThenVerify(b *testing.B, s storage.Store, appID string, c storage.Code)
 	if _, err := s.GetApp(ctx, appID); err != nil {
 		return err
 	}
-	until, err := s.DestinationLockout(ctx, appID, c.Key.Destination, base, benchBudget)
+	until, err := s.DestinationLockout(ctx, appID, c.AppGeneration, c.Key.Destination, base, benchBudget)
 	if err != nil || !until.IsZero() {
 		return fmt.Errorf("DestinationLockout = %v, %v; want zero, nil", until, err)
 	}

@@ -132,8 +132,8 @@ var verifyTests = []test{
 			expectVerify(t, s, "wrong code on a missing code", attempt(newCode(app, dest1, "missing", ""), "000000", now), storage.OutcomeUnknown)
 			expectVerify(t, s, "wrong code while throttled", withBudget(attempt(consumed, "000000", now), storage.FailureBudget{Limit: 1, Window: time.Hour}), storage.OutcomeThrottled)
 		}
-		expectLockout(t, s, "failures recorded", app.ID, dest1, base.Add(time.Minute), storage.FailureBudget{Limit: 2, Window: time.Hour}, time.Time{})
-		expectLockout(t, s, "failures recorded", app.ID, dest1, base.Add(time.Minute), storage.FailureBudget{Limit: 1, Window: time.Hour}, base.Add(time.Hour))
+		expectLockout(t, s, "failures recorded", app, dest1, base.Add(time.Minute), storage.FailureBudget{Limit: 2, Window: time.Hour}, time.Time{})
+		expectLockout(t, s, "failures recorded", app, dest1, base.Add(time.Minute), storage.FailureBudget{Limit: 1, Window: time.Hour}, base.Add(time.Hour))
 	}},
 }
 
@@ -293,14 +293,14 @@ var putCodeTests = []test{
 var lockoutTests = []test{
 	{"ZeroWithoutFailures", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
-		expectLockout(t, s, "no failures", app.ID, dest1, base, storage.FailureBudget{Limit: 1, Window: time.Hour}, time.Time{})
+		expectLockout(t, s, "no failures", app, dest1, base, storage.FailureBudget{Limit: 1, Window: time.Hour}, time.Time{})
 	}},
 	{"ZeroBelowTheLimit", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
 		c := newCode(app, dest1, "ref", "123456")
 		putCode(t, s, c)
 		wrongGuesses(t, s, c, base, 2)
-		expectLockout(t, s, "2 failures, limit 3", app.ID, dest1, base.Add(time.Minute), storage.FailureBudget{Limit: 3, Window: time.Hour}, time.Time{})
+		expectLockout(t, s, "2 failures, limit 3", app, dest1, base.Add(time.Minute), storage.FailureBudget{Limit: 3, Window: time.Hour}, time.Time{})
 	}},
 	{"ExactTimeTheBudgetRegainsRoom", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
@@ -313,9 +313,9 @@ var lockoutTests = []test{
 		budget := storage.FailureBudget{Limit: 3, Window: time.Hour}
 		// The third newest failure, at +10s, leaves the window at +10s+1h.
 		want := base.Add(10*time.Second + time.Hour)
-		expectLockout(t, s, "4 failures, limit 3", app.ID, dest1, base.Add(40*time.Second), budget, want)
-		expectLockout(t, s, "1ms before that", app.ID, dest1, want.Add(-time.Millisecond), budget, want)
-		expectLockout(t, s, "at that time", app.ID, dest1, want, budget, time.Time{})
+		expectLockout(t, s, "4 failures, limit 3", app, dest1, base.Add(40*time.Second), budget, want)
+		expectLockout(t, s, "1ms before that", app, dest1, want.Add(-time.Millisecond), budget, want)
+		expectLockout(t, s, "at that time", app, dest1, want, budget, time.Time{})
 	}},
 	{"CountsOnlyTheWindow", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
@@ -325,9 +325,9 @@ var lockoutTests = []test{
 		expectVerify(t, s, "wrong guess", attempt(c, "000000", base), storage.OutcomeWrong)
 		expectVerify(t, s, "wrong guess", attempt(c, "000000", base.Add(time.Minute)), storage.OutcomeWrong)
 		budget := storage.FailureBudget{Limit: 2, Window: time.Hour}
-		expectLockout(t, s, "both failures in the window", app.ID, dest1, base.Add(time.Hour-time.Millisecond), budget, base.Add(time.Hour))
-		expectLockout(t, s, "the first failure left the window", app.ID, dest1, base.Add(time.Hour), budget, time.Time{})
-		expectLockout(t, s, "the second failure is after now", app.ID, dest1, base.Add(30*time.Second), budget, time.Time{})
+		expectLockout(t, s, "both failures in the window", app, dest1, base.Add(time.Hour-time.Millisecond), budget, base.Add(time.Hour))
+		expectLockout(t, s, "the first failure left the window", app, dest1, base.Add(time.Hour), budget, time.Time{})
+		expectLockout(t, s, "the second failure is after now", app, dest1, base.Add(30*time.Second), budget, time.Time{})
 	}},
 	{"ByApplicationAndDestination", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
@@ -337,8 +337,8 @@ var lockoutTests = []test{
 		wrongGuesses(t, s, c, base, 1)
 		budget := storage.FailureBudget{Limit: 1, Window: time.Hour}
 		now := base.Add(time.Minute)
-		expectLockout(t, s, "the destination that failed", app.ID, dest1, now, budget, base.Add(time.Hour))
-		expectLockout(t, s, "another destination", app.ID, dest2, now, budget, time.Time{})
-		expectLockout(t, s, "another application", other.ID, dest1, now, budget, time.Time{})
+		expectLockout(t, s, "the destination that failed", app, dest1, now, budget, base.Add(time.Hour))
+		expectLockout(t, s, "another destination", app, dest2, now, budget, time.Time{})
+		expectLockout(t, s, "another application", other, dest1, now, budget, time.Time{})
 	}},
 }

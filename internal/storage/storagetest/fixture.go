@@ -134,9 +134,9 @@ func expectErr(t *testing.T, what string, err, want error) {
 }
 
 // expectLockout checks DestinationLockout's answer.
-func expectLockout(t *testing.T, s storage.Store, what string, appID, destination string, now time.Time, b storage.FailureBudget, want time.Time) {
+func expectLockout(t *testing.T, s storage.Store, what string, app storage.App, destination string, now time.Time, b storage.FailureBudget, want time.Time) {
 	t.Helper()
-	got, err := s.DestinationLockout(t.Context(), appID, destination, now, b)
+	got, err := s.DestinationLockout(t.Context(), app.ID, app.Generation, destination, now, b)
 	if err != nil {
 		t.Fatalf("%s: DestinationLockout: %v", what, err)
 	}

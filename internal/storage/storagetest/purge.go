@@ -92,12 +92,12 @@ var purgeTests = []test{
 		expectVerify(t, s, "recent wrong guess", attempt(c, "000000", base.Add(30*time.Minute)), storage.OutcomeWrong)
 		now := base.Add(time.Hour + time.Minute)
 		wide := storage.FailureBudget{Limit: 2, Window: 3 * time.Hour}
-		expectLockout(t, s, "before Purge, over a wide window", app.ID, dest1, now, wide, base.Add(3*time.Second+3*time.Hour))
+		expectLockout(t, s, "before Purge, over a wide window", app, dest1, now, wide, base.Add(3*time.Second+3*time.Hour))
 		r := keepAll
 		r.FailureWindow = time.Hour
 		expectPurged(t, purgeAll(t, s, now, r, purgeKinds*r.BatchSize), 4)
-		expectLockout(t, s, "after Purge, over a wide window", app.ID, dest1, now, wide, time.Time{})
-		expectLockout(t, s, "after Purge, the recent failure", app.ID, dest1, now, storage.FailureBudget{Limit: 1, Window: 3 * time.Hour}, base.Add(30*time.Minute+3*time.Hour))
+		expectLockout(t, s, "after Purge, over a wide window", app, dest1, now, wide, time.Time{})
+		expectLockout(t, s, "after Purge, the recent failure", app, dest1, now, storage.FailureBudget{Limit: 1, Window: 3 * time.Hour}, base.Add(30*time.Minute+3*time.Hour))
 	}},
 	{"ExpiredSendRecordsGo", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
@@ -168,7 +168,7 @@ var purgeTests = []test{
 		for _, c := range expired {
 			expectVerify(t, s, "purged code "+c.Key.ReferenceID, attempt(c, "123456", now), storage.OutcomeUnknown)
 		}
-		expectLockout(t, s, "failures after Purge", app.ID, dest2, now, storage.FailureBudget{Limit: 1, Window: 1000 * time.Hour}, time.Time{})
+		expectLockout(t, s, "failures after Purge", app, dest2, now, storage.FailureBudget{Limit: 1, Window: 1000 * time.Hour}, time.Time{})
 		expectMessages(t, "ListOutbox after Purge", listOutbox(t, s, storage.OutboxQuery{}), msgs[5])
 		expectVerify(t, s, "live code", attempt(live, "123456", now), storage.OutcomeValid)
 	}},

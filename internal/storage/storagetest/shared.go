@@ -69,7 +69,7 @@ var visibilityTests = []sharedTest{
 		putCode(t, a, c)
 		wrongGuesses(t, a, c, base, 2)
 		budget := storage.FailureBudget{Limit: 2, Window: time.Hour}
-		expectLockout(t, b, "DestinationLockout on b", app.ID, dest1, base.Add(time.Minute), budget, base.Add(time.Hour))
+		expectLockout(t, b, "DestinationLockout on b", app, dest1, base.Add(time.Minute), budget, base.Add(time.Hour))
 		expectVerify(t, b, "right code on b", withBudget(attempt(c, "123456", base.Add(time.Minute)), budget), storage.OutcomeThrottled)
 	}},
 	{"SendClaimedOnAIsPendingOnB", func(t *testing.T, a, b storage.Store) {
