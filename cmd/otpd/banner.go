@@ -28,18 +28,21 @@ func (s *server) announce(addr string) {
 			"addr", addr)
 	}
 
-	secret := s.creds.SecretAccessKey
-	if !isTerminal(os.Stdout) {
-		if s.creds.File == "" {
-			return // the pair came from the environment; the operator has it
-		}
+	var secret string
+	switch {
+	case s.creds.File == "":
+		// The pair came from the environment: the operator has it.
+		secret = `"$OTPD_SECRET_ACCESS_KEY"`
+	case isTerminal(os.Stdout):
+		secret = s.creds.SecretAccessKey
+	default:
+		// Not a terminal (a log file, a pipe): read the secret from its
+		// file rather than printing it.
 		path, err := filepath.Abs(s.creds.File)
 		if err != nil {
 			path = s.creds.File
 		}
-		secret = fmt.Sprintf(`"$(sed -n 's/^aws_secret_access_key = //p' %s)"`, path)
-	} else if s.creds.File == "" {
-		secret = "$OTPD_SECRET_ACCESS_KEY"
+		secret = fmt.Sprintf(`"$(sed -n 's/^aws_secret_access_key = //p' %s)"`, shellQuote(path))
 	}
 	region := s.cfg.Region
 	fmt.Printf(`
@@ -81,6 +84,11 @@ func dataDirFlag(dir string) string {
 		return ""
 	}
 	return " --data-dir " + dir
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func isLoopback(host string) bool {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/otpd/otpd/internal/otp"
+	"github.com/otpd/otpd/internal/phone"
 	"github.com/otpd/otpd/internal/pinpointapi"
 	"github.com/otpd/otpd/internal/sms/outbox"
 	"github.com/otpd/otpd/internal/storage"
@@ -32,13 +33,13 @@ func runApps(args []string) error {
 		region, account := arnFlags(fs)
 		name := fs.String("name", "", "the application's display name (required)")
 		id := fs.String("id", "", "the application ID to use, e.g. one migrated from Pinpoint")
-		if err := fs.Parse(args[1:]); err != nil {
+		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
 		if *name == "" {
 			return errors.New("apps create: --name is required")
 		}
-		return withService(cfg, func(ctx context.Context, svc *otp.Service) error {
+		return withService(cfg, true, func(ctx context.Context, svc *otp.Service) error {
 			app, err := svc.CreateApp(ctx, otp.NewApp{ID: *id, Name: *name})
 			if err != nil {
 				return err
@@ -49,10 +50,10 @@ func runApps(args []string) error {
 		fs := newFlagSet("apps list", "otpd apps list\n\nPrints every application as a JSON array.")
 		storeFlags(fs, &cfg)
 		region, account := arnFlags(fs)
-		if err := fs.Parse(args[1:]); err != nil {
+		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
-		return withService(cfg, func(ctx context.Context, svc *otp.Service) error {
+		return withService(cfg, false, func(ctx context.Context, svc *otp.Service) error {
 			list := []pinpointapi.ApplicationResponse{}
 			for after := ""; ; {
 				apps, more, err := svc.Apps(ctx, after, 1000)
@@ -81,11 +82,12 @@ func arnFlags(fs interface {
 	return region, account
 }
 
-// withStore opens the store for one CLI command.
-func withStore(cfg config, f func(ctx context.Context, st storage.Store) error) error {
+// withStore opens the store for one CLI command; only a command that
+// creates something may create the database.
+func withStore(cfg config, create bool, f func(ctx context.Context, st storage.Store) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := openStore(ctx, cfg.DataDir)
+	st, err := openStore(ctx, cfg.DataDir, create)
 	if err != nil {
 		return err
 	}
@@ -96,8 +98,8 @@ func withStore(cfg config, f func(ctx context.Context, st storage.Store) error) 
 // withService opens the store with a Service over it for one CLI command.
 // The service needs a MAC key and a carrier only to send or verify, which
 // the CLI never does: a throwaway key and the outbox suffice.
-func withService(cfg config, f func(ctx context.Context, svc *otp.Service) error) error {
-	return withStore(cfg, func(ctx context.Context, st storage.Store) error {
+func withService(cfg config, create bool, f func(ctx context.Context, svc *otp.Service) error) error {
+	return withStore(cfg, create, func(ctx context.Context, st storage.Store) error {
 		svc, err := otp.NewService(otp.Config{Store: st, Carrier: outbox.New(st, nil), MACKey: make([]byte, otp.MinMACKeyLength)})
 		if err != nil {
 			return err
@@ -116,11 +118,14 @@ func runOutbox(args []string) error {
 	dest := fs.String("destination", "", "only messages to this E.164 number")
 	asJSON := fs.Bool("json", false, "print a JSON array")
 	limit := fs.Int("limit", 100, "at most this many messages, the newest")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *dest != "" && !phone.IsE164Syntax(*dest) {
+		return fmt.Errorf("outbox: --destination %q: want an E.164 number such as +14255550142", *dest)
+	}
 	var msgs []storage.OutboxMessage
-	err := withStore(cfg, func(ctx context.Context, st storage.Store) error {
+	err := withStore(cfg, false, func(ctx context.Context, st storage.Store) error {
 		var err error
 		msgs, err = st.ListOutbox(ctx, storage.OutboxQuery{Destination: *dest, Limit: *limit})
 		return err
@@ -128,7 +133,7 @@ func runOutbox(args []string) error {
 	if err != nil {
 		return err
 	}
-	entries := outbox.Entries(msgs)
+	entries := pinpointapi.OutboxEntries(msgs)
 	if *asJSON {
 		return printJSON(os.Stdout, entries)
 	}

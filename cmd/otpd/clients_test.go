@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/otpd/otpd/internal/sms/outbox"
+	"github.com/otpd/otpd/internal/pinpointapi"
 )
 
 // The SendOTPMessage example of the Pinpoint documentation, as the aws CLI
@@ -163,7 +163,7 @@ func removeStaleBinaries() {
 
 // readOutbox lists the development outbox of dataDir with `otpd outbox
 // --json`, run as its own process.
-func readOutbox(t *testing.T, dataDir string) []outbox.Entry {
+func readOutbox(t *testing.T, dataDir string) []pinpointapi.OutboxEntry {
 	t.Helper()
 	bin := buildOtpd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -174,7 +174,7 @@ func readOutbox(t *testing.T, dataDir string) []outbox.Entry {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("otpd outbox --json: %v\nstderr: %s", err, stderr.String())
 	}
-	var entries []outbox.Entry
+	var entries []pinpointapi.OutboxEntry
 	if err := json.Unmarshal(stdout.Bytes(), &entries); err != nil {
 		t.Fatalf("otpd outbox --json printed something other than a JSON array of messages: %v\n%s", err, stdout.String())
 	}
@@ -182,7 +182,7 @@ func readOutbox(t *testing.T, dataDir string) []outbox.Entry {
 }
 
 // outboxEntry returns the outbox message with the given MessageId.
-func outboxEntry(t *testing.T, entries []outbox.Entry, messageID string) outbox.Entry {
+func outboxEntry(t *testing.T, entries []pinpointapi.OutboxEntry, messageID string) pinpointapi.OutboxEntry {
 	t.Helper()
 	for _, e := range entries {
 		if e.MessageID == messageID {
@@ -190,7 +190,7 @@ func outboxEntry(t *testing.T, entries []outbox.Entry, messageID string) outbox.
 		}
 	}
 	t.Fatalf("the outbox (%d messages) has no message with MessageId %q", len(entries), messageID)
-	return outbox.Entry{}
+	return pinpointapi.OutboxEntry{}
 }
 
 var digitRuns = regexp.MustCompile(`[0-9]+`)
@@ -210,7 +210,7 @@ func codeIn(body string, n int) (string, error) {
 }
 
 // otpFromOutbox reads the code of the message messageID from the outbox.
-func otpFromOutbox(t *testing.T, dataDir, messageID string, codeLength int) (outbox.Entry, string) {
+func otpFromOutbox(t *testing.T, dataDir, messageID string, codeLength int) (pinpointapi.OutboxEntry, string) {
 	t.Helper()
 	e := outboxEntry(t, readOutbox(t, dataDir), messageID)
 	code, err := codeIn(e.Body, codeLength)

@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/otpd/otpd/internal/sms/outbox"
+	"github.com/otpd/otpd/internal/pinpointapi"
 )
 
 const (
@@ -108,13 +108,13 @@ func (ts *testServer) lastCode(t *testing.T, dest string) string {
 	return code
 }
 
-func (ts *testServer) outbox(t *testing.T, dest string) []outbox.Entry {
+func (ts *testServer) outbox(t *testing.T, dest string) []pinpointapi.OutboxEntry {
 	t.Helper()
 	resp, body := ts.do(t, http.MethodGet, "/_otpd/outbox?destination="+strings.ReplaceAll(dest, "+", "%2B"), nil, nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /_otpd/outbox: %d %s", resp.StatusCode, body)
 	}
-	var entries []outbox.Entry
+	var entries []pinpointapi.OutboxEntry
 	if err := json.Unmarshal(body, &entries); err != nil {
 		t.Fatalf("decode outbox: %v", err)
 	}
@@ -515,6 +515,26 @@ func TestValidation(t *testing.T) {
 	t.Run("unknown route", func(t *testing.T) {
 		resp, body := ts.do(t, http.MethodGet, "/v1/campaigns", nil, nil)
 		wantErrorResponse(t, resp, body, http.StatusNotFound, "NotFoundException", "path")
+	})
+	t.Run("unclean paths", func(t *testing.T) {
+		for _, p := range []string{"/v1/apps//otp", "/v1/apps/", "/v1/apps/x/../" + app, "//v1/apps"} {
+			resp, body := ts.do(t, http.MethodGet, p, nil, nil)
+			wantErrorResponse(t, resp, body, http.StatusNotFound, "NotFoundException", "path")
+		}
+	})
+	t.Run("method not allowed on an operator endpoint", func(t *testing.T) {
+		resp, err := http.Post(ts.URL+"/healthz", "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		wantErrorResponse(t, resp, body, http.StatusMethodNotAllowed, "MethodNotAllowedException", "method")
+	})
+	t.Run("trunk prefix after the country code", func(t *testing.T) {
+		body := []byte(`{"Channel":"SMS","BrandName":"B","OriginationIdentity":"+18555550142","DestinationIdentity":"+112065550100","ReferenceId":"r"}`)
+		resp, respBody := ts.do(t, http.MethodPost, "/v1/apps/"+app+"/otp", body, nil)
+		wantErrorResponse(t, resp, respBody, http.StatusBadRequest, "BadRequestException", "+12065550100")
 	})
 	t.Run("method not allowed", func(t *testing.T) {
 		resp, body := ts.do(t, http.MethodPut, "/v1/apps/"+app+"/otp", []byte(`{}`), nil)

@@ -53,29 +53,23 @@ func loadCredentials(dataDir string) (keyPair, bool, error) {
 		return keyPair{}, false, errors.New("set both OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or neither (otpd then keeps a generated pair in the data directory)")
 	}
 	path := filepath.Join(dataDir, credentialsFileName)
-	data, err := os.ReadFile(path)
-	if err == nil {
-		c, err := parseCredentials(data)
+	data, created, err := readOrCreateSecretFile(path, func() ([]byte, error) {
+		c, err := generateCredentials()
 		if err != nil {
-			return keyPair{}, false, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
-		c.File = path
-		return c, false, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return keyPair{}, false, err
-	}
-	c, err := generateCredentials()
+		return fmt.Appendf(nil, "# otpd's access key pair: sign Pinpoint API requests with it.\n[otpd]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
+			c.AccessKeyID, c.SecretAccessKey), nil
+	})
 	if err != nil {
 		return keyPair{}, false, err
 	}
-	c.File = path
-	content := fmt.Sprintf("# otpd's access key pair: sign Pinpoint API requests with it.\n[otpd]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
-		c.AccessKeyID, c.SecretAccessKey)
-	if err := writeSecretFile(path, []byte(content)); err != nil {
-		return keyPair{}, false, err
+	c, err := parseCredentials(data)
+	if err != nil {
+		return keyPair{}, false, fmt.Errorf("%s: %w", path, err)
 	}
-	return c, true, nil
+	c.File = path
+	return c, created, nil
 }
 
 func parseCredentials(data []byte) (keyPair, error) {
@@ -143,23 +137,19 @@ func loadHMACKey(dataDir string) (key []byte, source string, err error) {
 		return key, path, nil
 	}
 	path := filepath.Join(dataDir, hmacKeyFileName)
-	data, err := os.ReadFile(path)
-	if err == nil {
-		key, err := decodeHMACKey(string(data))
-		if err != nil {
-			return nil, "", fmt.Errorf("%s: %w", path, err)
+	data, _, err := readOrCreateSecretFile(path, func() ([]byte, error) {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
 		}
-		return key, path, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
+		return []byte(hex.EncodeToString(key) + "\n"), nil
+	})
+	if err != nil {
 		return nil, "", err
 	}
-	key = make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, "", err
-	}
-	if err := writeSecretFile(path, []byte(hex.EncodeToString(key)+"\n")); err != nil {
-		return nil, "", err
+	key, err = decodeHMACKey(string(data))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
 	return key, path, nil
 }
@@ -175,20 +165,57 @@ func decodeHMACKey(s string) ([]byte, error) {
 	return key, nil
 }
 
-// writeSecretFile creates path with mode 0600, failing if it exists, so two
-// processes starting at once never overwrite each other's secret.
-func writeSecretFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// readOrCreateSecretFile returns the content of path, first creating it
+// (mode 0600) with generate's content if it does not exist. The file appears
+// whole or not at all: it is written under a temporary name and linked into
+// place, so that of several processes starting at once, one creates it and
+// the others read that one's content. created reports whether this call
+// created it.
+func readOrCreateSecretFile(path string, generate func() ([]byte, error)) (data []byte, created bool, err error) {
+	data, err = os.ReadFile(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return data, false, err
+	}
+	content, err := generate()
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return nil, false, err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return nil, false, err
 	}
-	return f.Close()
+	if _, err := tmp.Write(content); err != nil {
+		tmp.Close()
+		return nil, false, err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return nil, false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, false, err
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, fs.ErrExist) {
+		data, err := os.ReadFile(path) // another process was first
+		return data, false, err
+	} else if err != nil {
+		return nil, false, err
+	}
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		dir.Sync() // make the new name durable
+		dir.Close()
+	}
+	return content, true, nil
+}
+
+// looseSecretFile reports whether path, a secret otpd generated, can be
+// read by anyone but its owner.
+func looseSecretFile(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().Perm()&0o077 != 0
 }

@@ -56,6 +56,17 @@ func run(args []string) error {
 	return fmt.Errorf("unknown subcommand %q", args[0])
 }
 
+// parseFlags parses args, which must hold flags only.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q (this command takes flags only; see -h)", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
 func newFlagSet(name, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.Usage = func() {

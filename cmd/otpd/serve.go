@@ -26,12 +26,21 @@ import (
 // databaseFileName is the embedded database in the data directory.
 const databaseFileName = "otpd.db"
 
-// openStore opens the embedded store in the data directory.
-func openStore(ctx context.Context, dataDir string) (storage.Store, error) {
+// openStore opens the embedded store in the data directory, creating it
+// when create is true; otherwise a missing database is an error, so that a
+// command run from the wrong directory says so instead of showing an empty
+// store.
+func openStore(ctx context.Context, dataDir string, create bool) (storage.Store, error) {
+	path := filepath.Join(dataDir, databaseFileName)
+	if !create {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no otpd database at %s (%v): pass the --data-dir that otpd serve uses", path, err)
+		}
+	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dataDir, databaseFileName))
+	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("open the embedded database: %w", err)
 	}
@@ -65,7 +74,12 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		return nil, fmt.Errorf("HMAC key: %w", err)
 	}
 	log.Info("code hashing key loaded", "source", macSource)
-	st, err := openStore(ctx, cfg.DataDir)
+	for _, path := range []string{creds.File, macSource} {
+		if path != "" && looseSecretFile(path) {
+			log.Warn("a secret file can be read by other users; restrict it with chmod 600", "file", path)
+		}
+	}
+	st, err := openStore(ctx, cfg.DataDir, true)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +203,7 @@ func runServe(args []string) error {
 	var cfg config
 	fs := newFlagSet("serve", "otpd serve [flags]\n\nServes the Pinpoint OTP API.")
 	serveFlags(fs, &cfg)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
@@ -198,6 +212,12 @@ func runServe(args []string) error {
 	log := cfg.logger()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal, a second one ends otpd at once instead
+		// of waiting for the requests in flight.
+		<-ctx.Done()
+		stop()
+	}()
 	s, err := newServer(ctx, cfg, log, time.Now)
 	if err != nil {
 		return err

@@ -63,7 +63,7 @@ var allowed = map[string][]string{
 	"internal/sms/outbox":          {"internal/sms", "internal/storage", "internal/gsm7"},
 	"internal/metrics":             {"internal/storage"},
 	"internal/otp":                 {"internal/storage", "internal/sms", "internal/phone"},
-	"internal/pinpointapi":         {"internal/otp", "internal/storage", "internal/sigv4", "internal/metrics", "internal/sms/outbox"},
+	"internal/pinpointapi":         {"internal/otp", "internal/storage", "internal/sigv4", "internal/metrics"},
 	"cmd/otpd":                     {"*"},
 }
 

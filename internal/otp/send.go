@@ -339,14 +339,18 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (Send
 	receipt, sendErr := s.carrier.Send(sendCtx, msg)
 	cancel()
 	res := resultOf(p.Destination, msgID, sendErr)
-	s.observer.Sent(res.DeliveryStatus)
 	if sendErr != nil {
+		s.observer.Sent(res.DeliveryStatus)
 		s.log.WarnContext(ctx, "carrier refused the message", "app", app.ID, "message_id", msgID,
 			"carrier", s.carrier.Name(), "delivery_status", res.DeliveryStatus, "err", sendErr)
 		return res, nil
 	}
+	// The message is on its way: store its code even if the client has
+	// gone meanwhile, or the user would hold a code that never verifies.
+	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	now := s.now().UTC().Truncate(timeResolution)
-	err = s.store.PutCode(ctx, storage.Code{
+	err = s.store.PutCode(storeCtx, storage.Code{
 		Key:             storage.CodeKey{AppID: app.ID, Destination: p.Destination, ReferenceID: p.ReferenceID},
 		AppGeneration:   app.Generation,
 		MAC:             s.codeMAC(app.Generation, p.Destination, p.ReferenceID, code),
@@ -360,6 +364,7 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (Send
 	if err != nil {
 		return SendResult{}, fmt.Errorf("store code: %w", err)
 	}
+	s.observer.Sent(res.DeliveryStatus)
 	s.log.DebugContext(ctx, "code sent", "app", app.ID, "message_id", msgID, "carrier", s.carrier.Name(),
 		"carrier_message_id", receipt.CarrierMessageID)
 	return res, nil
@@ -378,7 +383,9 @@ func resultOf(destination, msgID string, err error) SendResult {
 	if !errors.As(err, &ce) {
 		res.DeliveryStatus = StatusUnknownFailure
 		res.StatusCode = 500
-		res.StatusMessage = "The carrier did not confirm the message: " + err.Error()
+		// The cause may be internal (a store, a connection): it goes to
+		// the log, under this MessageId, not to the client.
+		res.StatusMessage = "The carrier did not take the message; otpd's log has the cause under MessageId " + msgID + "."
 		if errors.Is(err, context.DeadlineExceeded) {
 			res.DeliveryStatus = StatusTemporaryFailure
 			res.StatusCode = 504

@@ -10,8 +10,11 @@ import (
 )
 
 // ParseE164 accepts s only in strict E.164 form ("+" then 2 to 15 digits, no
-// spaces or punctuation) and only if libphonenumber considers the number
-// valid. The error explains what is wrong, for a client-facing message.
+// spaces or punctuation), only if libphonenumber considers the number valid,
+// and only if s is that number's one canonical E.164 spelling: a national
+// trunk prefix after the country code ("+1 1 206...", "+44 0 20...") is
+// refused, so that one phone has one key for its codes and failure budget.
+// The error explains what is wrong, for a client-facing message.
 func ParseE164(s string) (*phonenumbers.PhoneNumber, error) {
 	if !IsE164Syntax(s) {
 		return nil, fmt.Errorf("must be an E.164 phone number: '+' followed by 2 to 15 digits, with no spaces or punctuation (for example +14255550100)")
@@ -22,6 +25,9 @@ func ParseE164(s string) (*phonenumbers.PhoneNumber, error) {
 	}
 	if !phonenumbers.IsValidNumber(n) {
 		return nil, fmt.Errorf("is not a valid phone number for its country code")
+	}
+	if canonical := phonenumbers.Format(n, phonenumbers.E164); canonical != s {
+		return nil, fmt.Errorf("is not in E.164 form (no national prefix after the country code): write it as %s", canonical)
 	}
 	return n, nil
 }

@@ -21,6 +21,13 @@ func TestParseE164(t *testing.T) {
 		{"+1234567890123456", false}, // 16 digits
 		{"+10000000000", false},      // well-formed but not a valid number
 		{"+14255550142\n", false},
+		// Trunk prefixes after the country code: valid numbers, but not
+		// their E.164 spelling, and they would dodge a failure budget.
+		{"+112065550100", false},
+		{"+4402071234567", false},
+		{"+330612345678", false},
+		{"+54091123456789", false},
+		{"+5491123456789", true}, // Argentine mobile, canonical
 		{"", false},
 	} {
 		_, err := ParseE164(tc.in)

@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/otpd/otpd/internal/otp"
-	"github.com/otpd/otpd/internal/sms/outbox"
 	"github.com/otpd/otpd/internal/storage"
 )
 
@@ -131,5 +130,40 @@ func (s *server) listOutbox(w http.ResponseWriter, r *http.Request, _ []byte) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.writeJSON(w, r, http.StatusOK, outbox.Entries(msgs))
+	s.writeJSON(w, r, http.StatusOK, OutboxEntries(msgs))
+}
+
+// OutboxEntry is a development outbox message as `otpd outbox --json` and GET /_otpd/outbox
+// show it.
+type OutboxEntry struct {
+	MessageID           string `json:"MessageId"`
+	ApplicationID       string `json:"ApplicationId"`
+	OriginationIdentity string `json:"OriginationIdentity"`
+	DestinationIdentity string `json:"DestinationIdentity"`
+	ReferenceID         string `json:"ReferenceId"`
+	Language            string `json:"Language"`
+	Body                string `json:"Body"`
+	Encoding            string `json:"Encoding"`
+	Segments            int    `json:"Segments"`
+	CreatedAt           string `json:"CreatedAt"` // ISO 8601 UTC with milliseconds
+}
+
+// OutboxEntries converts stored messages to their listed form, in the same order.
+func OutboxEntries(msgs []storage.OutboxMessage) []OutboxEntry {
+	entries := make([]OutboxEntry, len(msgs))
+	for i, m := range msgs {
+		entries[i] = OutboxEntry{
+			MessageID:           m.MessageID,
+			ApplicationID:       m.AppID,
+			OriginationIdentity: m.OriginationIdentity,
+			DestinationIdentity: m.DestinationIdentity,
+			ReferenceID:         m.ReferenceID,
+			Language:            m.Language,
+			Body:                m.Body,
+			Encoding:            m.Encoding,
+			Segments:            m.Segments,
+			CreatedAt:           isoTime(m.CreatedAt),
+		}
+	}
+	return entries
 }

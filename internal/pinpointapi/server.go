@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ type Authenticator interface {
 	Verify(r *http.Request, body []byte) (accessKeyID string, err error)
 }
 
-// OutboxLister lists the development outbox. *storage.Store values are ones.
+// OutboxLister lists the development outbox; every storage.Store is one.
 type OutboxLister interface {
 	ListOutbox(ctx context.Context, q storage.OutboxQuery) ([]storage.OutboxMessage, error)
 }
@@ -69,40 +70,56 @@ func New(cfg Config) http.Handler {
 	s := &server{Config: cfg}
 	mux := http.NewServeMux()
 	s.route(mux, "/v1/apps", methods{
-		http.MethodGet:  {"GetApps", s.getApps},
-		http.MethodPost: {"CreateApp", s.createApp},
+		http.MethodGet:  {name: "GetApps", handle: s.getApps},
+		http.MethodPost: {name: "CreateApp", handle: s.createApp},
 	})
 	s.route(mux, "/v1/apps/{app}", methods{
-		http.MethodGet:    {"GetApp", s.getApp},
-		http.MethodDelete: {"DeleteApp", s.deleteApp},
+		http.MethodGet:    {name: "GetApp", handle: s.getApp},
+		http.MethodDelete: {name: "DeleteApp", handle: s.deleteApp},
 	})
 	s.route(mux, "/v1/apps/{app}/channels/sms", methods{
-		http.MethodGet: {"GetSmsChannel", s.getSMSChannel},
-		http.MethodPut: {"UpdateSmsChannel", s.updateSMSChannel},
+		http.MethodGet: {name: "GetSmsChannel", handle: s.getSMSChannel},
+		http.MethodPut: {name: "UpdateSmsChannel", handle: s.updateSMSChannel},
 	})
 	s.route(mux, "/v1/apps/{app}/otp", methods{
-		http.MethodPost: {"SendOTPMessage", s.sendOTP},
+		http.MethodPost: {name: "SendOTPMessage", handle: s.sendOTP},
 	})
 	s.route(mux, "/v1/apps/{app}/verify-otp", methods{
-		http.MethodPost: {"VerifyOTPMessage", s.verifyOTP},
+		http.MethodPost: {name: "VerifyOTPMessage", handle: s.verifyOTP},
 	})
 	s.route(mux, "/_otpd/outbox", methods{
-		http.MethodGet: {"ListOutbox", s.listOutbox},
+		http.MethodGet: {name: "ListOutbox", handle: s.listOutbox},
 	})
-	mux.Handle("GET /healthz", s.unauthenticated("Healthz", s.healthz))
-	mux.Handle("GET /readyz", s.unauthenticated("Readyz", s.readyz))
-	mux.Handle("GET /metrics", s.unauthenticated("Metrics", s.Metrics.Handler().ServeHTTP))
-	mux.Handle("/", s.unauthenticated("Unknown", func(w http.ResponseWriter, r *http.Request) {
+	s.route(mux, "/healthz", methods{http.MethodGet: {"Healthz", public(s.healthz), true}})
+	s.route(mux, "/readyz", methods{http.MethodGet: {"Readyz", public(s.readyz), true}})
+	s.route(mux, "/metrics", methods{http.MethodGet: {"Metrics", public(s.Metrics.Handler().ServeHTTP), true}})
+	unknown := s.unauthenticated("Unknown", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errUnknownRoute)
-	}))
-	return mux
+	})
+	mux.Handle("/", unknown)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ServeMux would answer a path that is not clean ("//", "..", a
+		// trailing "/", an empty application ID) with a redirect; no
+		// Pinpoint operation has such a path.
+		if p := r.URL.Path; p != path.Clean(p) {
+			unknown.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
-// operation is an authenticated API operation. Its handler gets the body
-// that the signature covered.
+// operation is an API operation. Unless it is public, its request must be
+// signed, and its handler gets the body that the signature covered.
 type operation struct {
 	name   string
 	handle func(w http.ResponseWriter, r *http.Request, body []byte)
+	public bool
+}
+
+// public adapts an endpoint that takes no body and needs no signature.
+func public(h http.HandlerFunc) func(http.ResponseWriter, *http.Request, []byte) {
+	return func(w http.ResponseWriter, r *http.Request, _ []byte) { h(w, r) }
 }
 
 // methods maps HTTP methods to the operations on one path.
@@ -124,6 +141,10 @@ func (s *server) route(mux *http.ServeMux, path string, ops methods) {
 		if !ok {
 			w.Header().Set("Allow", allow)
 			s.writeError(st.w, r, errMethodNotAllowed)
+			return
+		}
+		if op.public {
+			op.handle(st.w, r, nil)
 			return
 		}
 		body, err := s.readBody(r)

@@ -40,7 +40,8 @@ func New(store Store, now func() time.Time) *Carrier {
 // Name returns "outbox".
 func (c *Carrier) Name() string { return "outbox" }
 
-// Send stores m in the outbox. A store failure is a temporary failure.
+// Send stores m in the outbox. A store failure is a temporary failure; its
+// cause is for the operator's log, not for the client.
 func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	enc, segments := gsm7.Segments(m.Text)
 	err := c.store.AppendOutbox(ctx, storage.OutboxMessage{
@@ -56,42 +57,7 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 		CreatedAt:           c.now().UTC().Truncate(time.Millisecond),
 	})
 	if err != nil {
-		return sms.Receipt{}, &sms.Error{Status: sms.Temporary, Code: 503, Message: fmt.Sprintf("the development outbox could not store the message: %v", err)}
+		return sms.Receipt{}, fmt.Errorf("the development outbox could not store the message: %w", err)
 	}
 	return sms.Receipt{CarrierMessageID: m.ID}, nil
-}
-
-// Entry is an outbox message as `otpd outbox --json` and GET /_otpd/outbox
-// show it.
-type Entry struct {
-	MessageID           string `json:"MessageId"`
-	ApplicationID       string `json:"ApplicationId"`
-	OriginationIdentity string `json:"OriginationIdentity"`
-	DestinationIdentity string `json:"DestinationIdentity"`
-	ReferenceID         string `json:"ReferenceId"`
-	Language            string `json:"Language"`
-	Body                string `json:"Body"`
-	Encoding            string `json:"Encoding"`
-	Segments            int    `json:"Segments"`
-	CreatedAt           string `json:"CreatedAt"` // ISO 8601 UTC with milliseconds
-}
-
-// Entries converts stored messages to their listed form, in the same order.
-func Entries(msgs []storage.OutboxMessage) []Entry {
-	entries := make([]Entry, len(msgs))
-	for i, m := range msgs {
-		entries[i] = Entry{
-			MessageID:           m.MessageID,
-			ApplicationID:       m.AppID,
-			OriginationIdentity: m.OriginationIdentity,
-			DestinationIdentity: m.DestinationIdentity,
-			ReferenceID:         m.ReferenceID,
-			Language:            m.Language,
-			Body:                m.Body,
-			Encoding:            m.Encoding,
-			Segments:            m.Segments,
-			CreatedAt:           m.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z"),
-		}
-	}
-	return entries
 }

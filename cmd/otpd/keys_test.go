@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+func TestSecretFileCreatedOnceUnderConcurrentStarts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secret")
+	var created atomic.Int32
+	results := make([][]byte, 16)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			data, c, err := readOrCreateSecretFile(path, func() ([]byte, error) { return fmt.Appendf(nil, "secret-%d\n", i), nil })
+			if err != nil {
+				t.Errorf("start %d: %v", i, err)
+			}
+			if c {
+				created.Add(1)
+			}
+			results[i] = data
+		})
+	}
+	wg.Wait()
+	if created.Load() != 1 {
+		t.Errorf("%d starts created the file, want exactly 1", created.Load())
+	}
+	onDisk, _ := os.ReadFile(path)
+	for i, r := range results {
+		if !bytes.Equal(r, onDisk) {
+			t.Errorf("start %d read %q, the file holds %q", i, r, onDisk)
+		}
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	if looseSecretFile(path) {
+		t.Error("a 0600 file is reported loose")
+	}
+	os.Chmod(path, 0o644)
+	if !looseSecretFile(path) {
+		t.Error("a 0644 file is not reported loose")
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".secret.*"))
+	if len(leftovers) != 0 {
+		t.Errorf("temporary files left behind: %v", leftovers)
+	}
+}
+
+func TestGeneratedKeysPersist(t *testing.T) {
+	t.Setenv("OTPD_ACCESS_KEY_ID", "")
+	t.Setenv("OTPD_SECRET_ACCESS_KEY", "")
+	t.Setenv("OTPD_HMAC_KEY", "")
+	t.Setenv("OTPD_HMAC_KEY_FILE", "")
+	dir := t.TempDir()
+	first, created, err := loadCredentials(dir)
+	if err != nil || !created || len(first.AccessKeyID) != 20 || len(first.SecretAccessKey) != 40 {
+		t.Fatalf("first start: %+v created=%v err=%v; want a new 20/40-character pair", first, created, err)
+	}
+	again, created, err := loadCredentials(dir)
+	if err != nil || created || again.AccessKeyID != first.AccessKeyID || again.SecretAccessKey != first.SecretAccessKey {
+		t.Errorf("restart: %+v created=%v err=%v; want the same pair, read back", again, created, err)
+	}
+	k1, _, err := loadHMACKey(dir)
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("HMAC key: %d bytes, %v", len(k1), err)
+	}
+	k2, _, _ := loadHMACKey(dir)
+	if !bytes.Equal(k1, k2) {
+		t.Error("the HMAC key changed across restarts")
+	}
+}
+
+func TestHMACKeyFromEnvironment(t *testing.T) {
+	t.Setenv("OTPD_HMAC_KEY", strings.Repeat("ab", 31))
+	if _, _, err := loadHMACKey(t.TempDir()); err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
+		t.Errorf("a 31-byte key: %v, want a refusal naming the minimum", err)
+	}
+	t.Setenv("OTPD_HMAC_KEY", strings.Repeat("ab", 32))
+	if key, src, err := loadHMACKey(t.TempDir()); err != nil || len(key) != 32 || src != "OTPD_HMAC_KEY" {
+		t.Errorf("a 32-byte key: %d bytes from %q, %v", len(key), src, err)
+	}
+}
+
+func TestConfigReportsEveryProblem(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.Addr = "nonsense"
+	cfg.Region = "US East"
+	cfg.TLSCert, cfg.TLSKey = "/nonexistent/cert.pem", "/nonexistent/key.pem"
+	cfg.FailureLimit = 0
+	err := cfg.validate()
+	if err == nil {
+		t.Fatal("an invalid configuration was accepted")
+	}
+	for _, want := range []string{"--addr", "--region", "--tls-cert", "--failure-limit"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not mention %s:\n%v", want, err)
+		}
+	}
+}
