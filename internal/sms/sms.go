@@ -5,7 +5,6 @@ package sms
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -82,14 +81,4 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("carrier refused the message (%s, %d): %s", e.Status, e.Code, e.Message)
-}
-
-// Retryable reports whether err leaves hope that another attempt, possibly
-// on another carrier, succeeds.
-func Retryable(err error) bool {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Status == Temporary || e.Status == Throttled
-	}
-	return err != nil
 }

@@ -166,7 +166,8 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// Stats reports the writer's work since Open, for metrics.
+// Stats reports the writer's work since Open: how many writes shared how
+// many commits (tests check the group commit with it).
 type Stats struct {
 	Writes  int64 // write operations run, including those that failed
 	Commits int64 // transactions committed: each is one fsync
