@@ -19,7 +19,7 @@ func (s *server) announce(addr string) {
 	endpoint := scheme + "://" + addr
 	s.log.Info("otpd is serving the Pinpoint API", "endpoint", endpoint, "region", s.cfg.Region,
 		"carrier", "outbox", "access_key_id", s.creds.AccessKeyID, "credentials_file", s.creds.File,
-		"data_dir", s.cfg.DataDir)
+		"store", s.storeName())
 	if s.newKeyPair {
 		s.log.Info("generated a new access key pair", "file", s.creds.File)
 	}
@@ -65,7 +65,7 @@ Then create an application, send a code, read it and verify it:
   aws pinpoint verify-otp-message --application-id APPLICATION_ID \
     --verify-otp-message-request-parameters 'DestinationIdentity=+14255550142,ReferenceId=SampleReferenceId,Otp=CODE'
 
-`, endpoint, region, s.creds.AccessKeyID, secret, selfCommand(), dataDirFlag(s.cfg.DataDir))
+`, endpoint, region, s.creds.AccessKeyID, secret, selfCommand(), s.storeFlag())
 }
 
 // selfCommand is how the operator ran otpd, for the commands it suggests:
@@ -77,13 +77,24 @@ func selfCommand() string {
 	return os.Args[0]
 }
 
-// dataDirFlag is the --data-dir flag other commands need to find this data
-// directory, or nothing for the default.
-func dataDirFlag(dir string) string {
-	if filepath.Clean(dir) == "otpd-data" {
+// storeName describes the store for the log, without secrets.
+func (s *server) storeName() string {
+	if s.cfg.Store != "" {
+		return redactStoreURL(s.cfg.Store)
+	}
+	return "embedded database in " + s.cfg.DataDir
+}
+
+// storeFlag is the flag other commands need to reach this store, or nothing
+// for the default data directory. A password in a store URL is not shown.
+func (s *server) storeFlag() string {
+	switch {
+	case s.cfg.Store != "":
+		return " --store " + shellQuote(redactStoreURL(s.cfg.Store))
+	case filepath.Clean(s.cfg.DataDir) == "otpd-data":
 		return ""
 	}
-	return " --data-dir " + dir
+	return " --data-dir " + shellQuote(s.cfg.DataDir)
 }
 
 // shellQuote quotes s for a POSIX shell.

@@ -87,7 +87,7 @@ func arnFlags(fs interface {
 func withStore(cfg config, create bool, f func(ctx context.Context, st storage.Store) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := openStore(ctx, cfg.DataDir, create)
+	st, err := openStore(ctx, cfg, create)
 	if err != nil {
 		return err
 	}

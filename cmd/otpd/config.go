@@ -19,6 +19,7 @@ import (
 type config struct {
 	Addr              string
 	DataDir           string
+	Store             string
 	Region            string
 	AccountID         string
 	TLSCert           string
@@ -41,6 +42,9 @@ type config struct {
 func storeFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.DataDir, "data-dir", env("OTPD_DATA_DIR", "./otpd-data"),
 		"directory of the embedded database and of generated keys (OTPD_DATA_DIR)")
+	fs.StringVar(&c.Store, "store", env("OTPD_STORE", ""),
+		"a shared store instead of the embedded database: postgres://..., redis://host:port/db or\n"+
+			"redis-cluster://host:port,host:port,... (OTPD_STORE)")
 }
 
 // serveFlags registers the settings of `otpd serve`.
@@ -79,6 +83,9 @@ func (c *config) validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if err := checkStoreURL(c.Store); err != nil {
+		errs = append(errs, err)
 	}
 	if !isRegion(c.Region) {
 		errs = append(errs, fmt.Errorf("--region %q: want an AWS region name such as us-east-1", c.Region))

@@ -31,9 +31,9 @@ type otpdProcess struct {
 }
 
 // startOtpdProcess runs `otpd serve` on addr and dataDir with the test key
-// pair and waits until GET /healthz answers 200. The process is killed when
+// pair (and extraEnv, e.g. OTPD_STORE) and waits until GET /healthz answers 200. The process is killed when
 // the test ends, whatever happens.
-func startOtpdProcess(t *testing.T, addr, dataDir string) *otpdProcess {
+func startOtpdProcess(t *testing.T, addr, dataDir string, extraEnv ...string) *otpdProcess {
 	t.Helper()
 	bin := buildOtpd(t)
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir)
@@ -41,6 +41,7 @@ func startOtpdProcess(t *testing.T, addr, dataDir string) *otpdProcess {
 		"OTPD_ACCESS_KEY_ID="+testAccessKeyID,
 		"OTPD_SECRET_ACCESS_KEY="+testSecretKey,
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	p := &otpdProcess{cmd: cmd, output: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	if err := cmd.Start(); err != nil {

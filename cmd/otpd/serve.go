@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -20,32 +19,7 @@ import (
 	"github.com/otpd/otpd/internal/sigv4"
 	"github.com/otpd/otpd/internal/sms/outbox"
 	"github.com/otpd/otpd/internal/storage"
-	"github.com/otpd/otpd/internal/storage/sqlite"
 )
-
-// databaseFileName is the embedded database in the data directory.
-const databaseFileName = "otpd.db"
-
-// openStore opens the embedded store in the data directory, creating it
-// when create is true; otherwise a missing database is an error, so that a
-// command run from the wrong directory says so instead of showing an empty
-// store.
-func openStore(ctx context.Context, dataDir string, create bool) (storage.Store, error) {
-	path := filepath.Join(dataDir, databaseFileName)
-	if !create {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("no otpd database at %s (%v): pass the --data-dir that otpd serve uses", path, err)
-		}
-	}
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
-	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, fmt.Errorf("open the embedded database: %w", err)
-	}
-	return st, nil
-}
 
 // server is a configured otpd, ready to serve.
 type server struct {
@@ -62,7 +36,14 @@ type server struct {
 // newServer opens the store and wires otpd together. now is the clock of
 // the OTP domain (codes, expiry, budgets); signatures always use real time.
 func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() time.Time) (*server, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if cfg.Store != "" {
+		// Every instance on a shared store must hash codes with the same
+		// key and accept the same signatures: neither may be generated
+		// per instance.
+		if err := requireSharedSecrets(); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	creds, generated, err := loadCredentials(cfg.DataDir)
@@ -79,7 +60,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 			log.Warn("a secret file can be read by other users; restrict it with chmod 600", "file", path)
 		}
 	}
-	st, err := openStore(ctx, cfg.DataDir, true)
+	st, err := openStore(ctx, cfg, true)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,13 @@
 // Time is injected: every test works from a fixed base time and never
 // sleeps, so the suite suits backends that decide expiry only from the times
 // they are given.
+//
+// A backend whose codes, failures and send records expire by themselves (a
+// time to live on the database's own clock, as with Redis) runs the suite
+// with RunWith and Options{ExpiresByTTL: true}: see Options. Its TTLs must
+// be durations relative to the times it is given, never those times as
+// absolute deadlines: the suite's times lie years ahead of the wall clock,
+// and the TTLs it causes (a minute or more) outlast every test.
 package storagetest
 
 import (
@@ -36,6 +43,30 @@ type sharedTest struct {
 // Run runs the conformance suite. open returns a fresh, empty store for one
 // subtest (the backend registers its cleanup with t.Cleanup).
 func Run(t *testing.T, open func(t *testing.T) storage.Store) {
+	RunWith(t, open, Options{})
+}
+
+// Options adapts the suite to how a backend works.
+type Options struct {
+	// ExpiresByTTL says that the backend lets codes, failures and send
+	// records expire by themselves, with a time to live set when they are
+	// written, instead of deleting them in Purge, which then only trims the
+	// outbox. The suite then checks, instead of their deletion by Purge,
+	// that they carry a time to live matching their lifetime; the store
+	// must implement TTLReporter. Expiry as the contract defines it (rule 4
+	// of VerifyCode, the failure window, the lease and expiry of send
+	// records) is still decided from the given times, and checked as for
+	// every backend.
+	ExpiresByTTL bool
+}
+
+// RunWith runs the conformance suite, adapted by opts. Run(t, open) is
+// RunWith(t, open, Options{}).
+func RunWith(t *testing.T, open func(t *testing.T) storage.Store, opts Options) {
+	purge := purgeTests
+	if opts.ExpiresByTTL {
+		purge = purgeTTLTests
+	}
 	groups := []struct {
 		name  string
 		tests []test
@@ -51,7 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"DestinationLockout", lockoutTests},
 		{"ClaimSend", sendTests},
 		{"Outbox", outboxTests},
-		{"Purge", purgeTests},
+		{"Purge", purge},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -1,0 +1,401 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
+	"github.com/jackc/pgx/v5"
+)
+
+// The shared stores the multi-instance tests use, overridable like the
+// storage packages' tests.
+func postgresTestURL() string {
+	return env("OTPD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+}
+
+func redisTestAddr() string { return env("OTPD_TEST_REDIS_ADDR", "127.0.0.1:6379") }
+
+// testHMACKey is the code hashing key every instance of a test shares.
+const testHMACKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+// requireService checks that a store's server answers on addr. In CI it
+// must; elsewhere the test is skipped, saying so.
+func requireService(t *testing.T, name, addr string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s at %s is required in CI: %v", name, addr, err)
+		}
+		t.Skipf("skipping: %s does not answer at %s (%v)", name, addr, err)
+	}
+	c.Close()
+}
+
+// freshPostgres returns a store URL on a new, empty schema of the test
+// server, dropped when the test ends.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	base := postgresTestURL()
+	cfg, err := pgx.ParseConfig(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	requireService(t, "PostgreSQL", net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", base, err)
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("otpd_cmd_test_%d_%d", os.Getpid(), time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err == nil {
+			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(context.Background())
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+// freshRedis returns a store URL on an emptied Redis database of its own:
+// the multi-instance tests use databases 10 and up, away from the storage
+// package's tests, which use key prefixes in database 0.
+func freshRedis(t *testing.T, db int) string {
+	t.Helper()
+	addr := redisTestAddr()
+	requireService(t, "Redis", addr)
+	if out, err := exec.Command("redis-cli", "-h", strings.Split(addr, ":")[0], "-p", strings.Split(addr, ":")[1], "-n", fmt.Sprint(db), "FLUSHDB").CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli FLUSHDB: %v %s", err, out)
+	}
+	return fmt.Sprintf("redis://%s/%d", addr, db)
+}
+
+// sharedEnv is the environment every instance on store gets.
+func sharedEnv(store string) []string {
+	return []string{"OTPD_STORE=" + store, "OTPD_HMAC_KEY=" + testHMACKey}
+}
+
+// instance is one otpd process of a test, with clients for it.
+type instance struct {
+	*otpdProcess
+	api *testServer // for signed raw requests: outbox, metrics
+}
+
+func startInstances(t *testing.T, n int, store string) []instance {
+	t.Helper()
+	var out []instance
+	for range n {
+		addr := freeLoopbackAddr(t)
+		p := startOtpdProcess(t, addr, t.TempDir(), sharedEnv(store)...)
+		out = append(out, instance{otpdProcess: p, api: &testServer{
+			URL:   "http://" + addr,
+			Creds: keyPair{AccessKeyID: testAccessKeyID, SecretAccessKey: testSecretKey},
+		}})
+	}
+	return out
+}
+
+func TestThreeInstancesOnPostgres(t *testing.T) { testThreeInstances(t, freshPostgres(t)) }
+
+func TestThreeInstancesOnRedis(t *testing.T) { testThreeInstances(t, freshRedis(t, 10)) }
+
+// testThreeInstances runs three otpd processes on one store and checks that
+// they behave as one.
+func testThreeInstances(t *testing.T, store string) {
+	nodes := startInstances(t, 3, store)
+	a, b, c := nodes[0], nodes[1], nodes[2]
+	ca, cb, cc := a.api.client(t), b.api.client(t), c.api.client(t)
+	app := createApp(t, ca, "shared")
+
+	t.Run("send on one, verify on another", func(t *testing.T) {
+		send(t, ca, app, sendParams("cross"))
+		code := b.api.lastCode(t, testDestination) // the outbox is shared too
+		if !verify(t, cb, app, testDestination, "cross", code) {
+			t.Fatal("a code sent through A did not verify through B")
+		}
+		if verify(t, cc, app, testDestination, "cross", code) {
+			t.Fatal("a code verified on B verified again on C")
+		}
+	})
+
+	t.Run("wrong guesses over all three count AllowedAttempts", func(t *testing.T) {
+		send(t, cb, app, sendParams("guess"))
+		code := c.api.lastCode(t, testDestination)
+		wrong := func() float64 {
+			sum := 0.0
+			for _, n := range nodes {
+				sum += n.api.metricValue(t, `otpd_otp_verifications_total{outcome="wrong"}`)
+			}
+			return sum
+		}
+		before := wrong()
+		var wg sync.WaitGroup
+		clients := []*pinpoint.Client{ca, cb, cc}
+		for i := range 30 {
+			wg.Go(func() {
+				if verify(t, clients[i%3], app, testDestination, "guess", wrongCode(code)) {
+					t.Error("a wrong code verified")
+				}
+			})
+		}
+		wg.Wait()
+		if got := wrong() - before; got != 3 {
+			t.Errorf("wrong guesses counted over three instances = %v, want exactly 3 (AllowedAttempts)", got)
+		}
+		if verify(t, ca, app, testDestination, "guess", code) {
+			t.Error("the right code verified after its attempts were used up on other instances")
+		}
+	})
+
+	t.Run("a deleted application is gone everywhere", func(t *testing.T) {
+		doomed := createApp(t, cc, "doomed")
+		send(t, cc, doomed, sendParams("doomed"))
+		if _, err := ca.DeleteApp(context.Background(), &pinpoint.DeleteAppInput{ApplicationId: aws.String(doomed)}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := cb.GetApp(context.Background(), &pinpoint.GetAppInput{ApplicationId: aws.String(doomed)})
+		wantAPIError(t, err, "NotFoundException")
+	})
+
+	t.Run("one instance killed under load", func(t *testing.T) {
+		var (
+			mu    sync.Mutex
+			acked []sentCode
+			sent  atomic.Int64
+		)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 6 {
+			node := nodes[w%3]
+			cl := node.api.client(t)
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ref := fmt.Sprintf("load-%d-%d", w, i)
+					sc, err := sendCode(cl, app, testDestination, ref, 3)
+					if err != nil {
+						if node.otpdProcess == a.otpdProcess {
+							continue // the killed instance: refused after the kill, or cut off
+						}
+						t.Errorf("send through a surviving instance: %v", err)
+						return
+					}
+					sent.Add(1)
+					mu.Lock()
+					acked = append(acked, sc)
+					mu.Unlock()
+				}
+			})
+		}
+		for sent.Load() < 30 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		a.kill()
+		killedAt := sent.Load()
+		for sent.Load() < killedAt+30 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		close(stop)
+		wg.Wait()
+		// Every acknowledged send has its code, verifiable on a survivor.
+		entries := b.api.outbox(t, testDestination)
+		codes := map[string]string{}
+		for _, e := range entries {
+			codes[e.MessageID] = codeInBody.FindString(e.Body)
+		}
+		for i, sc := range acked {
+			code, ok := codes[sc.MessageID]
+			if !ok {
+				t.Fatalf("acknowledged message %s is not in the outbox", sc.MessageID)
+			}
+			cl := []*instance{&b, &c}[i%2].api.client(t)
+			if !verify(t, cl, app, sc.Destination, sc.ReferenceID, code) {
+				t.Errorf("acknowledged code %s/%s did not verify on a surviving instance", sc.Destination, sc.ReferenceID)
+			}
+		}
+		t.Logf("%d sends acknowledged across the kill, all verified", len(acked))
+	})
+}
+
+// TestStoreOutage stops the store under a running instance: requests fail
+// with 5xx, readiness says so while liveness holds, and when the store is
+// back the same process serves again.
+func TestStoreOutage(t *testing.T) {
+	t.Run("Redis restarted", func(t *testing.T) {
+		redisServer := requireTool(t, "redis-server")
+		port := strings.Split(freeLoopbackAddr(t), ":")[1]
+		dir := t.TempDir()
+		start := func() *exec.Cmd {
+			cmd := exec.Command(redisServer, "--bind", "127.0.0.1", "--port", port, "--dir", dir,
+				"--appendonly", "yes", "--appendfsync", "always", "--save", "")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			waitForPort(t, "127.0.0.1:"+port)
+			return cmd
+		}
+		srv := start()
+		testOutage(t, "redis://127.0.0.1:"+port+"/0", func() { srv.Process.Kill(); srv.Wait() }, func() { srv = start() })
+	})
+	t.Run("PostgreSQL unreachable", func(t *testing.T) {
+		store := freshPostgres(t)
+		cfg, _ := pgx.ParseConfig(store)
+		proxy := startProxy(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
+		proxied := strings.Replace(store, fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), proxy.addr, 1)
+		testOutage(t, proxied, proxy.stop, proxy.start)
+	})
+}
+
+func testOutage(t *testing.T, store string, stopStore, startStore func()) {
+	nodes := startInstances(t, 1, store)
+	n := nodes[0]
+	c := n.api.client(t)
+	app := createApp(t, c, "outage")
+	send(t, c, app, sendParams("before"))
+	code := n.api.lastCode(t, testDestination)
+
+	stopStore()
+	began := time.Now()
+	resp, body := n.api.do(t, http.MethodPost, "/v1/apps/"+app+"/verify-otp",
+		[]byte(`{"DestinationIdentity":"`+testDestination+`","ReferenceId":"before","Otp":"`+code+`"}`), nil)
+	elapsed := time.Since(began)
+	if resp.StatusCode < 500 {
+		t.Fatalf("verify with the store down: %d %s, want a 5xx (and never Valid: true)", resp.StatusCode, body)
+	}
+	wantErrorResponse(t, resp, body, resp.StatusCode, "InternalServerErrorException", "")
+	t.Logf("verify with the store down answered %d after %v", resp.StatusCode, elapsed)
+	if elapsed > 20*time.Second {
+		t.Errorf("verify with the store down took %v; it must fail fast", elapsed)
+	}
+	if got := getStatus(t, n.api.URL+"/readyz"); got != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the store down = %d, want 503", got)
+	}
+	if got := getStatus(t, n.api.URL+"/healthz"); got != http.StatusOK {
+		t.Errorf("/healthz with the store down = %d, want 200: the process still serves", got)
+	}
+
+	startStore()
+	deadline := time.Now().Add(30 * time.Second)
+	for getStatus(t, n.api.URL+"/readyz") != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not recover within 30s of the store coming back")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !verify(t, c, app, testDestination, "before", code) {
+		t.Error("the code sent before the outage did not verify after it")
+	}
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	hc := &http.Client{Timeout: 20 * time.Second}
+	resp, err := hc.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func waitForPort(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tcpProxy forwards a loopback port to a server; stop cuts every
+// connection and refuses new ones, start listens again on the same port.
+type tcpProxy struct {
+	t      *testing.T
+	addr   string
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+}
+
+func startProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{t: t, addr: freeLoopbackAddr(t), target: target, conns: map[net.Conn]bool{}}
+	p.start()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *tcpProxy) start() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatalf("proxy listen %s: %v", p.addr, err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", p.target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[in], p.conns[out] = true, true
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+}
+
+func (p *tcpProxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
