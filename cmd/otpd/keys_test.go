@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestSecretFileCreatedOnceUnderConcurrentStarts(t *testing.T) {
@@ -103,5 +106,29 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not mention %s:\n%v", want, err)
 		}
+	}
+}
+
+func TestSharedStoreNeedsSharedSecrets(t *testing.T) {
+	for _, v := range []string{"OTPD_HMAC_KEY", "OTPD_HMAC_KEY_FILE", "OTPD_ACCESS_KEY_ID", "OTPD_SECRET_ACCESS_KEY"} {
+		t.Setenv(v, "")
+	}
+	cfg := testConfig(t.TempDir())
+	cfg.Store = "redis://127.0.0.1:1/0" // never reached: the secrets are checked first
+	_, err := newServer(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	if err == nil {
+		t.Fatal("otpd started on a shared store with secrets of its own making")
+	}
+	for _, want := range []string{"OTPD_HMAC_KEY", "OTPD_ACCESS_KEY_ID"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the refusal does not name %s: %v", want, err)
+		}
+	}
+	t.Setenv("OTPD_HMAC_KEY", testHMACKey)
+	t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
+	t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
+	if _, err := newServer(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now); err == nil ||
+		strings.Contains(err.Error(), "same secrets") {
+		t.Errorf("with the secrets set, the error should be about the unreachable store, got %v", err)
 	}
 }

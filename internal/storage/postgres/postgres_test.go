@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/otpd/otpd/internal/storage"
@@ -659,5 +660,44 @@ func TestPutCodeWaitingOnDeleteAppIsErrNotFound(t *testing.T) {
 	}
 	if codes != 0 {
 		t.Errorf("%d codes stored for a deleted application, want none", codes)
+	}
+}
+
+// TestOpenNeedsNoCreatePrivilegeOnceUpToDate opens an up-to-date schema as
+// a role that may only read and write its tables, as a least-privileged
+// otpd would.
+func TestOpenNeedsNoCreatePrivilegeOnceUpToDate(t *testing.T) {
+	u := freshDatabase(t)
+	s, err := Open(t.Context(), u)
+	if err != nil {
+		t.Fatalf("Open to migrate: %v", err)
+	}
+	s.Close()
+	p, err := url.Parse(u)
+	if err != nil {
+		t.Fatalf("parse the URL: %v", err)
+	}
+	schema := pgx.Identifier{p.Query().Get("search_path")}.Sanitize()
+	role := "otpd_test_role_" + hex.EncodeToString(randomBytes(6))
+	adminExec(t, "CREATE ROLE "+role+" LOGIN")
+	t.Cleanup(func() {
+		adminExec(t, "DROP OWNED BY "+role)
+		adminExec(t, "DROP ROLE "+role)
+	})
+	adminExec(t, "GRANT USAGE ON SCHEMA "+schema+" TO "+role)
+	adminExec(t, "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "+schema+" TO "+role)
+	p.User = url.User(role)
+	limited, err := Open(t.Context(), p.String())
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "28") {
+		t.Skipf("the test server does not let the new role in without a password: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("Open as a role without CREATE: %v", err)
+	}
+	defer limited.Close()
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "limited", Generation: "g"}
+	if err := limited.CreateApp(t.Context(), app); err != nil {
+		t.Fatalf("CreateApp as a role without CREATE: %v", err)
 	}
 }

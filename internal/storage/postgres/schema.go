@@ -14,7 +14,10 @@ import (
 // that refuse to run in one (CREATE INDEX CONCURRENTLY).
 //
 // The tables live in the first schema of the connection's search_path, so
-// several otpd deployments may share a database, each in its own schema.
+// several otpd deployments may share a database, each in its own schema (a
+// schema of its own also keeps otpd's schema_migrations apart from other
+// tools' tables of that name). Once the schema is up to date, Open needs no
+// privilege to create anything.
 //
 // Times are timestamptz, truncated to the millisecond by the Store. Codes, the
 // bulk of the data, are kept compact: fixed-width columns first (no alignment
@@ -106,8 +109,12 @@ const migrationLockClass = 0x6f747064
 
 // SQL of the migration bookkeeping.
 const (
-	lockMigrations        = `SELECT pg_advisory_xact_lock($1, hashtext(COALESCE(current_schema(), '')))`
-	createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	lockMigrations = `SELECT pg_advisory_xact_lock($1, hashtext(COALESCE(current_schema(), '')))`
+	// selectMigrationsTable reports whether the first schema of the
+	// search_path has the bookkeeping table: a schema that is up to date
+	// then needs no CREATE privilege.
+	selectMigrationsTable = `SELECT to_regclass(quote_ident(current_schema()) || '.schema_migrations') IS NOT NULL`
+	createMigrationsTable = `CREATE TABLE schema_migrations (
 		version    integer PRIMARY KEY,
 		applied_at timestamptz NOT NULL DEFAULT now()
 	)`
@@ -127,8 +134,14 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		if _, err := tx.Exec(ctx, lockMigrations, migrationLockClass); err != nil {
 			return fmt.Errorf("lock the schema: %w", err)
 		}
-		if _, err := tx.Exec(ctx, createMigrationsTable); err != nil {
-			return fmt.Errorf("create schema_migrations: %w", err)
+		var exists bool
+		if err := tx.QueryRow(ctx, selectMigrationsTable).Scan(&exists); err != nil {
+			return fmt.Errorf("look for schema_migrations: %w", err)
+		}
+		if !exists {
+			if _, err := tx.Exec(ctx, createMigrationsTable); err != nil {
+				return fmt.Errorf("create schema_migrations: %w", err)
+			}
 		}
 		var current int
 		if err := tx.QueryRow(ctx, selectSchemaVersion).Scan(&current); err != nil {
