@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/otpd/otpd/internal/faultproxy"
 )
 
 // The shared stores the multi-instance tests use, overridable like the
@@ -266,9 +268,9 @@ func TestStoreOutage(t *testing.T) {
 	t.Run("PostgreSQL unreachable", func(t *testing.T) {
 		store := freshPostgres(t)
 		cfg, _ := pgx.ParseConfig(store)
-		proxy := startProxy(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
-		proxied := strings.Replace(store, fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), proxy.addr, 1)
-		testOutage(t, proxied, proxy.stop, proxy.start)
+		proxy := faultproxy.Start(t, net.JoinHostPort(cfg.Host, fmt.Sprint(cfg.Port)))
+		proxied := strings.Replace(store, fmt.Sprintf("%s:%d", cfg.Host, cfg.Port), proxy.Addr(), 1)
+		testOutage(t, proxied, func() { proxy.Set(t, faultproxy.Refuse) }, func() { proxy.Set(t, faultproxy.Forward) })
 	})
 }
 
@@ -338,64 +340,5 @@ func waitForPort(t *testing.T, addr string) {
 			t.Fatalf("nothing listens on %s: %v", addr, err)
 		}
 		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// tcpProxy forwards a loopback port to a server; stop cuts every
-// connection and refuses new ones, start listens again on the same port.
-type tcpProxy struct {
-	t      *testing.T
-	addr   string
-	target string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-}
-
-func startProxy(t *testing.T, target string) *tcpProxy {
-	p := &tcpProxy{t: t, addr: freeLoopbackAddr(t), target: target, conns: map[net.Conn]bool{}}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *tcpProxy) start() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatalf("proxy listen %s: %v", p.addr, err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", p.target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[in], p.conns[out] = true, true
-			p.mu.Unlock()
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
-		}
-	}()
-}
-
-func (p *tcpProxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
 	}
 }

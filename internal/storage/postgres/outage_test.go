@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -13,129 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/otpd/otpd/internal/faultproxy"
 	"github.com/otpd/otpd/internal/storage"
 )
-
-// proxyMode is what a proxy does with connections.
-type proxyMode int
-
-const (
-	forward   proxyMode = iota // pass them to the server
-	refuse                     // refuse them: nothing listens (a server that is down)
-	blackhole                  // accept them and never answer (a host that is unreachable)
-)
-
-func (m proxyMode) String() string {
-	return [...]string{"forward", "refuse", "blackhole"}[m]
-}
-
-// proxy is a TCP proxy on 127.0.0.1 in front of the test server, which a
-// test can take down and bring back while Stores are connected through it.
-type proxy struct {
-	target string // host:port of the server
-	addr   string // host:port the proxy listens on
-
-	mu    sync.Mutex
-	mode  proxyMode
-	ln    net.Listener // nil while refusing
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
-}
-
-// startProxy starts a forwarding proxy to target, stopped when t ends.
-func startProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("proxy: listen: %v", err)
-	}
-	p := &proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
-	p.serve(ln)
-	t.Cleanup(func() {
-		p.set(t, refuse)
-		p.wg.Wait()
-	})
-	return p
-}
-
-// set switches the proxy to mode. Every connection open through it is cut,
-// as a server restart or a network failure would cut it.
-func (p *proxy) set(t *testing.T, mode proxyMode) {
-	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.mode = mode
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-	switch {
-	case mode == refuse && p.ln != nil:
-		p.ln.Close()
-		p.ln = nil
-	case mode != refuse && p.ln == nil:
-		ln, err := net.Listen("tcp", p.addr)
-		if err != nil {
-			t.Fatalf("proxy: listen again on %s: %v", p.addr, err)
-		}
-		p.serveLocked(ln)
-	}
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.serveLocked(ln)
-}
-
-// serveLocked accepts connections on ln until it is closed; p.mu is held.
-func (p *proxy) serveLocked(ln net.Listener) {
-	p.ln = ln
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.handle(c)
-		}
-	})
-}
-
-// handle forwards c to the server, or holds it silent, as the mode says.
-func (p *proxy) handle(c net.Conn) {
-	p.mu.Lock()
-	mode := p.mode
-	p.conns[c] = true
-	p.mu.Unlock()
-	if mode != forward {
-		return // blackhole: held open, unanswered, until the mode changes
-	}
-	p.wg.Go(func() {
-		s, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-		if err != nil {
-			c.Close()
-			return
-		}
-		p.mu.Lock()
-		if !p.conns[c] { // cut while dialling
-			p.mu.Unlock()
-			s.Close()
-			return
-		}
-		p.conns[s] = true
-		p.mu.Unlock()
-		var pipes sync.WaitGroup
-		pipe := func(dst, src net.Conn) {
-			io.Copy(dst, src)
-			dst.Close()
-			src.Close()
-		}
-		pipes.Go(func() { pipe(s, c) })
-		pipes.Go(func() { pipe(c, s) })
-		pipes.Wait()
-	})
-}
 
 // serverAddr returns host:port of the test server, or skips t if it is
 // reached through a Unix socket.
@@ -152,9 +31,9 @@ func serverAddr(t *testing.T, u string) string {
 }
 
 // viaProxy returns u with its host and port replaced by the proxy's.
-func viaProxy(t *testing.T, u string, p *proxy) string {
+func viaProxy(t *testing.T, u string, p *faultproxy.Proxy) string {
 	t.Helper()
-	host, port, _ := net.SplitHostPort(p.addr)
+	host, port, _ := net.SplitHostPort(p.Addr())
 	return withHost(t, u, host, port)
 }
 
@@ -168,7 +47,7 @@ const outageBound = 15 * time.Second
 // the caller's deadline; once it is back, the same Store works again.
 func TestOutageFailsFastAndRecovers(t *testing.T) {
 	u := freshDatabase(t)
-	p := startProxy(t, serverAddr(t, u))
+	p := faultproxy.Start(t, serverAddr(t, u))
 	s := openStore(t, viaProxy(t, u, p))
 
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -192,9 +71,9 @@ func TestOutageFailsFastAndRecovers(t *testing.T) {
 		t.Fatalf("PutCode: %v", err)
 	}
 
-	for _, mode := range []proxyMode{refuse, blackhole} {
+	for _, mode := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.Blackhole} {
 		t.Run(mode.String(), func(t *testing.T) {
-			p.set(t, mode)
+			p.Set(t, mode)
 			calls := map[string]func(ctx context.Context) error{
 				"GetApp": func(ctx context.Context) error {
 					_, err := s.GetApp(ctx, app.ID)
@@ -238,7 +117,7 @@ func TestOutageFailsFastAndRecovers(t *testing.T) {
 			}
 			wg.Wait()
 
-			p.set(t, forward)
+			p.Set(t, faultproxy.Forward)
 			waitForPing(t, s)
 			if _, err := s.GetApp(t.Context(), app.ID); err != nil {
 				t.Errorf("GetApp once the database is back: %v", err)

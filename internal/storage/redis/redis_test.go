@@ -10,12 +10,12 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/otpd/otpd/internal/faultproxy"
 	"github.com/otpd/otpd/internal/storage"
 	"github.com/otpd/otpd/internal/storage/storagetest"
 )
@@ -666,107 +666,15 @@ func TestClusterIsDetected(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to a Redis, and can refuse them (down) or
-// swallow everything (hung), as an outage would.
-type proxy struct {
-	target, addr string
-	hung         atomic.Bool
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]bool
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
-	p := &proxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
-	p.serve(ln)
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			server, err := net.DialTimeout("tcp", p.target, 3*time.Second)
-			if err != nil {
-				client.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[client], p.conns[server] = true, true
-			p.mu.Unlock()
-			go p.pipe(server, client)
-			go p.pipe(client, server)
-		}
-	}()
-}
-
-// pipe copies src to dst, dropping what it reads while the proxy is hung.
-func (p *proxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !p.hung.Load() {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// down closes the listener and every connection: Redis is gone.
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-// up listens again on the same address.
-func (p *proxy) up(t *testing.T) {
-	var (
-		ln  net.Listener
-		err error
-	)
-	for range 50 {
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			p.serve(ln)
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("listen again on %s: %v", p.addr, err)
-}
-
 // TestOutage cuts the store off Redis, through a proxy: calls fail within a
 // few seconds, and the same store works again once Redis is back.
 func TestOutage(t *testing.T) {
 	opt := withPrefix(t, standaloneOptions(t))
-	p := newProxy(t, opt.Addrs[0])
+	p := faultproxy.Start(t, opt.Addrs[0])
 	// Keys are deleted through a direct store: the proxied one may be cut.
 	openStore(t, opt)
 	proxied := opt
-	proxied.Addrs = []string{p.addr}
+	proxied.Addrs = []string{p.Addr()}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	s, err := Open(ctx, proxied)
@@ -837,14 +745,14 @@ func TestOutage(t *testing.T) {
 		expectOutcome(t, s, what+": a new code", attempt(c, "mac"), storage.OutcomeValid)
 	}
 
-	p.down()
+	p.Set(t, faultproxy.Refuse)
 	expectFailures("Redis down")
-	p.up(t)
+	p.Set(t, faultproxy.Forward)
 	expectRecovery("after Redis came back", "after-down")
 	expectOutcome(t, s, "the code put before the outage", attempt(first, "mac"), storage.OutcomeValid)
 
-	p.hung.Store(true)
+	p.Set(t, faultproxy.Blackhole)
 	expectFailures("Redis hung")
-	p.hung.Store(false)
+	p.Set(t, faultproxy.Forward)
 	expectRecovery("after Redis answered again", "after-hang")
 }
