@@ -63,9 +63,11 @@ var allowed = map[string][]string{
 	"internal/storage/redis":       {"internal/storage"},
 	"internal/storage/storagetest": {"internal/storage"},
 	"internal/sms/outbox":          {"internal/sms", "internal/storage", "internal/gsm7"},
+	"internal/sms/webhook":         {"internal/sms", "internal/gsm7"},
+	"internal/sms/smstest":         {"internal/sms"},
 	"internal/metrics":             {"internal/storage"},
 	"internal/otp":                 {"internal/storage", "internal/sms", "internal/phone"},
-	"internal/pinpointapi":         {"internal/otp", "internal/storage", "internal/sigv4", "internal/metrics"},
+	"internal/pinpointapi":         {"internal/otp", "internal/storage", "internal/sigv4", "internal/metrics", "internal/phone"},
 	"cmd/otpd":                     {"*"},
 }
 

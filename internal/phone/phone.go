@@ -1,6 +1,7 @@
 // Package phone checks and describes phone numbers with libphonenumber's rules
-// (github.com/nyaruka/phonenumbers). Every place in otpd that accepts a phone
-// number parses it here, so that all agree on what is valid.
+// (github.com/nyaruka/phonenumbers) and its carrier, geocoding and time zone
+// data. Every place in otpd that accepts a phone number parses it here, so
+// that all agree on what is valid.
 package phone
 
 import (
@@ -19,17 +20,30 @@ func ParseE164(s string) (*phonenumbers.PhoneNumber, error) {
 	if !IsE164Syntax(s) {
 		return nil, fmt.Errorf("must be an E.164 phone number: '+' followed by 2 to 15 digits, with no spaces or punctuation (for example +14255550100)")
 	}
-	n, err := phonenumbers.Parse(s, "")
+	n, valid, err := parse(s, "")
 	if err != nil {
 		return nil, fmt.Errorf("is not a phone number libphonenumber can parse: %v", err)
 	}
-	if !phonenumbers.IsValidNumber(n) {
+	if !valid {
 		return nil, fmt.Errorf("is not a valid phone number for its country code")
 	}
 	if canonical := phonenumbers.Format(n, phonenumbers.E164); canonical != s {
 		return nil, fmt.Errorf("is not in E.164 form (no national prefix after the country code): write it as %s", canonical)
 	}
 	return n, nil
+}
+
+// parse is the one reading of a phone number that every function here
+// shares: libphonenumber's parser, with defaultRegion (an upper-case ISO
+// country code, or "") for a number without '+', and its validity rules. A
+// number with an extension is taken without it.
+func parse(s, defaultRegion string) (n *phonenumbers.PhoneNumber, valid bool, err error) {
+	n, err = phonenumbers.Parse(s, defaultRegion)
+	if err != nil {
+		return nil, false, err
+	}
+	n.Extension = nil
+	return n, phonenumbers.IsValidNumber(n), nil
 }
 
 // IsE164Syntax reports whether s is '+' followed by 2 to 15 digits, the

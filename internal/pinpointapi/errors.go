@@ -24,7 +24,7 @@ func (e *apiError) Error() string { return e.code + ": " + e.message }
 
 var (
 	errUnknownRoute = &apiError{http.StatusNotFound, "NotFoundException",
-		"No operation matches this path. otpd serves the Pinpoint application, SMS channel and OTP operations under /v1/apps."}
+		"No operation matches this path. otpd serves the Pinpoint application, SMS channel and OTP operations under /v1/apps, and PhoneNumberValidate at /v1/phone/number/validate."}
 	errMethodNotAllowed = &apiError{http.StatusMethodNotAllowed, "MethodNotAllowedException",
 		"This method is not allowed on this path; the Allow header lists the methods that are."}
 	errOutboxNotCarrier = &apiError{http.StatusNotFound, "NotFoundException",

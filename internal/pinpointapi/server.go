@@ -87,6 +87,7 @@ func New(cfg Config) http.Handler {
 	s.route(mux, "/v1/apps/{app}/verify-otp", methods{
 		http.MethodPost: {name: "VerifyOTPMessage", handle: s.verifyOTP},
 	})
+	s.route(mux, "/v1/phone/number/validate", methods{http.MethodPost: {name: "PhoneNumberValidate", handle: s.validatePhoneNumber}})
 	s.route(mux, "/_otpd/outbox", methods{
 		http.MethodGet: {name: "ListOutbox", handle: s.listOutbox},
 	})
