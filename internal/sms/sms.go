@@ -10,7 +10,10 @@ import (
 
 // Message is one text message to deliver.
 type Message struct {
-	ID       string // otpd's own ID for the message, unique
+	// ID is otpd's own ID for the message: never empty, unique, and the
+	// same when a failover hands the same message to another carrier, so
+	// that a receiver can de-duplicate by it.
+	ID       string
 	AppID    string
 	From     string // origination identity: E.164 number, short code or sender ID
 	To       string // E.164 destination
