@@ -6,6 +6,7 @@ package sms
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Message is one text message to deliver.
@@ -84,4 +85,35 @@ type Error struct {
 
 func (e *Error) Error() string {
 	return fmt.Sprintf("carrier refused the message (%s, %d): %s", e.Status, e.Code, e.Message)
+}
+
+// DeliveryReport is a carrier's later word on a message it accepted: an
+// SMPP delivery receipt, a Twilio status callback, an AWS event.
+type DeliveryReport struct {
+	Carrier          string // the reporting carrier's Name
+	CarrierMessageID string // as in the Receipt of the message
+	MessageID        string // otpd's Message.ID, when the carrier echoes it
+	State            DeliveryState
+	// Code is the carrier's own status or error code (e.g. SMPP "DELIVRD"
+	// with err "000", Twilio "30003"), for operators.
+	Code string
+	At   time.Time // when the carrier says the state was reached
+}
+
+// DeliveryState is where a message ended up, as far as its carrier knows.
+type DeliveryState string
+
+// The delivery states otpd records.
+const (
+	Delivered   DeliveryState = "DELIVERED"   // the handset has it
+	Undelivered DeliveryState = "UNDELIVERED" // the network gave up (expired, rejected, unknown number)
+	Failed      DeliveryState = "FAILED"      // the carrier could not send it
+	Pending     DeliveryState = "PENDING"     // an intermediate report (queued, sent, en route)
+)
+
+// Reporter receives delivery reports. Carriers that get them call it from
+// their own goroutines; it must be safe for concurrent use and return
+// quickly. A nil Reporter in a carrier's configuration drops reports.
+type Reporter interface {
+	Report(ctx context.Context, r DeliveryReport)
 }
