@@ -40,7 +40,11 @@ func checkStoreURL(s string) error {
 		return nil
 	case scheme == schemeRedis || scheme == schemeRedisCluster:
 		if _, err := redis.ParseURL(s); err != nil {
-			return fmt.Errorf("--store %s: %v", redactStoreURL(s), err)
+			shown := redactStoreURL(s)
+			if strings.Contains(shown, "(hidden") {
+				return fmt.Errorf("--store %s: percent-encode the password ('/', '@', ':' and '%%' in it end the host part)", shown)
+			}
+			return fmt.Errorf("--store %s: %v", shown, err)
 		}
 		return nil
 	}
@@ -73,6 +77,9 @@ func openStore(ctx context.Context, cfg config, create bool) (storage.Store, err
 }
 
 func openSharedStore(ctx context.Context, s string) (storage.Store, error) {
+	if err := checkStoreURL(s); err != nil {
+		return nil, err
+	}
 	scheme, _, _ := strings.Cut(s, "://")
 	var (
 		st  storage.Store
@@ -95,16 +102,25 @@ func openSharedStore(ctx context.Context, s string) (storage.Store, error) {
 	return st, nil
 }
 
-// redactStoreURL hides a password in a store URL, for messages and logs.
+// redactStoreURL hides a password in a store URL, for messages and logs:
+// in the user part and in password query parameters. A URL whose password
+// was not percent-encoded can put part of it anywhere; such a URL is shown
+// as its scheme alone.
 func redactStoreURL(s string) string {
+	scheme, _, _ := strings.Cut(s, "://")
+	opaque := scheme + "://(hidden: the URL is malformed)"
 	u, err := url.Parse(s)
-	if err != nil {
-		if at := strings.LastIndex(s, "@"); at >= 0 {
-			if scheme, _, ok := strings.Cut(s, "://"); ok {
-				return scheme + "://xxxxx" + s[at:]
-			}
+	if err != nil || strings.Contains(u.Path, "@") || strings.Contains(u.RawQuery, "@") || u.Opaque != "" {
+		return opaque
+	}
+	q := u.Query()
+	for _, k := range []string{"password", "sslpassword"} {
+		if q.Has(k) {
+			q.Set(k, "xxxxx")
 		}
-		return s
+	}
+	if len(q) > 0 {
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -221,6 +221,12 @@ func isDigits(s string) bool {
 	return true
 }
 
+// afterSendTimeout bounds each store write that follows a carrier's answer
+// (storing the code, recording or releasing the send). They run even if the
+// client has gone, since the message may be on its way; a send claim's lease
+// outlasts the carrier's timeout plus this.
+const afterSendTimeout = 10 * time.Second
+
 // timeResolution is the precision of every stored time.
 const timeResolution = time.Millisecond
 
@@ -266,7 +272,7 @@ func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, i
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
 		now := s.now()
 		prior, claimed, err := s.store.ClaimSend(ctx, storage.SendClaim{
-			AppID: app.ID, Key: key, Now: now, LeaseUntil: now.Add(s.sendTimeout + 5*time.Second),
+			AppID: app.ID, Key: key, Now: now, LeaseUntil: now.Add(s.sendTimeout + afterSendTimeout + 5*time.Second),
 		})
 		if err != nil {
 			return SendResult{}, fmt.Errorf("claim send: %w", err)
@@ -295,7 +301,7 @@ func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, i
 	if err != nil {
 		// Nothing was recorded as sent; let a retry start afresh. The
 		// request's context may be done, so give the release its own.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
 		defer cancel()
 		if rerr := s.store.ReleaseSend(rctx, app.ID, key); rerr != nil {
 			s.log.WarnContext(ctx, "could not release a send claim", "app", app.ID, "err", rerr)
@@ -306,7 +312,7 @@ func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, i
 	if err != nil {
 		return SendResult{}, fmt.Errorf("encode send result: %w", err)
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
 	defer cancel()
 	if err := s.store.CompleteSend(cctx, app.ID, key, encoded, s.now().Add(s.retryWindow)); err != nil {
 		// The message went out and its code is live; only retry
@@ -347,7 +353,7 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (Send
 	}
 	// The message is on its way: store its code even if the client has
 	// gone meanwhile, or the user would hold a code that never verifies.
-	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
 	defer cancel()
 	now := s.now().UTC().Truncate(timeResolution)
 	err = s.store.PutCode(storeCtx, storage.Code{

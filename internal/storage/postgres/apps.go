@@ -41,6 +41,8 @@ const (
 
 // CreateApp stores a new application, or returns storage.ErrAlreadyExists.
 func (s *Store) CreateApp(ctx context.Context, app storage.App) error {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	tags := app.Tags
 	if tags == nil {
 		tags = map[string]string{}
@@ -62,6 +64,8 @@ func (s *Store) CreateApp(ctx context.Context, app storage.App) error {
 
 // GetApp returns the application, or storage.ErrNotFound.
 func (s *Store) GetApp(ctx context.Context, id string) (storage.App, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	app, err := scanApp(s.pool.QueryRow(ctx, selectApp, id))
 	if err != nil {
 		return storage.App{}, fmt.Errorf("storage/postgres: get app %s: %w", id, err)
@@ -73,6 +77,8 @@ func (s *Store) GetApp(ctx context.Context, id string) (storage.App, error) {
 // one, in ascending ID order (bytewise: IDs are in the "C" collation). A
 // limit of zero or less means no limit.
 func (s *Store) ListApps(ctx context.Context, after string, limit int) ([]storage.App, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	var lim *int // NULL: LIMIT ALL
 	if limit > 0 {
 		lim = &limit
@@ -100,6 +106,8 @@ func (s *Store) ListApps(ctx context.Context, after string, limit int) ([]storag
 // records, in one transaction, and returns it as it was. Its outbox messages
 // stay.
 func (s *Store) DeleteApp(ctx context.Context, id string) (storage.App, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	var app storage.App
 	err := pgx.BeginTxFunc(ctx, s.pool, readCommitted, func(tx pgx.Tx) error {
 		var (
@@ -127,6 +135,8 @@ func (s *Store) DeleteApp(ctx context.Context, id string) (storage.App, error) {
 // UpdateSMSChannel applies u to the application's SMS channel, in one
 // statement, and returns the updated application.
 func (s *Store) UpdateSMSChannel(ctx context.Context, appID string, u storage.SMSChannelUpdate, now time.Time) (storage.App, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	app, err := scanApp(s.pool.QueryRow(ctx, updateSMS, appID, u.Enabled, u.SenderID, u.ShortCode, ms(now)))
 	if err != nil {
 		return storage.App{}, fmt.Errorf("storage/postgres: update the SMS channel of app %s: %w", appID, err)

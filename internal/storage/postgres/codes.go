@@ -62,6 +62,8 @@ const (
 // re-created, while the code was being sent): such a code could never
 // verify.
 func (s *Store) PutCode(ctx context.Context, c storage.Code) error {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	k := c.Key
 	tag, err := s.pool.Exec(ctx, putCode, k.AppID, c.AppGeneration, ms(c.CreatedAt), ms(c.ExpiresAt),
 		c.AllowedAttempts, k.Destination, k.ReferenceID, c.MAC)
@@ -81,6 +83,8 @@ func (s *Store) PutCode(ctx context.Context, c storage.Code) error {
 // the code's row lock from its first read to its commit. The budget's Limit
 // must be at least 1.
 func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage.Outcome, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	if err := checkBudget(v.Budget); err != nil {
 		return "", fmt.Errorf("storage/postgres: verify code: %w", err)
 	}
@@ -209,6 +213,8 @@ func readVerification(br pgx.BatchResults) (c storedCode, found, throttled bool,
 // exhausted, or the zero time, in one statement. The budget's Limit must be
 // at least 1.
 func (s *Store) DestinationLockout(ctx context.Context, appID, appGeneration, destination string, now time.Time, b storage.FailureBudget) (time.Time, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	if err := checkBudget(b); err != nil {
 		return time.Time{}, fmt.Errorf("storage/postgres: destination lockout: %w", err)
 	}

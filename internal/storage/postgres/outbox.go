@@ -27,6 +27,8 @@ const (
 
 // AppendOutbox stores a message delivered to the development outbox.
 func (s *Store) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	_, err := s.pool.Exec(ctx, insertOutbox, m.MessageID, m.AppID, m.OriginationIdentity, m.DestinationIdentity,
 		m.ReferenceID, m.Language, m.Body, m.Encoding, m.Segments, ms(m.CreatedAt))
 	if err != nil {
@@ -38,6 +40,8 @@ func (s *Store) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error
 // ListOutbox returns the newest q.Limit messages (all if Limit is zero) to
 // q.Destination (any if empty), oldest first.
 func (s *Store) ListOutbox(ctx context.Context, q storage.OutboxQuery) ([]storage.OutboxMessage, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	var limit *int // NULL: LIMIT ALL
 	if q.Limit > 0 {
 		limit = &q.Limit

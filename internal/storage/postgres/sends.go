@@ -39,6 +39,8 @@ const claimAttempts = 5
 // refused claim then reads the live record that refused it, and starts over
 // in the rare case that the record went in between.
 func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []byte, claimed bool, err error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	now := ms(c.Now)
 	for range claimAttempts {
 		tag, err := s.pool.Exec(ctx, claimSend, c.AppID, c.Key, now, ms(c.LeaseUntil))
@@ -71,6 +73,8 @@ func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []by
 // purged after its lease ended, or taken over): the message went out, and a
 // retry should get its result.
 func (s *Store) CompleteSend(ctx context.Context, appID, key string, result []byte, expiresAt time.Time) error {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	if result == nil {
 		result = []byte{} // NULL would read as pending
 	}
@@ -83,6 +87,8 @@ func (s *Store) CompleteSend(ctx context.Context, appID, key string, result []by
 // ReleaseSend deletes the pending record for (appID, key), if there is one. A
 // completed record stays.
 func (s *Store) ReleaseSend(ctx context.Context, appID, key string) error {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	if _, err := s.pool.Exec(ctx, deletePending, appID, key); err != nil {
 		return fmt.Errorf("storage/postgres: release send: %w", err)
 	}

@@ -35,6 +35,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"time"
 
@@ -128,6 +129,22 @@ func parseConfig(url string) (*pgxpool.Config, error) {
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = defaultApplicationName
 	}
+	// Bound, on the server's side, how long a session may sit in an open
+	// transaction (an instance cut off mid-verify would otherwise hold a
+	// destination's lock for as long as the kernel keeps its connection),
+	// wait for a lock, or run a statement.
+	for param, value := range map[string]string{
+		"idle_in_transaction_session_timeout": "5000",
+		"lock_timeout":                        "3000",
+		"statement_timeout":                   "10000",
+	} {
+		if _, ok := cc.RuntimeParams[param]; !ok {
+			cc.RuntimeParams[param] = value
+		}
+	}
+	// Notice a dead connection in about 25 s instead of the kernel's hours.
+	dialer := &net.Dialer{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: 10 * time.Second, Interval: 5 * time.Second, Count: 3}}
+	cc.DialFunc = dialer.DialContext
 	if _, ok := cc.RuntimeParams["default_transaction_isolation"]; !ok {
 		// The Store's statements are written for read committed (its
 		// transactions ask for it explicitly); a server default of
@@ -137,8 +154,20 @@ func parseConfig(url string) (*pgxpool.Config, error) {
 	return cfg, nil
 }
 
+// CallTimeout bounds every call but Purge (whose batches have
+// statement_timeout): a call on a connection the network silently dropped
+// fails after it instead of waiting for the caller's deadline.
+const CallTimeout = 10 * time.Second
+
+// callContext bounds one call by CallTimeout.
+func (s *Store) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, CallTimeout)
+}
+
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("storage/postgres: ping: %w", err)
 	}

@@ -35,9 +35,10 @@
 // counted from the Now it was claimed at; each plus a small margin
 // (Options.TTLMargin). Expiry as the contract defines it is still decided
 // only from the times the caller gives: the TTL only reclaims the memory, a
-// little after the record stopped mattering, as long as otpd's clock and
-// Redis's agree within the margin (a code that Redis drops early answers
-// OutcomeUnknown instead of being verified). Purge therefore only trims the
+// little after the record stopped mattering. Redis's own clock does not
+// matter (the TTLs are relative); the clocks of the otpd instances must agree
+// within the margin, or one instance may trim failures another still counts,
+// or see a code dropped early (OutcomeUnknown). Purge therefore only trims the
 // development outbox, which is also capped on every append.
 //
 // # Durability
@@ -312,7 +313,9 @@ func orDefault(d, def time.Duration) time.Duration {
 // Cluster reports whether the store talks to a Redis Cluster.
 func (s *Store) Cluster() bool { return s.cluster }
 
-// Ping reports whether Redis answers (every node, on a cluster).
+// Ping reports whether Redis answers; on a cluster, whether the node it
+// reaches answers and considers the cluster's state ok (a primary that just
+// became unreachable is noticed only after cluster-node-timeout).
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()

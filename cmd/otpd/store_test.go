@@ -1,0 +1,28 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestRedactStoreURL(t *testing.T) {
+	for _, tc := range []struct{ in, secret string }{
+		{"postgres://otpd:s3cretQ@db/otpd", "s3cretQ"},
+		{"postgres://otpd@db/otpd?password=s3cretQ&sslmode=require", "s3cretQ"},
+		{"postgres://otpd@db/otpd?sslpassword=s3cretQ", "s3cretQ"},
+		{"redis://:s3cretQ@127.0.0.1:6379/0", "s3cretQ"},
+		{"redis://:12/34s3cretQ@host:6379/0", "34s3cretQ"}, // '/' in an unencoded password
+		{"redis-cluster://u:s3cretQ@10.0.0.1:6379,10.0.0.2:6379", "s3cretQ"},
+	} {
+		got := redactStoreURL(tc.in)
+		if strings.Contains(got, tc.secret) {
+			t.Errorf("redactStoreURL(%q) = %q: the password shows", tc.in, got)
+		}
+		if err := checkStoreURL(tc.in); err != nil && strings.Contains(err.Error(), tc.secret) {
+			t.Errorf("checkStoreURL(%q) = %v: the password shows", tc.in, err)
+		}
+	}
+	if got := redactStoreURL("postgres://otpd@db.internal/otpd?sslmode=require"); got != "postgres://otpd@db.internal/otpd?sslmode=require" {
+		t.Errorf("a URL without a password changed: %q", got)
+	}
+}
