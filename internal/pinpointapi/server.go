@@ -44,6 +44,9 @@ type Config struct {
 	AccountID string
 	// MaxBodyBytes bounds request bodies; larger ones get 413. Zero means 1 MiB.
 	MaxBodyBytes int64
+	// RequestTimeout bounds the work of one request, store and carrier
+	// included. Zero means 30 seconds.
+	RequestTimeout time.Duration
 	// Outbox is served at GET /_otpd/outbox; nil when the development outbox
 	// is not the carrier.
 	Outbox OutboxLister
@@ -63,6 +66,9 @@ type server struct {
 func New(cfg Config) http.Handler {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 30 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -138,7 +144,9 @@ func (s *server) route(mux *http.ServeMux, path string, ops methods) {
 		}
 		st := begin(w, r, name)
 		defer s.finish(st)
-		r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+		ctx, cancel := context.WithTimeout(r.Context(), s.RequestTimeout)
+		defer cancel()
+		r = r.WithContext(context.WithValue(ctx, stateKey{}, st))
 		if !ok {
 			w.Header().Set("Allow", allow)
 			s.writeError(st.w, r, errMethodNotAllowed)
