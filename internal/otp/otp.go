@@ -56,6 +56,15 @@ type Config struct {
 	Rand     io.Reader // source of codes and IDs; nil means crypto/rand
 }
 
+// OriginationChecker is implemented by carriers that can tell before a send
+// whether they may send from an origination identity to a destination (a
+// router whose carriers have allow-lists). Its error completes a sentence
+// that starts with "OriginationIdentity", e.g. "+15550100 may not send to
+// +44...: the route's carriers may use ...".
+type OriginationChecker interface {
+	CheckOrigination(appID, destination, from string) error
+}
+
 // Observer is told the outcome of every send and verification, e.g. to count
 // them in metrics. It never sees a code.
 type Observer interface {

@@ -246,6 +246,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error)
 	if !app.SMS.Enabled {
 		return SendResult{}, &ChannelDisabledError{AppID: app.ID}
 	}
+	if oc, ok := s.carrier.(OriginationChecker); ok {
+		if err := oc.CheckOrigination(app.ID, p.Destination, p.Origination); err != nil {
+			return SendResult{}, &InvalidError{Field: "OriginationIdentity", Message: "OriginationIdentity " + err.Error()}
+		}
+	}
 	now := s.now()
 	until, err := s.store.DestinationLockout(ctx, app.ID, app.Generation, p.Destination, now, s.budget)
 	if err != nil {

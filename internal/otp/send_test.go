@@ -178,3 +178,31 @@ func TestSendToDeletedAppIsNotFound(t *testing.T) {
 		t.Errorf("verify in a deleted application: %v %q, want ErrAppNotFound", err, outcome)
 	}
 }
+
+// pickyCarrier may send only from one identity.
+type pickyCarrier struct{ scriptedCarrier }
+
+func (c *pickyCarrier) CheckOrigination(_, _, from string) error {
+	if from != "+18555550142" {
+		return errors.New("may not be " + from + " for this destination: the route's carriers may use +18555550142")
+	}
+	return nil
+}
+
+func TestOriginationCheckedBeforeSending(t *testing.T) {
+	carrier := &pickyCarrier{scriptedCarrier{answers: []error{nil}}}
+	svc, app := newTestService(t, carrier, time.Second)
+	req := sendRequest(app)
+	req.OriginationIdentity = "ExampleCo"
+	_, err := svc.Send(context.Background(), req)
+	var inv *InvalidError
+	if !errors.As(err, &inv) || inv.Field != "OriginationIdentity" {
+		t.Fatalf("send from a refused identity: %v, want an InvalidError on OriginationIdentity", err)
+	}
+	if carrier.calls.Load() != 0 {
+		t.Error("the carrier was called for a refused origination identity")
+	}
+	if _, err := svc.Send(context.Background(), sendRequest(app)); err != nil {
+		t.Errorf("send from an allowed identity: %v", err)
+	}
+}
