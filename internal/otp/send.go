@@ -376,8 +376,8 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (Send
 		return SendResult{}, fmt.Errorf("store code: %w", err)
 	}
 	s.observer.Sent(res.DeliveryStatus)
-	s.log.DebugContext(ctx, "code sent", "app", app.ID, "message_id", msgID, "carrier", s.carrier.Name(),
-		"carrier_message_id", receipt.CarrierMessageID)
+	s.log.DebugContext(ctx, "code sent", "app", app.ID, "message_id", msgID,
+		"carrier", cmp.Or(receipt.Carrier, s.carrier.Name()), "carrier_message_id", receipt.CarrierMessageID)
 	return res, nil
 }
 

@@ -32,6 +32,9 @@ type Message struct {
 // Receipt is a carrier's acceptance of a message.
 type Receipt struct {
 	CarrierMessageID string // the carrier's ID for the message, if it gave one
+	// Carrier names the carrier that accepted the message when it is not
+	// the one Send was called on (a router sets it); empty otherwise.
+	Carrier string
 }
 
 // Carrier delivers text messages.
