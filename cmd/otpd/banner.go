@@ -18,12 +18,12 @@ func (s *server) announce(addr string) {
 	}
 	endpoint := scheme + "://" + addr
 	s.log.Info("otpd is serving the Pinpoint API", "endpoint", endpoint, "region", s.cfg.Region,
-		"carrier", "outbox", "access_key_id", s.creds.AccessKeyID, "credentials_file", s.creds.File,
+		"carrier", s.carrier, "access_key_id", s.creds.AccessKeyID, "credentials_file", s.creds.File,
 		"store", s.storeName())
 	if s.newKeyPair {
 		s.log.Info("generated a new access key pair", "file", s.creds.File)
 	}
-	if host, _, _ := net.SplitHostPort(addr); !isLoopback(host) {
+	if host, _, _ := net.SplitHostPort(addr); s.carriers == nil && !isLoopback(host) {
 		s.log.Warn("THE DEVELOPMENT OUTBOX IS THE CARRIER AND otpd LISTENS BEYOND LOOPBACK: sends report success but reach no phone; codes are readable with `otpd outbox`",
 			"addr", addr)
 	}
@@ -45,9 +45,15 @@ func (s *server) announce(addr string) {
 		secret = fmt.Sprintf(`"$(sed -n 's/^aws_secret_access_key = //p' %s)"`, shellQuote(path))
 	}
 	region := s.cfg.Region
+	carrierLine := fmt.Sprintf("Messages go to the development outbox: nothing is texted; read them with '%s outbox%s'.", selfCommand(), s.storeFlag())
+	readCode := selfCommand() + " outbox" + s.storeFlag() + "   # the text and its code"
+	if s.carriers != nil {
+		carrierLine = "Messages go out through the carriers and routes of " + s.cfg.CarrierConfig + "."
+		readCode = "# read the code on the phone"
+	}
 	fmt.Printf(`
 otpd is serving the Pinpoint OTP API at %[1]s (region %[2]s).
-Messages go to the development outbox: nothing is texted; read them with '%[5]s outbox%[6]s'.
+%[7]s
 
 Point the aws CLI, boto3 or an AWS SDK at it (in another shell):
 
@@ -61,11 +67,11 @@ Then create an application, send a code, read it and verify it:
   aws pinpoint create-app --create-application-request Name=MyApp
   aws pinpoint send-otp-message --application-id APPLICATION_ID \
     --send-otp-message-request-parameters 'Channel=SMS,BrandName=ExampleCorp,CodeLength=6,ValidityPeriod=10,AllowedAttempts=3,Language=en-US,OriginationIdentity=+18555550142,DestinationIdentity=+14255550142,ReferenceId=SampleReferenceId'
-  %[5]s outbox%[6]s
+  %[8]s
   aws pinpoint verify-otp-message --application-id APPLICATION_ID \
     --verify-otp-message-request-parameters 'DestinationIdentity=+14255550142,ReferenceId=SampleReferenceId,Otp=CODE'
 
-`, endpoint, region, s.creds.AccessKeyID, secret, selfCommand(), s.storeFlag())
+`, endpoint, region, s.creds.AccessKeyID, secret, selfCommand(), s.storeFlag(), carrierLine, readCode)
 }
 
 // selfCommand is how the operator ran otpd, for the commands it suggests:

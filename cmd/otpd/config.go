@@ -20,6 +20,8 @@ type config struct {
 	Addr              string
 	DataDir           string
 	Store             string
+	CarrierConfig     string
+	SendTimeout       time.Duration
 	Region            string
 	AccountID         string
 	TLSCert           string
@@ -50,6 +52,10 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 // serveFlags registers the settings of `otpd serve`.
 func serveFlags(fs *flag.FlagSet, c *config) {
 	storeFlags(fs, c)
+	fs.StringVar(&c.CarrierConfig, "config", env("OTPD_CONFIG", ""),
+		"YAML file of SMS carriers and routes; without it messages go to the development outbox (OTPD_CONFIG)")
+	fs.DurationVar(&c.SendTimeout, "send-timeout", c.envDuration("OTPD_SEND_TIMEOUT", 10*time.Second),
+		"how long one SendOTPMessage may spend on carriers, failover included (OTPD_SEND_TIMEOUT)")
 	fs.StringVar(&c.Addr, "addr", env("OTPD_ADDR", "127.0.0.1:8080"), "address to listen on (OTPD_ADDR)")
 	fs.StringVar(&c.Region, "region", env("OTPD_REGION", "us-east-1"),
 		"the AWS region clients sign for and ARNs name; the only one accepted (OTPD_REGION)")
@@ -117,6 +123,9 @@ func (c *config) validate() error {
 	}
 	if c.PurgeInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--purge-interval %s: want at least 1s", c.PurgeInterval))
+	}
+	if c.SendTimeout < time.Second || c.SendTimeout > 25*time.Second {
+		errs = append(errs, fmt.Errorf("--send-timeout %s: want 1s to 25s (a request may take 30s in all)", c.SendTimeout))
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))

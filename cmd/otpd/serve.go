@@ -17,6 +17,7 @@ import (
 	"github.com/otpd/otpd/internal/otp"
 	"github.com/otpd/otpd/internal/pinpointapi"
 	"github.com/otpd/otpd/internal/sigv4"
+	"github.com/otpd/otpd/internal/sms"
 	"github.com/otpd/otpd/internal/sms/outbox"
 	"github.com/otpd/otpd/internal/storage"
 )
@@ -31,6 +32,8 @@ type server struct {
 	handler    http.Handler
 	creds      keyPair
 	newKeyPair bool
+	carrier    string    // what sends: "outbox" or the router's carriers
+	carriers   *carriers // nil with the development outbox
 }
 
 // newServer opens the store and wires otpd together. now is the clock of
@@ -65,11 +68,30 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		return nil, err
 	}
 	m := metrics.New()
+	var (
+		carrier  sms.Carrier              = outbox.New(st, now)
+		listing  pinpointapi.OutboxLister = st
+		cs       *carriers
+		callback map[string]http.Handler
+	)
+	if cfg.CarrierConfig != "" {
+		f, err := readCarrierFile(cfg.CarrierConfig)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("--config: %w", err)
+		}
+		if cs, err = buildCarriers(ctx, f, deliveryLog{log: log, metrics: m}, m, time.Now); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("--config %s:\n%w", cfg.CarrierConfig, err)
+		}
+		carrier, listing, callback = cs.router, nil, cs.callbacks
+	}
 	svc, err := otp.NewService(otp.Config{
 		Store:         st,
-		Carrier:       outbox.New(st, now),
+		Carrier:       carrier,
 		MACKey:        macKey,
 		FailureBudget: storage.FailureBudget{Limit: cfg.FailureLimit, Window: cfg.FailureWindow},
+		SendTimeout:   cfg.SendTimeout,
 		Observer:      m,
 		Logger:        log,
 		Now:           now,
@@ -79,17 +101,19 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		return nil, err
 	}
 	handler := pinpointapi.New(pinpointapi.Config{
+		Callbacks:    callback,
 		Service:      svc,
 		Auth:         &sigv4.Verifier{Region: cfg.Region, Service: "mobiletargeting", Keys: creds},
 		Metrics:      m,
 		Region:       cfg.Region,
 		AccountID:    cfg.AccountID,
 		MaxBodyBytes: cfg.MaxBodyBytes,
-		Outbox:       st,
+		Outbox:       listing,
 		Ready:        st.Ping,
 		Logger:       log,
 	})
-	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m, handler: handler, creds: creds, newKeyPair: generated}, nil
+	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m, handler: handler, creds: creds, newKeyPair: generated,
+		carrier: carrier.Name(), carriers: cs}, nil
 }
 
 // serve answers requests on ln until ctx is done, then stops accepting,
@@ -128,6 +152,9 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	}
 	stopPurge()
 	wg.Wait()
+	if s.carriers != nil {
+		s.carriers.close()
+	}
 	if cerr := s.store.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

@@ -22,6 +22,10 @@ type Metrics struct {
 	sends         *prometheus.CounterVec
 	verifications *prometheus.CounterVec
 	purged        prometheus.Counter
+	attempts      *prometheus.CounterVec
+	attemptTime   *prometheus.HistogramVec
+	circuitOpen   *prometheus.GaugeVec
+	reports       *prometheus.CounterVec
 }
 
 // New returns otpd's metrics on a new registry that also carries the Go
@@ -51,6 +55,24 @@ func New() *Metrics {
 			Help: "Expired codes and other records deleted by the background purge.",
 		}),
 	}
+	m.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otpd_carrier_attempts_total",
+		Help: "Attempts to hand a message to a carrier, by carrier and outcome (accepted, temporary, skipped-open-circuit, ...).",
+	}, []string{"carrier", "outcome"})
+	m.attemptTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "otpd_carrier_attempt_duration_seconds",
+		Help:    "How long carriers took to accept or refuse a message.",
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"carrier"})
+	m.circuitOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "otpd_carrier_circuit_open",
+		Help: "1 while a carrier's circuit breaker keeps it out of routing.",
+	}, []string{"carrier"})
+	m.reports = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otpd_delivery_reports_total",
+		Help: "Delivery reports from carriers, by carrier and state (DELIVERED, UNDELIVERED, FAILED, PENDING).",
+	}, []string{"carrier", "state"})
+	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.reports)
 	m.registry.MustRegister(m.requests, m.latency, m.sends, m.verifications, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Make every outcome visible from the start, at zero.
@@ -77,6 +99,29 @@ func (m *Metrics) Sent(deliveryStatus string) { m.sends.WithLabelValues(delivery
 
 // Verified counts one verification by its outcome.
 func (m *Metrics) Verified(o storage.Outcome) { m.verifications.WithLabelValues(string(o)).Inc() }
+
+// Attempt counts one carrier attempt (it implements the carrier router's
+// observer).
+func (m *Metrics) Attempt(carrier, outcome string, elapsed time.Duration) {
+	m.attempts.WithLabelValues(carrier, outcome).Inc()
+	if elapsed > 0 {
+		m.attemptTime.WithLabelValues(carrier).Observe(elapsed.Seconds())
+	}
+}
+
+// BreakerState records whether a carrier's circuit is open.
+func (m *Metrics) BreakerState(carrier string, open bool) {
+	v := 0.0
+	if open {
+		v = 1
+	}
+	m.circuitOpen.WithLabelValues(carrier).Set(v)
+}
+
+// DeliveryReport counts one delivery report.
+func (m *Metrics) DeliveryReport(carrier, state string) {
+	m.reports.WithLabelValues(carrier, state).Inc()
+}
 
 // Purged counts records deleted by the background purge.
 func (m *Metrics) Purged(n int) { m.purged.Add(float64(n)) }

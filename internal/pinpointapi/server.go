@@ -50,6 +50,10 @@ type Config struct {
 	// Outbox is served at GET /_otpd/outbox; nil when the development outbox
 	// is not the carrier.
 	Outbox OutboxLister
+	// Callbacks are carriers' own endpoints (delivery status callbacks),
+	// served at /_otpd/callbacks/<key> without SigV4: each checks its
+	// carrier's own signature.
+	Callbacks map[string]http.Handler
 	// Ready reports whether the store answers, for /readyz.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -97,6 +101,9 @@ func New(cfg Config) http.Handler {
 	s.route(mux, "/_otpd/outbox", methods{
 		http.MethodGet: {name: "ListOutbox", handle: s.listOutbox},
 	})
+	for key, h := range cfg.Callbacks {
+		s.route(mux, "/_otpd/callbacks/"+key, methods{http.MethodPost: {name: "CarrierCallback", handle: public(h.ServeHTTP), public: true}})
+	}
 	s.route(mux, "/healthz", methods{http.MethodGet: {"Healthz", public(s.healthz), true}})
 	s.route(mux, "/readyz", methods{http.MethodGet: {"Readyz", public(s.readyz), true}})
 	s.route(mux, "/metrics", methods{http.MethodGet: {"Metrics", public(s.Metrics.Handler().ServeHTTP), true}})

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/otpd/otpd/internal/metrics"
+
+	"github.com/otpd/otpd/internal/sms"
+	"github.com/otpd/otpd/internal/sms/awssms"
+	"github.com/otpd/otpd/internal/sms/route"
+	"github.com/otpd/otpd/internal/sms/twilio"
+	"github.com/otpd/otpd/internal/sms/webhook"
+)
+
+// carrierFile is the --config file: the carriers and the routes between
+// them. Secrets never appear in it: each is named by an environment
+// variable (…_env) or a file (…_file).
+type carrierFile struct {
+	Carriers []carrierConfig `yaml:"carriers"`
+	Routes   []routeConfig   `yaml:"routes"`
+	Breaker  struct {
+		Failures int           `yaml:"failures"`
+		Cooldown time.Duration `yaml:"cooldown"`
+	} `yaml:"breaker"`
+}
+
+type carrierConfig struct {
+	Name          string   `yaml:"name"`
+	Type          string   `yaml:"type"` // aws, twilio, webhook
+	Originations  []string `yaml:"originations"`
+	RatePerSecond float64  `yaml:"rate_per_second"`
+	Burst         int      `yaml:"burst"`
+	// Timeout bounds one attempt on this carrier, leaving time for the next.
+	Timeout time.Duration `yaml:"timeout"`
+
+	AWS     *awsConfig     `yaml:"aws"`
+	Twilio  *twilioConfig  `yaml:"twilio"`
+	Webhook *webhookConfig `yaml:"webhook"`
+}
+
+type awsConfig struct {
+	Region           string        `yaml:"region"`
+	ConfigurationSet string        `yaml:"configuration_set"`
+	MaxPrice         string        `yaml:"max_price"`
+	Endpoint         string        `yaml:"endpoint"`
+	Timeout          time.Duration `yaml:"timeout"`
+}
+
+type twilioConfig struct {
+	AccountSID          string        `yaml:"account_sid"`
+	AuthTokenEnv        string        `yaml:"auth_token_env"`
+	AuthTokenFile       string        `yaml:"auth_token_file"`
+	APIKeySID           string        `yaml:"api_key_sid"`
+	APIKeySecretEnv     string        `yaml:"api_key_secret_env"`
+	APIKeySecretFile    string        `yaml:"api_key_secret_file"`
+	From                string        `yaml:"from"`
+	MessagingServiceSID string        `yaml:"messaging_service_sid"`
+	StatusCallbackURL   string        `yaml:"status_callback_url"`
+	BaseURL             string        `yaml:"base_url"`
+	Timeout             time.Duration `yaml:"timeout"`
+}
+
+type webhookConfig struct {
+	URL        string        `yaml:"url"`
+	SecretEnv  string        `yaml:"secret_env"`
+	SecretFile string        `yaml:"secret_file"`
+	Timeout    time.Duration `yaml:"timeout"`
+}
+
+type routeConfig struct {
+	App       string   `yaml:"app"`
+	Countries []string `yaml:"countries"`
+	Prefixes  []string `yaml:"prefixes"`
+	Carriers  []string `yaml:"carriers"`
+}
+
+// readCarrierFile parses the --config file, refusing unknown keys (a typo
+// must not silently drop a setting).
+func readCarrierFile(path string) (carrierFile, error) {
+	var f carrierFile
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return f, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return f, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
+// carriers is what the --config file builds: the router that otpd sends
+// through, and what needs an HTTP endpoint or closing.
+type carriers struct {
+	router    *route.Router
+	callbacks map[string]http.Handler // path under /_otpd/callbacks/ → handler
+	closers   []func() error
+}
+
+// buildCarriers makes every carrier of f and the router over them. It
+// reports every problem at once. reporter receives delivery reports.
+func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, obs route.Observer, now func() time.Time) (*carriers, error) {
+	var errs []error
+	out := &carriers{callbacks: map[string]http.Handler{}}
+	var list []route.Carrier
+	for i, c := range f.Carriers {
+		where := fmt.Sprintf("carriers[%d] (%s)", i, c.Name)
+		carrier, err := buildCarrier(ctx, c, reporter, out)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+			continue
+		}
+		list = append(list, route.Carrier{Carrier: carrier, Originations: c.Originations, RatePerSecond: c.RatePerSecond, Burst: c.Burst, Timeout: c.Timeout})
+	}
+	var rules []route.Rule
+	for _, r := range f.Routes {
+		rules = append(rules, route.Rule{AppID: r.App, Countries: r.Countries, Prefixes: r.Prefixes, Carriers: r.Carriers})
+	}
+	if len(errs) > 0 {
+		out.close()
+		return nil, errors.Join(errs...)
+	}
+	router, err := route.New(route.Config{
+		Carriers: list,
+		Rules:    rules,
+		Breaker:  route.BreakerConfig{Failures: f.Breaker.Failures, Cooldown: f.Breaker.Cooldown},
+		Observer: obs,
+		Now:      now,
+	})
+	if err != nil {
+		out.close()
+		return nil, err
+	}
+	out.router = router
+	return out, nil
+}
+
+func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, out *carriers) (sms.Carrier, error) {
+	settings := 0
+	for _, set := range []bool{c.AWS != nil, c.Twilio != nil, c.Webhook != nil} {
+		if set {
+			settings++
+		}
+	}
+	if settings != 1 {
+		return nil, fmt.Errorf("give exactly one of aws, twilio or webhook settings (type %q)", c.Type)
+	}
+	switch {
+	case c.Type == "aws" && c.AWS != nil:
+		return awssms.New(ctx, awssms.Config{
+			Name: c.Name, Region: c.AWS.Region, ConfigurationSetName: c.AWS.ConfigurationSet,
+			MaxPrice: c.AWS.MaxPrice, Endpoint: c.AWS.Endpoint, Timeout: c.AWS.Timeout,
+		})
+	case c.Type == "twilio" && c.Twilio != nil:
+		token, err := optionalSecret("auth_token", c.Twilio.AuthTokenEnv, c.Twilio.AuthTokenFile)
+		if err != nil {
+			return nil, err
+		}
+		keySecret, err := optionalSecret("api_key_secret", c.Twilio.APIKeySecretEnv, c.Twilio.APIKeySecretFile)
+		if err != nil {
+			return nil, err
+		}
+		carrier, err := twilio.New(twilio.Config{
+			Name: c.Name, AccountSID: c.Twilio.AccountSID, AuthToken: token,
+			APIKeySID: c.Twilio.APIKeySID, APIKeySecret: keySecret,
+			From: c.Twilio.From, MessagingServiceSID: c.Twilio.MessagingServiceSID,
+			StatusCallbackURL: c.Twilio.StatusCallbackURL, BaseURL: c.Twilio.BaseURL,
+			Timeout: c.Twilio.Timeout, Reporter: reporter,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if c.Twilio.StatusCallbackURL != "" {
+			out.callbacks["twilio/"+c.Name] = carrier.CallbackHandler()
+		}
+		return carrier, nil
+	case c.Type == "webhook" && c.Webhook != nil:
+		key, err := secret("secret", c.Webhook.SecretEnv, c.Webhook.SecretFile)
+		if err != nil {
+			return nil, err
+		}
+		return webhook.New(webhook.Config{Name: c.Name, URL: c.Webhook.URL, Secret: []byte(key), Timeout: c.Webhook.Timeout})
+	}
+	return nil, fmt.Errorf("type %q with these settings: want type aws with aws:, twilio with twilio: or webhook with webhook:", c.Type)
+}
+
+// secret reads a required secret from the environment variable or the file
+// the configuration names.
+func secret(what, envName, file string) (string, error) {
+	v, err := optionalSecret(what, envName, file)
+	if err == nil && v == "" {
+		err = fmt.Errorf("%s: name an environment variable (%s_env) or a file (%s_file) that holds it", what, what, what)
+	}
+	return v, err
+}
+
+func optionalSecret(what, envName, file string) (string, error) {
+	switch {
+	case envName != "" && file != "":
+		return "", fmt.Errorf("%s: give %s_env or %s_file, not both", what, what, what)
+	case envName != "":
+		v := os.Getenv(envName)
+		if v == "" {
+			return "", fmt.Errorf("%s: the environment variable %s is empty or not set", what, envName)
+		}
+		return v, nil
+	case file != "":
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		return strings.TrimSpace(string(data)), nil
+	}
+	return "", nil
+}
+
+// deliveryLog receives delivery reports: it logs and counts them.
+type deliveryLog struct {
+	log     *slog.Logger
+	metrics *metrics.Metrics
+}
+
+func (d deliveryLog) Report(ctx context.Context, r sms.DeliveryReport) {
+	d.metrics.DeliveryReport(r.Carrier, string(r.State))
+	d.log.InfoContext(ctx, "delivery report", "carrier", r.Carrier, "carrier_message_id", r.CarrierMessageID,
+		"message_id", r.MessageID, "state", r.State, "code", r.Code, "at", r.At)
+}
+
+func (c *carriers) close() {
+	for _, f := range c.closers {
+		f()
+	}
+}

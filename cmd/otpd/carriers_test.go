@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
+	"github.com/aws/aws-sdk-go-v2/service/pinpoint/types"
+
+	"github.com/otpd/otpd/internal/sms/webhook"
+)
+
+// webhookSecret signs the test's webhook carriers' requests.
+const webhookSecret = "0123456789abcdef0123456789abcdef-webhook"
+
+// smsGateway is an operator's webhook endpoint in a test: it checks every
+// request's signature as a real receiver would and keeps what it accepted.
+type smsGateway struct {
+	*httptest.Server
+	mu       sync.Mutex
+	mode     string // "accept", "fail" (503), "stall"
+	requests int
+	accepted []webhook.Payload
+}
+
+func newGateway(t *testing.T, mode string) *smsGateway {
+	g := &smsGateway{mode: mode}
+	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify([]byte(webhookSecret), r.Header.Get(webhook.TimestampHeader), r.Header.Get(webhook.SignatureHeader), body, time.Now(), 5*time.Minute); err != nil {
+			t.Errorf("gateway: a request with a bad signature: %v", err)
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		g.mu.Lock()
+		g.requests++
+		mode := g.mode
+		g.mu.Unlock()
+		switch mode {
+		case "stall":
+			<-r.Context().Done()
+			panic(http.ErrAbortHandler)
+		case "fail":
+			http.Error(w, `{"error":"upstream down"}`, http.StatusServiceUnavailable)
+			return
+		}
+		var p webhook.Payload
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Errorf("gateway: %v", err)
+		}
+		g.mu.Lock()
+		g.accepted = append(g.accepted, p)
+		g.mu.Unlock()
+		fmt.Fprintf(w, `{"id":"gw-%d"}`, len(g.accepted))
+	}))
+	t.Cleanup(g.Close)
+	return g
+}
+
+func (g *smsGateway) set(mode string) {
+	g.mu.Lock()
+	g.mode = mode
+	g.mu.Unlock()
+}
+
+func (g *smsGateway) counts() (requests, accepted int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.requests, len(g.accepted)
+}
+
+func (g *smsGateway) lastText(t *testing.T) string {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.accepted) == 0 {
+		t.Fatal("the gateway accepted no message")
+	}
+	return g.accepted[len(g.accepted)-1].Text
+}
+
+// writeCarrierConfig writes a --config file routing every message to the
+// primary gateway, then to the fallback.
+func writeCarrierConfig(t *testing.T, primary, fallback *smsGateway) string {
+	t.Setenv("OTPD_TEST_WEBHOOK_SECRET", webhookSecret)
+	cfg := fmt.Sprintf(`
+carriers:
+  - name: primary
+    type: webhook
+    timeout: 500ms
+    originations: ["+18555550142"]
+    webhook:
+      url: %s/sms
+      secret_env: OTPD_TEST_WEBHOOK_SECRET
+  - name: fallback
+    type: webhook
+    originations: ["+18555550142", "ExampleCo"]
+    webhook:
+      url: %s/sms
+      secret_env: OTPD_TEST_WEBHOOK_SECRET
+routes:
+  - carriers: [primary, fallback]
+breaker:
+  failures: 100
+`, primary.URL, fallback.URL)
+	path := filepath.Join(t.TempDir(), "carriers.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestFailoverThroughConfiguredCarriers(t *testing.T) {
+	primary, fallback := newGateway(t, "stall"), newGateway(t, "accept")
+	path := writeCarrierConfig(t, primary, fallback)
+	ts := startServer(t, func(c *config) { c.CarrierConfig = path })
+	c := ts.client(t)
+	app := createApp(t, c, "carriers")
+
+	t.Run("first carrier times out, second accepts, one message", func(t *testing.T) {
+		res := send(t, c, app, sendParams("failover"))
+		if res.DeliveryStatus != types.DeliveryStatusSuccessful {
+			t.Fatalf("send = %s %s, want SUCCESSFUL through the fallback", res.DeliveryStatus, aws.ToString(res.StatusMessage))
+		}
+		if req, acc := primary.counts(); req != 1 || acc != 0 {
+			t.Errorf("primary saw %d requests, accepted %d; want 1 stalled request", req, acc)
+		}
+		if req, acc := fallback.counts(); req != 1 || acc != 1 {
+			t.Errorf("fallback saw %d requests, accepted %d; want exactly one message", req, acc)
+		}
+		code := codeInBody.FindString(fallback.lastText(t))
+		if !verify(t, c, app, testDestination, "failover", code) {
+			t.Error("the code delivered by the fallback did not verify")
+		}
+	})
+
+	t.Run("all carriers down: a failure result and no new code", func(t *testing.T) {
+		primary.set("accept")
+		send(t, c, app, sendParams("kept"))
+		code := codeInBody.FindString(primary.lastText(t))
+		primary.set("fail")
+		fallback.set("fail")
+		res := send(t, c, app, sendParams("kept"))
+		if res.DeliveryStatus != types.DeliveryStatusTemporaryFailure || aws.ToInt32(res.StatusCode) != 503 || aws.ToString(res.StatusMessage) == "" {
+			t.Errorf("send with every carrier down = %s %d %q, want TEMPORARY_FAILURE 503 with a message",
+				res.DeliveryStatus, aws.ToInt32(res.StatusCode), aws.ToString(res.StatusMessage))
+		}
+		if !verify(t, c, app, testDestination, "kept", code) {
+			t.Error("the previous code stopped verifying after a send no carrier accepted")
+		}
+		primary.set("accept")
+		fallback.set("accept")
+	})
+
+	t.Run("origination identities follow the carriers' allow-lists", func(t *testing.T) {
+		p := sendParams("origination")
+		p.OriginationIdentity = aws.String("OtherCo")
+		_, err := c.SendOTPMessage(context.Background(), &pinpoint.SendOTPMessageInput{ApplicationId: aws.String(app), SendOTPMessageRequestParameters: p})
+		wantAPIError(t, err, "BadRequestException", "OriginationIdentity", "ExampleCo")
+		// Only the fallback may send as ExampleCo: the primary is skipped.
+		beforePrimary, _ := primary.counts()
+		p.OriginationIdentity = aws.String("ExampleCo")
+		if res := send(t, c, app, p); res.DeliveryStatus != types.DeliveryStatusSuccessful {
+			t.Fatalf("send as ExampleCo = %s", res.DeliveryStatus)
+		}
+		if after, _ := primary.counts(); after != beforePrimary {
+			t.Error("the primary was asked to send from an identity it may not use")
+		}
+	})
+
+	t.Run("the outbox is not the carrier", func(t *testing.T) {
+		resp, body := ts.do(t, http.MethodGet, "/_otpd/outbox", nil, nil)
+		wantErrorResponse(t, resp, body, http.StatusNotFound, "NotFoundException", "outbox")
+	})
+}
+
+func TestCarrierConfigIsCheckedAtStartUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "carriers.yaml")
+	os.WriteFile(path, []byte(`
+carriers:
+  - name: hook
+    type: webhook
+    webhook:
+      url: http://sms.example.com/send
+      secret_env: OTPD_TEST_MISSING_SECRET
+routes:
+  - carriers: [hook, nowhere]
+`), 0o600)
+	t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
+	t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
+	cfg := testConfig(t.TempDir())
+	cfg.CarrierConfig = path
+	_, err := newServer(context.Background(), cfg, cfg.logger(), time.Now)
+	if err == nil {
+		t.Fatal("otpd started with a broken carrier configuration")
+	}
+	if !strings.Contains(err.Error(), "OTPD_TEST_MISSING_SECRET") {
+		t.Errorf("the error does not name the missing secret's variable: %v", err)
+	}
+	os.WriteFile(path, []byte("carriers:\n  - name: x\n    typo: webhook\n"), 0o600)
+	if _, err := newServer(context.Background(), cfg, cfg.logger(), time.Now); err == nil || !strings.Contains(err.Error(), "typo") {
+		t.Errorf("an unknown key: %v, want an error naming it", err)
+	}
+}
