@@ -1,0 +1,284 @@
+package smpp
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/linxGnu/gosmpp/pdu"
+
+	"github.com/otpd/otpd/internal/sms"
+)
+
+// The TLVs of a delivery receipt (SMPP 3.4 §5.3.2). gosmpp calls 0x0427
+// TagMessageStateOption.
+const (
+	tagReceiptedMessageID pdu.Tag = 0x001E
+	tagMessageState       pdu.Tag = 0x0427
+	tagNetworkErrorCode   pdu.Tag = 0x0423
+)
+
+// esm_class message types (bits 2 to 5) of a deliver_sm that reports on
+// a message: an SMSC delivery receipt, an intermediate notification.
+const (
+	esmTypeMask         = 0x3C
+	esmDeliveryReceipt  = 0x04
+	esmIntermediateNote = 0x20
+)
+
+// How long, and for how many messages, the carrier remembers what it sent
+// to match receipts.
+const (
+	trackFor = 72 * time.Hour
+	trackMax = 100_000
+)
+
+// reportTimeout bounds a call of the Reporter.
+const reportTimeout = 5 * time.Second
+
+// statStates maps the stat of a receipt's text (SMPP 3.4 Appendix B) to
+// the state otpd records.
+var statStates = map[string]sms.DeliveryState{
+	"DELIVRD": sms.Delivered,
+	"UNDELIV": sms.Undelivered,
+	"EXPIRED": sms.Undelivered,
+	"REJECTD": sms.Undelivered,
+	"DELETED": sms.Undelivered,
+	"ENROUTE": sms.Pending,
+	"ACCEPTD": sms.Pending,
+	"UNKNOWN": sms.Pending,
+}
+
+// messageStates maps the message_state TLV (SMPP 3.4 §5.2.28) to the stat
+// of the text format.
+var messageStates = map[byte]string{
+	1: "ENROUTE",
+	2: "DELIVRD",
+	3: "EXPIRED",
+	4: "DELETED",
+	5: "UNDELIV",
+	6: "ACCEPTD",
+	7: "UNKNOWN",
+	8: "REJECTD",
+}
+
+// receipt is a delivery receipt as the SMSC gave it.
+type receipt struct {
+	id    string // the message_id of the part it reports on
+	stat  string // e.g. "DELIVRD"
+	err   string // the err field of the text, e.g. "000"
+	state sms.DeliveryState
+}
+
+// code returns the receipt's status for operators, e.g. "DELIVRD" or
+// "UNDELIV err:001".
+func (r receipt) code() string {
+	if r.err != "" && strings.Trim(r.err, "0") != "" {
+		return r.stat + " err:" + r.err
+	}
+	return r.stat
+}
+
+// parseReceipt returns the delivery receipt that p (a deliver_sm or
+// data_sm) carries, if it is one. The TLVs win over the text.
+func parseReceipt(p pdu.PDU) (receipt, bool) {
+	var (
+		tlvs   map[pdu.Tag]pdu.Field
+		isRcpt bool
+		text   []byte
+	)
+	switch p := p.(type) {
+	case *pdu.DeliverSM:
+		tlvs = p.OptionalParameters
+		t := p.EsmClass & esmTypeMask
+		isRcpt = t == esmDeliveryReceipt || t == esmIntermediateNote
+		text, _ = p.Message.GetMessageData()
+	case *pdu.DataSM:
+		tlvs = p.OptionalParameters
+		t := p.EsmClass & esmTypeMask
+		isRcpt = t == esmDeliveryReceipt || t == esmIntermediateNote
+	default:
+		return receipt{}, false
+	}
+	var r receipt
+	if f, ok := tlvs[tagReceiptedMessageID]; ok {
+		r.id = cleanID(strings.TrimRight(string(f.Data), "\x00"))
+		isRcpt = true
+	}
+	if !isRcpt {
+		return receipt{}, false // a mobile-originated message
+	}
+	id, stat, errCode := parseReceiptText(string(text))
+	if r.id == "" {
+		r.id = id
+	}
+	r.stat, r.err = stat, errCode
+	if f, ok := tlvs[tagMessageState]; ok && len(f.Data) == 1 {
+		if s, ok := messageStates[f.Data[0]]; ok {
+			r.stat = s
+		}
+	}
+	if r.id == "" {
+		return receipt{}, false
+	}
+	if r.stat == "" {
+		r.stat = "UNKNOWN"
+	}
+	r.state = statStates[r.stat]
+	if r.state == "" {
+		r.state = sms.Pending // a stat SMPP does not define: not final
+	}
+	return r, true
+}
+
+// parseReceiptText returns the id, stat and err fields of a receipt's text,
+// "id:IIIIIIIIII sub:SSS dlvrd:DDD submit date:YYMMDDhhmm done
+// date:YYMMDDhhmm stat:DDDDDDD err:E text:...", keys in any case. It never
+// reads past "text:", which quotes the message.
+func parseReceiptText(s string) (id, stat, errCode string) {
+	lower := strings.ToLower(s)
+	if i := strings.Index(lower, "text:"); i >= 0 {
+		s, lower = s[:i], lower[:i]
+	}
+	field := func(key string) string {
+		for from := 0; ; {
+			i := strings.Index(lower[from:], key)
+			if i < 0 {
+				return ""
+			}
+			i += from
+			if i == 0 || lower[i-1] == ' ' {
+				v := s[i+len(key):]
+				if j := strings.IndexAny(v, " \x00"); j >= 0 {
+					v = v[:j]
+				}
+				return v
+			}
+			from = i + len(key)
+		}
+	}
+	id = cleanID(field("id:"))
+	stat = strings.ToUpper(field("stat:"))
+	if len(stat) > 16 || !printableASCII(stat) {
+		stat = ""
+	}
+	errCode = field("err:")
+	if len(errCode) > 16 || !printableASCII(errCode) {
+		errCode = ""
+	}
+	return id, stat, errCode
+}
+
+// deliver handles a deliver_sm or data_sm from the SMSC: a delivery
+// receipt goes to the Reporter; anything else is dropped.
+func (c *Carrier) deliver(p pdu.PDU) {
+	r, ok := parseReceipt(p)
+	if !ok || c.reporter == nil {
+		return
+	}
+	report, ok := c.receipts.settle(r)
+	if !ok {
+		return
+	}
+	report.Carrier = c.name
+	report.At = time.Now()
+	ctx, cancel := context.WithTimeout(c.life, reportTimeout)
+	defer cancel()
+	c.reporter.Report(ctx, report)
+}
+
+// tracker remembers the messages sent, to match their receipts.
+type tracker struct {
+	mu    sync.Mutex
+	parts map[string]*tracked // by the message_id of each part
+	queue []*tracked          // oldest first
+}
+
+// tracked is one message whose receipts are awaited, or were.
+type tracked struct {
+	msgID     string
+	ids       []string // of the parts, as the SMSC accepts them
+	delivered map[string]bool
+	done      bool // reported final, or its send failed: receipts are dropped
+	at        time.Time
+}
+
+func newTracker() *tracker {
+	return &tracker{parts: map[string]*tracked{}}
+}
+
+// begin starts tracking the message msgID of n parts.
+func (t *tracker) begin(msgID string, n int) *tracked {
+	m := &tracked{msgID: msgID, ids: make([]string, n), delivered: map[string]bool{}, at: time.Now()}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.queue = append(t.queue, m)
+	for len(t.queue) > trackMax || time.Since(t.queue[0].at) > trackFor {
+		t.forgetLocked(t.queue[0])
+		t.queue[0] = nil
+		t.queue = t.queue[1:]
+	}
+	return m
+}
+
+// forgetLocked stops matching m's receipts; t.mu is held.
+func (t *tracker) forgetLocked(m *tracked) {
+	for _, id := range m.ids {
+		if t.parts[id] == m {
+			delete(t.parts, id)
+		}
+	}
+}
+
+// accepted records that the SMSC accepted part i of m as id.
+func (t *tracker) accepted(m *tracked, i int, id string) {
+	if id == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m.ids[i] = id
+	t.parts[id] = m // even when done: its receipts are then dropped
+}
+
+// abandon drops m's receipts: its send failed. m may be nil.
+func (t *tracker) abandon(m *tracked) {
+	if m == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m.done = true
+}
+
+// settle returns the report r makes, and false if it makes none: a receipt
+// of a part whose message is not yet delivered whole, or of a message
+// already reported final or whose send failed.
+func (t *tracker) settle(r receipt) (sms.DeliveryReport, bool) {
+	report := sms.DeliveryReport{CarrierMessageID: r.id, State: r.state, Code: r.code()}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.parts[r.id]
+	if m == nil {
+		return report, true // not ours to match: as the SMSC says
+	}
+	if m.done {
+		return report, false
+	}
+	report.CarrierMessageID = m.ids[0]
+	report.MessageID = m.msgID
+	switch r.state {
+	case sms.Delivered:
+		m.delivered[r.id] = true
+		for _, id := range m.ids {
+			if id != "" && !m.delivered[id] {
+				return report, false // wait for the other parts
+			}
+		}
+	case sms.Pending:
+		return report, true
+	}
+	m.done = true // final: repeats are dropped until m is forgotten
+	return report, true
+}

@@ -1,0 +1,794 @@
+package smpp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linxGnu/gosmpp/data"
+	"github.com/linxGnu/gosmpp/pdu"
+
+	"github.com/otpd/otpd/internal/faultproxy"
+	"github.com/otpd/otpd/internal/gsm7"
+	"github.com/otpd/otpd/internal/sms"
+	"github.com/otpd/otpd/internal/sms/smstest"
+)
+
+// startCarrier returns a carrier bound to the SMSC at addr, closed when the
+// test ends. edit changes the tests' configuration.
+func startCarrier(t *testing.T, addr string, edit ...func(*Config)) *Carrier {
+	t.Helper()
+	cfg := Config{
+		Name:               "smpp-test",
+		Addr:               addr,
+		SystemID:           testSystemID,
+		Password:           testPassword,
+		SubmitTimeout:      2 * time.Second,
+		RegisteredDelivery: true,
+	}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	c, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+var messageMu sync.Mutex // guards messageSeq
+var messageSeq int
+
+// message returns a message from +18555550142 to +14255550142 with text.
+func message(text string) sms.Message {
+	messageMu.Lock()
+	messageSeq++
+	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", messageSeq)
+	messageMu.Unlock()
+	return sms.Message{ID: id, AppID: "app", From: "+18555550142", To: "+14255550142", Text: text, Language: "en-US"}
+}
+
+// otp returns the en-US text of a message carrying code.
+func otp(code string) string {
+	return "This is your One Time Password: " + code + " from ExampleCorp"
+}
+
+// send sends m with a deadline of 5 s.
+func send(t *testing.T, c *Carrier, m sms.Message) (sms.Receipt, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	return c.Send(ctx, m)
+}
+
+// refusalOf returns the *sms.Error of err, failing the test unless it has
+// status want and a message that does not repeat text.
+func refusalOf(t *testing.T, err error, want sms.Status, text string) *sms.Error {
+	t.Helper()
+	var ce *sms.Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("got error %v (%T), want an *sms.Error", err, err)
+	}
+	if ce.Status != want {
+		t.Errorf("got Status %v (%v), want %v", ce.Status, err, want)
+	}
+	if ce.Message == "" {
+		t.Errorf("the refusal has no Message: %#v", ce)
+	}
+	for _, s := range []string{ce.Message, err.Error()} {
+		if strings.Contains(s, text) || strings.Contains(s, "123456") {
+			t.Errorf("the refusal %q repeats the text or its code", s)
+		}
+	}
+	return ce
+}
+
+// eventually fails the test unless cond holds within d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// recorder is a Reporter that keeps the reports.
+type recorder struct{ ch chan sms.DeliveryReport }
+
+func newRecorder() *recorder { return &recorder{ch: make(chan sms.DeliveryReport, 64)} }
+
+func (r *recorder) Report(_ context.Context, rep sms.DeliveryReport) { r.ch <- rep }
+
+// next returns the next report, failing the test if none comes within 5 s.
+func (r *recorder) next(t *testing.T) sms.DeliveryReport {
+	t.Helper()
+	select {
+	case rep := <-r.ch:
+		return rep
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery report within 5 s")
+		return sms.DeliveryReport{}
+	}
+}
+
+// none fails the test if a report comes within d.
+func (r *recorder) none(t *testing.T, d time.Duration) {
+	t.Helper()
+	select {
+	case rep := <-r.ch:
+		t.Errorf("got report %+v, want none", rep)
+	case <-time.After(d):
+	}
+}
+
+func TestConformance(t *testing.T) {
+	smstest.Run(t, func(t *testing.T) (sms.Carrier, smstest.Peer) {
+		s := startSMSC(t)
+		return startCarrier(t, s.Addr()), s
+	})
+}
+
+// TestRefusals: every command_status maps to its refusal, named.
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr())
+	for _, tc := range []struct {
+		status data.CommandStatusType
+		want   sms.Status
+		code   int
+		name   string
+	}{
+		{0x58, sms.Throttled, 429, "ESME_RTHROTTLED"},
+		{0x14, sms.Throttled, 429, "ESME_RMSGQFUL"},
+		{0x08, sms.Temporary, 503, "ESME_RSYSERR"},
+		{0x45, sms.Temporary, 503, "ESME_RSUBMITFAIL"},
+		{0x0B, sms.Permanent, 400, "ESME_RINVDSTADR"},
+		{0x0A, sms.Permanent, 400, "ESME_RINVSRCADR"},
+		{0x01, sms.Permanent, 400, "ESME_RINVMSGLEN"},
+		{0x104, sms.Permanent, 400, "ESME_RINVDCS"},
+		{0x43, sms.Permanent, 400, "ESME_RINVESMCLASS"},
+		{0x65, sms.Permanent, 400, "ESME_RX_P_APPN"},
+		{0x401, sms.Temporary, 503, "vendor-specific status (0x00000401"},
+		{0x12345, sms.Temporary, 503, "unknown status (0x00012345"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s.set(func(s *testSMSC) { s.status = tc.status })
+			m := message(otp("123456"))
+			_, err := send(t, c, m)
+			ce := refusalOf(t, err, tc.want, m.Text)
+			if ce.Code != tc.code {
+				t.Errorf("Code = %d, want %d", ce.Code, tc.code)
+			}
+			if !strings.Contains(ce.Message, tc.name) {
+				t.Errorf("Message %q does not name %s", ce.Message, tc.name)
+			}
+		})
+	}
+}
+
+// longGSMText is a three-part GSM 03.38 text.
+var longGSMText = strings.Repeat("Your code is 271828. Never share it; ExampleCorp staff never ask for it. ", 5) +
+	"€ {A-7} [B~9] costs 5€ | 10^3 \\ è é ñ ü Ä Δ ¿ @ £ §"
+
+// TestNotBoundStatus: ESME_RINVBNDSTS is a temporary failure, and the
+// carrier binds again.
+func TestNotBoundStatus(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr())
+	s.set(func(s *testSMSC) { s.status = data.ESME_RINVBNDSTS })
+	m := message(otp("123456"))
+	_, err := send(t, c, m)
+	refusalOf(t, err, sms.Temporary, m.Text)
+	s.set(func(s *testSMSC) { s.status = 0 })
+	eventually(t, 5*time.Second, "the carrier did not bind again after ESME_RINVBNDSTS", func() bool {
+		return get(s, func(s *testSMSC) int { return s.binds }) == 2
+	})
+	eventually(t, 5*time.Second, "Send does not succeed after the re-bind", func() bool {
+		_, err := send(t, c, message(otp("123456")))
+		return err == nil
+	})
+}
+
+// TestLaterPartRefused: the message fails when a part other than the first
+// is refused, and the refusal names the part.
+func TestLaterPartRefused(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.Window = 1 })
+	s.set(func(s *testSMSC) { s.delay = 50 * time.Millisecond })
+	go func() {
+		for get(s, func(s *testSMSC) int { return len(s.submits) }) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		s.set(func(s *testSMSC) { s.status = data.ESME_RINVDSTADR })
+	}()
+	m := message(longGSMText)
+	_, err := send(t, c, m)
+	ce := refusalOf(t, err, sms.Permanent, m.Text)
+	if !strings.Contains(ce.Message, "part 2 of 3") {
+		t.Errorf("Message %q does not name part 2 of 3", ce.Message)
+	}
+}
+
+// TestEncoding: data_coding, the septets or UTF-16 units, and the user data
+// headers of concatenated messages, byte for byte.
+func TestEncoding(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr())
+	gsm := "Code 123456: {€} @£$ è Δ"
+	ucs := "Código 123456 ç 🚀"
+	for _, m := range []sms.Message{message(gsm), message(ucs), message(longGSMText), message(longGSMText)} {
+		if _, err := send(t, c, m); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+	}
+	subs := s.Submits()
+	if len(subs) != 8 {
+		t.Fatalf("the SMSC got %d submit_sm, want 8 (1 + 1 + 3 + 3)", len(subs))
+	}
+	raw := func(sm *pdu.SubmitSM) (byte, []byte) {
+		b, _ := sm.Message.GetMessageData()
+		return sm.Message.Encoding().DataCoding(), b
+	}
+	wantGSM, _ := gsm7.Encode(gsm)
+	if coding, b := raw(subs[0]); coding != 0 || !bytes.Equal(b, wantGSM) || subs[0].EsmClass != 0 {
+		t.Errorf("GSM text: data_coding %d, esm_class 0x%02X, user data % X; want 0, 0x00, % X", coding, subs[0].EsmClass, b, wantGSM)
+	}
+	if coding, b := raw(subs[1]); coding != 8 || !bytes.Equal(b, gsm7.EncodeUCS2(ucs)) {
+		t.Errorf("UCS-2 text: data_coding %d, user data % X; want 8, % X", coding, b, gsm7.EncodeUCS2(ucs))
+	}
+	if subs[0].RegisteredDelivery != 1 {
+		t.Errorf("registered_delivery = %d, want 1", subs[0].RegisteredDelivery)
+	}
+	parts := gsm7.Split(longGSMText, gsm7.GSM7)
+	var refs []byte
+	for i, sm := range subs[2:] {
+		udh, err := sm.Message.UDH().MarshalBinary()
+		if err != nil || len(udh) != 6 || udh[0] != 5 || udh[1] != 0 || udh[2] != 3 || udh[4] != 3 || int(udh[5]) != i%3+1 {
+			t.Errorf("part %d: user data header % X (%v), want 05 00 03 ref 03 %02X", i, udh, err, i%3+1)
+			continue
+		}
+		if sm.EsmClass != data.SM_UDH_GSM {
+			t.Errorf("part %d: esm_class 0x%02X, want 0x40", i, sm.EsmClass)
+		}
+		want, _ := gsm7.Encode(parts[i%3])
+		if _, b := raw(sm); !bytes.Equal(b, want) {
+			t.Errorf("part %d: user data % X, want % X", i, b, want)
+		}
+		refs = append(refs, udh[3])
+	}
+	if len(refs) == 6 && (refs[0] != refs[1] || refs[1] != refs[2] || refs[3] != refs[4] || refs[4] != refs[5] || refs[0] == refs[3]) {
+		t.Errorf("concatenation references % X: want one per message, different for the two", refs)
+	}
+}
+
+// TestAddresses: TON and NPI of every kind of origination identity, and
+// identities SMPP cannot carry.
+func TestAddresses(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.RegisteredDelivery = false })
+	for _, tc := range []struct {
+		from     string
+		ton, npi byte
+		addr     string
+	}{
+		{"+18555550142", 1, 1, "18555550142"},
+		{"24273", 2, 1, "24273"},
+		{"ExampleCo", 5, 0, "ExampleCo"},
+		{"Example Co1", 5, 0, "Example Co1"},
+	} {
+		m := message(otp("123456"))
+		m.From = tc.from
+		if _, err := send(t, c, m); err != nil {
+			t.Fatalf("Send from %q: %v", tc.from, err)
+		}
+		subs := s.Submits()
+		sm := subs[len(subs)-1]
+		if a := sm.SourceAddr; a.Ton() != tc.ton || a.Npi() != tc.npi || a.Address() != tc.addr {
+			t.Errorf("from %q: source TON %d NPI %d %q, want %d %d %q", tc.from, a.Ton(), a.Npi(), a.Address(), tc.ton, tc.npi, tc.addr)
+		}
+		if a := sm.DestAddr; a.Ton() != 1 || a.Npi() != 1 || a.Address() != "14255550142" {
+			t.Errorf("destination TON %d NPI %d %q, want 1 1 \"14255550142\"", a.Ton(), a.Npi(), a.Address())
+		}
+		if sm.RegisteredDelivery != 0 {
+			t.Errorf("registered_delivery = %d with RegisteredDelivery off, want 0", sm.RegisteredDelivery)
+		}
+	}
+	before := len(s.Submits())
+	for _, tc := range []struct{ from, to string }{
+		{"ExampleCorp12", "+14255550142"}, // 13 characters
+		{"Café", "+14255550142"},
+		{"+1855ab", "+14255550142"},
+		{"", "+14255550142"},
+		{"+18555550142", "14255550142"},
+		{"+18555550142", "+1425555014212345"},
+		{"+18555550142", "+"},
+	} {
+		m := message(otp("123456"))
+		m.From, m.To = tc.from, tc.to
+		_, err := send(t, c, m)
+		refusalOf(t, err, sms.Permanent, m.Text)
+	}
+	if n := len(s.Submits()); n != before {
+		t.Errorf("the SMSC got %d submit_sm for identities SMPP cannot carry, want none", n-before)
+	}
+}
+
+// TestWindow: at most Window submit_sm await their answer at once.
+func TestWindow(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.Window = 3 })
+	s.set(func(s *testSMSC) { s.delay = 100 * time.Millisecond })
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Go(func() {
+			if _, err := send(t, c, message(otp(fmt.Sprintf("%06d", i)))); err != nil {
+				t.Errorf("Send: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := get(s, func(s *testSMSC) int { return s.maxInflight }); got != 3 {
+		t.Errorf("at most %d submit_sm awaited their answer at once, want 3 (the window)", got)
+	}
+	if got := len(s.Received()); got != 12 {
+		t.Errorf("the SMSC received %d messages, want 12", got)
+	}
+}
+
+// TestRatePerSecond: submit_sm are spaced out by RatePerSecond.
+func TestRatePerSecond(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.RatePerSecond = 20 })
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			if _, err := send(t, c, message(otp("123456"))); err != nil {
+				t.Errorf("Send: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if elapsed := time.Since(start); elapsed < 240*time.Millisecond {
+		t.Errorf("6 submit_sm at 20 per second took %v, want at least 250 ms", elapsed)
+	}
+}
+
+// TestDeliveryReceipts: receipts reach the Reporter with the message's
+// CarrierMessageID and ID, in text and TLV form, and concatenated messages
+// are reported once whole.
+func TestDeliveryReceipts(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	rec := newRecorder()
+	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.Reporter = rec })
+	m := message(otp("123456"))
+	r, err := send(t, c, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.CarrierMessageID == "" {
+		t.Fatal("Receipt has no CarrierMessageID")
+	}
+	textReceipt := func(id, stat, errCode string) string {
+		return "id:" + id + " sub:001 dlvrd:001 submit date:2501021504 done date:2501021505 stat:" + stat + " err:" + errCode + " text:This is your One Ti"
+	}
+
+	// A mobile-originated message is acknowledged and not reported.
+	s.deliver(t, 0, "STOP")
+	// ENROUTE, then DELIVRD, in the text.
+	s.deliver(t, esmDeliveryReceipt, textReceipt(r.CarrierMessageID, "ENROUTE", "000"))
+	rep := rec.next(t)
+	want := sms.DeliveryReport{Carrier: "smpp-test", CarrierMessageID: r.CarrierMessageID, MessageID: m.ID, State: sms.Pending, Code: "ENROUTE"}
+	if rep.At.IsZero() {
+		t.Error("the report has no At")
+	}
+	rep.At = time.Time{}
+	if rep != want {
+		t.Errorf("ENROUTE receipt: got report %+v, want %+v", rep, want)
+	}
+	s.deliver(t, esmDeliveryReceipt, textReceipt(r.CarrierMessageID, "DELIVRD", "000"))
+	rep = rec.next(t)
+	rep.At = time.Time{}
+	want.State, want.Code = sms.Delivered, "DELIVRD"
+	if rep != want {
+		t.Errorf("DELIVRD receipt: got report %+v, want %+v", rep, want)
+	}
+	// A repeat of a final receipt is dropped.
+	s.deliver(t, esmDeliveryReceipt, textReceipt(r.CarrierMessageID, "DELIVRD", "000"))
+	rec.none(t, 100*time.Millisecond)
+
+	// TLVs only: receipted_message_id and message_state 5 (UNDELIVERABLE).
+	m2 := message(otp("654321"))
+	r2, err := send(t, c, m2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.deliver(t, esmDeliveryReceipt, "",
+		pdu.Field{Tag: tagReceiptedMessageID, Data: append([]byte(r2.CarrierMessageID), 0)},
+		pdu.Field{Tag: tagMessageState, Data: []byte{5}})
+	rep = rec.next(t)
+	if rep.CarrierMessageID != r2.CarrierMessageID || rep.MessageID != m2.ID || rep.State != sms.Undelivered || rep.Code != "UNDELIV" {
+		t.Errorf("TLV receipt: got report %+v, want %s %s UNDELIVERED UNDELIV", rep, r2.CarrierMessageID, m2.ID)
+	}
+
+	// A concatenated message: Delivered once every part is.
+	long := message(longGSMText)
+	r3, err := send(t, c, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string // the parts' message_id, as the test SMSC numbers them
+	for i := range 3 {
+		ids = append(ids, fmt.Sprintf("T%07d", get(s, func(s *testSMSC) int { return s.nextID })-2+i))
+	}
+	if r3.CarrierMessageID != ids[0] {
+		t.Fatalf("CarrierMessageID = %q, want the first part's %q (parts %v)", r3.CarrierMessageID, ids[0], ids)
+	}
+	s.deliver(t, esmDeliveryReceipt, textReceipt(ids[2], "DELIVRD", "000"))
+	s.deliver(t, esmDeliveryReceipt, textReceipt(ids[0], "DELIVRD", "000"))
+	rec.none(t, 100*time.Millisecond)
+	s.deliver(t, esmDeliveryReceipt, textReceipt(ids[1], "DELIVRD", "000"))
+	rep = rec.next(t)
+	if rep.CarrierMessageID != ids[0] || rep.MessageID != long.ID || rep.State != sms.Delivered {
+		t.Errorf("receipts of every part: got report %+v, want %s %s DELIVERED", rep, ids[0], long.ID)
+	}
+
+	// A concatenated message: Undelivered as soon as one part is.
+	long2 := message(longGSMText)
+	if _, err := send(t, c, long2); err != nil {
+		t.Fatal(err)
+	}
+	last := get(s, func(s *testSMSC) int { return s.nextID })
+	s.deliver(t, esmDeliveryReceipt, textReceipt(fmt.Sprintf("T%07d", last-1), "EXPIRED", "027"))
+	rep = rec.next(t)
+	if rep.CarrierMessageID != fmt.Sprintf("T%07d", last-2) || rep.MessageID != long2.ID || rep.State != sms.Undelivered || rep.Code != "EXPIRED err:027" {
+		t.Errorf("an expired part: got report %+v, want T%07d %s UNDELIVERED \"EXPIRED err:027\"", rep, last-2, long2.ID)
+	}
+	s.deliver(t, esmDeliveryReceipt, textReceipt(fmt.Sprintf("T%07d", last-2), "DELIVRD", "000"))
+	rec.none(t, 100*time.Millisecond)
+
+	// A receipt the carrier cannot match is reported as the SMSC names it.
+	s.deliver(t, esmDeliveryReceipt, textReceipt("X99", "REJECTD", "000"))
+	rep = rec.next(t)
+	if rep.CarrierMessageID != "X99" || rep.MessageID != "" || rep.State != sms.Undelivered {
+		t.Errorf("an unknown message's receipt: got report %+v, want X99, no MessageID, UNDELIVERED", rep)
+	}
+}
+
+// TestEnquireLink: the carrier sends enquire_link every EnquireLink.
+func TestEnquireLink(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	startCarrier(t, s.Addr(), func(cfg *Config) { cfg.EnquireLink = 50 * time.Millisecond })
+	eventually(t, 3*time.Second, "fewer than 5 enquire_link", func() bool {
+		return get(s, func(s *testSMSC) int { return s.enquireLinks }) >= 5
+	})
+}
+
+// TestDeadLinkRebinds: an enquire_link left unanswered ends the link, and
+// the carrier binds again.
+func TestDeadLinkRebinds(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr(), func(cfg *Config) {
+		cfg.EnquireLink = 100 * time.Millisecond
+		cfg.SubmitTimeout = 300 * time.Millisecond
+	})
+	s.set(func(s *testSMSC) { s.muteEnquire = true })
+	eventually(t, 3*time.Second, "the carrier did not bind again after an unanswered enquire_link", func() bool {
+		return get(s, func(s *testSMSC) int { return s.binds }) >= 2
+	})
+	s.set(func(s *testSMSC) { s.muteEnquire = false })
+	eventually(t, 5*time.Second, "Send does not succeed after the re-bind", func() bool {
+		_, err := send(t, c, message(otp("123456")))
+		return err == nil
+	})
+}
+
+// TestDroppedLink: while the SMSC is out of reach, Send fails at once as
+// temporary; once it is back the carrier binds again and sends.
+func TestDroppedLink(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	proxy := faultproxy.Start(t, s.Addr())
+	c := startCarrier(t, proxy.Addr(), func(cfg *Config) { cfg.SubmitTimeout = 5 * time.Second })
+	if _, err := send(t, c, message(otp("123456"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.Blackhole} {
+		t.Run(mode.String(), func(t *testing.T) {
+			proxy.Set(t, mode)
+			eventually(t, 2*time.Second, "the carrier did not notice the cut", func() bool {
+				_, err := c.current()
+				return err != nil
+			})
+			m := message(otp("123456"))
+			start := time.Now()
+			_, err := send(t, c, m)
+			ce := refusalOf(t, err, sms.Temporary, m.Text)
+			if elapsed := time.Since(start); elapsed > 100*time.Millisecond {
+				t.Errorf("Send while the link is down took %v, want it to fail at once", elapsed)
+			}
+			if !strings.Contains(ce.Message, "not bound") {
+				t.Errorf("Message %q does not say that otpd is not bound", ce.Message)
+			}
+			binds := get(s, func(s *testSMSC) int { return s.binds })
+			time.Sleep(700 * time.Millisecond) // a bind attempt or two into the void
+			proxy.Set(t, faultproxy.Forward)
+			eventually(t, 10*time.Second, "Send does not succeed once the SMSC is back", func() bool {
+				_, err := send(t, c, message(otp("123456")))
+				return err == nil
+			})
+			if got := get(s, func(s *testSMSC) int { return s.binds }); got != binds+1 {
+				t.Errorf("the SMSC saw %d binds after the outage, want 1", got-binds)
+			}
+		})
+	}
+}
+
+// TestLinkDropsUnderSend: a Send awaiting its answer fails as temporary as
+// soon as the link drops, saying the SMSC may still deliver.
+func TestLinkDropsUnderSend(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.SubmitTimeout = 10 * time.Second })
+	s.SetBehaviour(smstest.Stall)
+	done := make(chan error, 1)
+	m := message(otp("123456"))
+	go func() {
+		_, err := send(t, c, m)
+		done <- err
+	}()
+	eventually(t, 2*time.Second, "the SMSC got no submit_sm", func() bool { return len(s.Submits()) == 1 })
+	start := time.Now()
+	s.dropAll()
+	select {
+	case err := <-done:
+		if elapsed := time.Since(start); elapsed > time.Second {
+			t.Errorf("Send returned %v after the link dropped, want at once", elapsed)
+		}
+		ce := refusalOf(t, err, sms.Temporary, m.Text)
+		if !strings.Contains(ce.Message, "may still deliver") {
+			t.Errorf("Message %q does not say the SMSC may still deliver", ce.Message)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Send did not return after the link dropped")
+	}
+}
+
+// TestSubmitTimeout: a submit_sm unanswered for SubmitTimeout fails as
+// temporary, before the caller's deadline; the window place comes back.
+func TestSubmitTimeout(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr(), func(cfg *Config) {
+		cfg.SubmitTimeout = 200 * time.Millisecond
+		cfg.Window = 1
+	})
+	s.SetBehaviour(smstest.Stall)
+	m := message(otp("123456"))
+	start := time.Now()
+	_, err := send(t, c, m)
+	elapsed := time.Since(start)
+	ce := refusalOf(t, err, sms.Temporary, m.Text)
+	if ce.Code != 504 || elapsed < 200*time.Millisecond || elapsed > 2*time.Second {
+		t.Errorf("got Code %d after %v, want 504 after about 200 ms", ce.Code, elapsed)
+	}
+	s.SetBehaviour(smstest.Accept)
+	if _, err := send(t, c, message(otp("123456"))); err != nil {
+		t.Errorf("Send after a timed-out one, with a window of 1: %v", err)
+	}
+}
+
+// TestSMSCUnbinds: the carrier answers the SMSC's unbind and binds again.
+func TestSMSCUnbinds(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr())
+	s.unbind(t)
+	eventually(t, 5*time.Second, "the carrier did not bind again after the SMSC unbound", func() bool {
+		return get(s, func(s *testSMSC) int { return s.binds }) == 2
+	})
+	eventually(t, 5*time.Second, "Send does not succeed after the re-bind", func() bool {
+		_, err := send(t, c, message(otp("123456")))
+		return err == nil
+	})
+}
+
+// TestBindRefused: New fails when the SMSC refuses the bind, naming the
+// status and never the password.
+func TestBindRefused(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	_, err := New(t.Context(), Config{Addr: s.Addr(), SystemID: testSystemID, Password: "wrong1"})
+	if err == nil || !strings.Contains(err.Error(), "ESME_RINVPASWD") {
+		t.Fatalf("New with a wrong password: got error %v, want one naming ESME_RINVPASWD", err)
+	}
+	if strings.Contains(err.Error(), "wrong1") {
+		t.Errorf("the error %q shows the password", err)
+	}
+}
+
+// TestSMSCDownAtStart: New returns while the SMSC is out of reach; the
+// carrier binds once it is back.
+func TestSMSCDownAtStart(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	proxy := faultproxy.Start(t, s.Addr())
+	proxy.Set(t, faultproxy.Refuse)
+	c := startCarrier(t, proxy.Addr())
+	m := message(otp("123456"))
+	_, err := send(t, c, m)
+	refusalOf(t, err, sms.Temporary, m.Text)
+	proxy.Set(t, faultproxy.Forward)
+	eventually(t, 10*time.Second, "Send does not succeed once the SMSC is up", func() bool {
+		_, err := send(t, c, message(otp("123456")))
+		return err == nil
+	})
+}
+
+// TestClose: Close unbinds; Send after it fails as temporary.
+func TestClose(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	c := startCarrier(t, s.Addr())
+	if err := c.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	eventually(t, 2*time.Second, "the SMSC got no unbind", func() bool {
+		return get(s, func(s *testSMSC) int { return len(s.conns) }) == 0
+	})
+	m := message(otp("123456"))
+	_, err := send(t, c, m)
+	ce := refusalOf(t, err, sms.Temporary, m.Text)
+	if !strings.Contains(ce.Message, "shut down") {
+		t.Errorf("Message %q does not say the carrier is shut down", ce.Message)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestConfigErrors: New names every problem of the configuration.
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	_, err := New(t.Context(), Config{
+		Name:          "bad name",
+		Addr:          "no-port",
+		Password:      "much-too-long-password",
+		SystemType:    "way-too-long-system-type",
+		EnquireLink:   -1,
+		Window:        -1,
+		RatePerSecond: -1,
+		SubmitTimeout: -1,
+	})
+	if err == nil {
+		t.Fatal("New with a bad configuration: no error")
+	}
+	for _, want := range []string{"Name", "Addr", "SystemID is required", "Password has", "SystemType has", "EnquireLink", "Window", "RatePerSecond", "SubmitTimeout"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not mention %s:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "much-too-long-password") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+}
+
+// TestParseReceiptText: the fields of receipts as SMSCs write them, never
+// reading the quoted text.
+func TestParseReceiptText(t *testing.T) {
+	for _, tc := range []struct {
+		text, id, stat, err string
+	}{
+		{"id:0123456789 sub:001 dlvrd:001 submit date:2501021504 done date:2501021505 stat:DELIVRD err:000 text:Your code 123456", "0123456789", "DELIVRD", "000"},
+		{"id:ab12 sub:001 dlvrd:000 submit date:2501021504 done date:2501021505 stat:UNDELIV err:001 Text:stat:DELIVRD", "ab12", "UNDELIV", "001"},
+		{"Id:7 Sub:001 Dlvrd:001 Submit date:2501021504 Done date:2501021505 Stat:delivrd Err:000", "7", "DELIVRD", "000"},
+		{"id:7 stat:EXPIRED err:000 text:", "7", "EXPIRED", "000"},
+		{"id:9\x00", "9", "", ""},
+		{"text:id:1 stat:DELIVRD", "", "", ""},
+		{"noid:1 stat:DELIVRD", "", "DELIVRD", ""},
+	} {
+		id, stat, errCode := parseReceiptText(tc.text)
+		if id != tc.id || stat != tc.stat || errCode != tc.err {
+			t.Errorf("parseReceiptText(%q) = %q, %q, %q; want %q, %q, %q", tc.text, id, stat, errCode, tc.id, tc.stat, tc.err)
+		}
+	}
+}
+
+// TestStatusTable: the statuses the README names map as it says.
+func TestStatusTable(t *testing.T) {
+	names := map[string]bool{}
+	for status, s := range commandStatuses {
+		if names[s.name] {
+			t.Errorf("%s appears twice", s.name)
+		}
+		names[s.name] = true
+		if status == 0 || s.desc == "" {
+			t.Errorf("0x%08X %s: bad entry", uint32(status), s.name)
+		}
+	}
+	for status, want := range map[data.CommandStatusType]sms.Status{
+		0x58: sms.Throttled, 0x14: sms.Throttled, 0x08: sms.Temporary, 0x0B: sms.Permanent,
+		0x0A: sms.Permanent, 0x104: sms.Permanent, 0x01: sms.Permanent, 0x999: sms.Temporary,
+	} {
+		if got := statusOf(status).class; got != want {
+			t.Errorf("0x%08X: %v, want %v", uint32(status), got, want)
+		}
+	}
+}
+
+// TestTLS: with Config.TLS the carrier binds and sends over TLS, checking
+// the SMSC's certificate against Addr's host.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	s, pool := startTLSSMSC(t)
+	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.TLS = &tls.Config{RootCAs: pool} })
+	m := message(otp("123456"))
+	if _, err := send(t, c, m); err != nil {
+		t.Fatalf("Send over TLS: %v", err)
+	}
+	if got := s.Received(); len(got) != 1 || got[0].Text != m.Text {
+		t.Errorf("the SMSC received %+v, want the message", got)
+	}
+	// A certificate the carrier does not trust: no bind, sends fail.
+	c2 := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.TLS = &tls.Config{} })
+	_, err := send(t, c2, m)
+	refusalOf(t, err, sms.Temporary, m.Text)
+	if !errors.As(err, new(*tls.CertificateVerificationError)) {
+		t.Errorf("the failure %v does not carry the certificate error", err)
+	}
+}
+
+// TestReadFrame: a PDU gosmpp cannot decode keeps its header, and the
+// stream stays in step.
+func TestReadFrame(t *testing.T) {
+	stream := []byte{
+		// bind_transceiver_resp, ESME_RBINDFAIL, sequence 1, no body (as
+		// gosmpp's simulator sends it): gosmpp wants a system_id.
+		0, 0, 0, 16, 0x80, 0, 0, 9, 0, 0, 0, 0x0D, 0, 0, 0, 1,
+		// An unknown command 0x00000777, sequence 7, body "ab".
+		0, 0, 0, 18, 0, 0, 7, 0x77, 0, 0, 0, 0, 0, 0, 0, 7, 'a', 'b',
+		// enquire_link, sequence 8.
+		0, 0, 0, 16, 0, 0, 0, 0x15, 0, 0, 0, 0, 0, 0, 0, 8,
+		// An impossible command_length.
+		0, 0, 0, 8, 0, 0, 0, 0x15, 0, 0, 0, 0, 0, 0, 0, 9,
+	}
+	r := bytes.NewReader(stream)
+	for _, want := range []frame{
+		{id: data.BIND_TRANSCEIVER_RESP, status: data.ESME_RBINDFAIL, seq: 1},
+		{id: 0x777, seq: 7},
+		{id: data.ENQUIRE_LINK, seq: 8},
+	} {
+		f, err := readFrame(r)
+		if err != nil || f.id != want.id || f.status != want.status || f.seq != want.seq {
+			t.Fatalf("readFrame = %+v, %v; want %+v", f, err, want)
+		}
+		if (f.p != nil) != (want.id == data.ENQUIRE_LINK) {
+			t.Errorf("readFrame of command 0x%08X decoded %T", uint32(f.id), f.p)
+		}
+	}
+	if _, err := readFrame(r); err == nil {
+		t.Error("readFrame of a PDU of 8 octets: no error")
+	}
+}
