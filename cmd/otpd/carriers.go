@@ -3,21 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/otpd/otpd/internal/metrics"
+	"github.com/otpd/otpd/internal/otp"
 
 	"github.com/otpd/otpd/internal/sms"
 	"github.com/otpd/otpd/internal/sms/awssms"
 	"github.com/otpd/otpd/internal/sms/route"
+	"github.com/otpd/otpd/internal/sms/smpp"
 	"github.com/otpd/otpd/internal/sms/twilio"
 	"github.com/otpd/otpd/internal/sms/webhook"
 )
@@ -36,16 +40,31 @@ type carrierFile struct {
 
 type carrierConfig struct {
 	Name          string   `yaml:"name"`
-	Type          string   `yaml:"type"` // aws, twilio, webhook
+	Type          string   `yaml:"type"` // smpp, aws, twilio, webhook
 	Originations  []string `yaml:"originations"`
 	RatePerSecond float64  `yaml:"rate_per_second"`
 	Burst         int      `yaml:"burst"`
 	// Timeout bounds one attempt on this carrier, leaving time for the next.
 	Timeout time.Duration `yaml:"timeout"`
 
+	SMPP    *smppConfig    `yaml:"smpp"`
 	AWS     *awsConfig     `yaml:"aws"`
 	Twilio  *twilioConfig  `yaml:"twilio"`
 	Webhook *webhookConfig `yaml:"webhook"`
+}
+
+type smppConfig struct {
+	Addr               string        `yaml:"addr"`
+	SystemID           string        `yaml:"system_id"`
+	PasswordEnv        string        `yaml:"password_env"`
+	PasswordFile       string        `yaml:"password_file"`
+	SystemType         string        `yaml:"system_type"`
+	TLS                bool          `yaml:"tls"`
+	EnquireLink        time.Duration `yaml:"enquire_link"`
+	Window             int           `yaml:"window"`
+	RatePerSecond      float64       `yaml:"rate_per_second"`
+	SubmitTimeout      time.Duration `yaml:"submit_timeout"`
+	RegisteredDelivery *bool         `yaml:"registered_delivery"`
 }
 
 type awsConfig struct {
@@ -148,15 +167,37 @@ func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, ob
 
 func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, out *carriers) (sms.Carrier, error) {
 	settings := 0
-	for _, set := range []bool{c.AWS != nil, c.Twilio != nil, c.Webhook != nil} {
+	for _, set := range []bool{c.SMPP != nil, c.AWS != nil, c.Twilio != nil, c.Webhook != nil} {
 		if set {
 			settings++
 		}
 	}
 	if settings != 1 {
-		return nil, fmt.Errorf("give exactly one of aws, twilio or webhook settings (type %q)", c.Type)
+		return nil, fmt.Errorf("give exactly one of smpp, aws, twilio or webhook settings (type %q)", c.Type)
 	}
 	switch {
+	case c.Type == "smpp" && c.SMPP != nil:
+		password, err := secret("password", c.SMPP.PasswordEnv, c.SMPP.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg := smpp.Config{
+			Name: c.Name, Addr: c.SMPP.Addr, SystemID: c.SMPP.SystemID, Password: password,
+			SystemType: c.SMPP.SystemType, EnquireLink: c.SMPP.EnquireLink, Window: c.SMPP.Window,
+			RatePerSecond: c.SMPP.RatePerSecond, SubmitTimeout: c.SMPP.SubmitTimeout,
+			RegisteredDelivery: c.SMPP.RegisteredDelivery == nil || *c.SMPP.RegisteredDelivery,
+			Reporter:           reporter,
+		}
+		if c.SMPP.TLS {
+			host, _, _ := net.SplitHostPort(c.SMPP.Addr)
+			cfg.TLS = &tls.Config{ServerName: host}
+		}
+		carrier, err := smpp.New(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		out.closers = append(out.closers, carrier.Close)
+		return carrier, nil
 	case c.Type == "aws" && c.AWS != nil:
 		return awssms.New(ctx, awssms.Config{
 			Name: c.Name, Region: c.AWS.Region, ConfigurationSetName: c.AWS.ConfigurationSet,
@@ -192,7 +233,7 @@ func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, o
 		}
 		return webhook.New(webhook.Config{Name: c.Name, URL: c.Webhook.URL, Secret: []byte(key), Timeout: c.Webhook.Timeout})
 	}
-	return nil, fmt.Errorf("type %q with these settings: want type aws with aws:, twilio with twilio: or webhook with webhook:", c.Type)
+	return nil, fmt.Errorf("type %q with these settings: want type smpp with smpp:, aws with aws:, twilio with twilio: or webhook with webhook:", c.Type)
 }
 
 // secret reads a required secret from the environment variable or the file
@@ -225,16 +266,22 @@ func optionalSecret(what, envName, file string) (string, error) {
 	return "", nil
 }
 
-// deliveryLog receives delivery reports: it logs and counts them.
-type deliveryLog struct {
+// reports hands delivery reports to the OTP service, which records them.
+// Carriers are built before the service (which sends through them), so the
+// service is set once it exists; a report that arrives before is logged and
+// dropped.
+type reports struct {
 	log     *slog.Logger
-	metrics *metrics.Metrics
+	service atomic.Pointer[otp.Service]
 }
 
-func (d deliveryLog) Report(ctx context.Context, r sms.DeliveryReport) {
-	d.metrics.DeliveryReport(r.Carrier, string(r.State))
-	d.log.InfoContext(ctx, "delivery report", "carrier", r.Carrier, "carrier_message_id", r.CarrierMessageID,
-		"message_id", r.MessageID, "state", r.State, "code", r.Code, "at", r.At)
+func (r *reports) Report(ctx context.Context, rep sms.DeliveryReport) {
+	if svc := r.service.Load(); svc != nil {
+		svc.Report(ctx, rep)
+		return
+	}
+	r.log.WarnContext(ctx, "a delivery report arrived before otpd was ready; dropped", "carrier", rep.Carrier,
+		"carrier_message_id", rep.CarrierMessageID, "state", rep.State)
 }
 
 func (c *carriers) close() {

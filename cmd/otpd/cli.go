@@ -150,6 +150,46 @@ func runOutbox(args []string) error {
 	return tw.Flush()
 }
 
+// runMessages is `otpd messages`.
+func runMessages(args []string) error {
+	var cfg config
+	fs := newFlagSet("messages", "otpd messages [--destination E164] [--json]\n\n"+
+		"Lists the messages sent, oldest first, with their carrier and delivery status (never their text).")
+	storeFlags(fs, &cfg)
+	dest := fs.String("destination", "", "only messages to this E.164 number")
+	asJSON := fs.Bool("json", false, "print a JSON array")
+	limit := fs.Int("limit", 100, "at most this many messages, the newest")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *dest != "" && !phone.IsE164Syntax(*dest) {
+		return fmt.Errorf("messages: --destination %q: want an E.164 number such as +14255550142", *dest)
+	}
+	var recs []storage.MessageRecord
+	err := withStore(cfg, false, func(ctx context.Context, st storage.Store) error {
+		var err error
+		recs, err = st.ListMessages(ctx, storage.MessageQuery{Destination: *dest, Limit: *limit})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	entries := pinpointapi.MessageEntries(recs)
+	if *asJSON {
+		return printJSON(os.Stdout, entries)
+	}
+	if len(entries) == 0 {
+		fmt.Println("No message has been sent.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CREATED\tTO\tREFERENCE\tCARRIER\tSTATUS\tCODE\tUPDATED")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.CreatedAt, e.DestinationIdentity, e.ReferenceID, e.Carrier, e.Status, e.StatusCode, e.UpdatedAt)
+	}
+	return tw.Flush()
+}
+
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -31,6 +31,7 @@ type config struct {
 	FailureWindow     time.Duration
 	OutboxMaxMessages int
 	OutboxMaxAge      time.Duration
+	MessageMaxAge     time.Duration
 	PurgeInterval     time.Duration
 	ShutdownTimeout   time.Duration
 	LogFormat         string
@@ -73,6 +74,8 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 		"the development outbox keeps at most this many newest messages (OTPD_OUTBOX_MAX_MESSAGES)")
 	fs.DurationVar(&c.OutboxMaxAge, "outbox-max-age", c.envDuration("OTPD_OUTBOX_MAX_AGE", 24*time.Hour),
 		"the development outbox keeps messages at most this long (OTPD_OUTBOX_MAX_AGE)")
+	fs.DurationVar(&c.MessageMaxAge, "message-max-age", c.envDuration("OTPD_MESSAGE_MAX_AGE", 30*24*time.Hour),
+		"how long the records of sent messages (carrier, status; never the text) are kept (OTPD_MESSAGE_MAX_AGE)")
 	fs.DurationVar(&c.PurgeInterval, "purge-interval", c.envDuration("OTPD_PURGE_INTERVAL", time.Minute),
 		"how often expired codes and old records are purged (OTPD_PURGE_INTERVAL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("OTPD_SHUTDOWN_TIMEOUT", 30*time.Second),
@@ -120,6 +123,9 @@ func (c *config) validate() error {
 	}
 	if c.OutboxMaxAge < time.Minute {
 		errs = append(errs, fmt.Errorf("--outbox-max-age %s: want at least 1m", c.OutboxMaxAge))
+	}
+	if c.MessageMaxAge < time.Hour {
+		errs = append(errs, fmt.Errorf("--message-max-age %s: want at least 1h", c.MessageMaxAge))
 	}
 	if c.PurgeInterval < time.Second {
 		errs = append(errs, fmt.Errorf("--purge-interval %s: want at least 1s", c.PurgeInterval))

@@ -22,6 +22,7 @@ Usage:
   otpd apps create --name NAME [--id ID]      create an application, print it as JSON
   otpd apps list                              list applications as JSON
   otpd outbox [--destination E164] [--json]   show the development outbox, oldest first
+  otpd messages [--destination E164] [--json] every message sent: carrier and delivery status
 
 Every subcommand takes --data-dir (OTPD_DATA_DIR, default ./otpd-data) and may
 run while a server uses the same data directory.
@@ -48,6 +49,8 @@ func run(args []string) error {
 		return runApps(args[1:])
 	case "outbox":
 		return runOutbox(args[1:])
+	case "messages":
+		return runMessages(args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

@@ -68,6 +68,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		return nil, err
 	}
 	m := metrics.New()
+	delivery := &reports{log: log}
 	var (
 		carrier  sms.Carrier              = outbox.New(st, now)
 		listing  pinpointapi.OutboxLister = st
@@ -80,7 +81,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 			st.Close()
 			return nil, fmt.Errorf("--config: %w", err)
 		}
-		if cs, err = buildCarriers(ctx, f, deliveryLog{log: log, metrics: m}, m, time.Now); err != nil {
+		if cs, err = buildCarriers(ctx, f, delivery, m, time.Now); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("--config %s:\n%w", cfg.CarrierConfig, err)
 		}
@@ -100,7 +101,9 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		st.Close()
 		return nil, err
 	}
+	delivery.service.Store(svc)
 	handler := pinpointapi.New(pinpointapi.Config{
+		Messages:     st,
 		Callbacks:    callback,
 		Service:      svc,
 		Auth:         &sigv4.Verifier{Region: cfg.Region, Service: "mobiletargeting", Keys: creds},
@@ -176,6 +179,7 @@ func (s *server) purgeLoop(ctx context.Context) {
 		FailureWindow:     s.cfg.FailureWindow,
 		OutboxMaxAge:      s.cfg.OutboxMaxAge,
 		OutboxMaxMessages: s.cfg.OutboxMaxMessages,
+		MessageMaxAge:     s.cfg.MessageMaxAge,
 	}
 	t := time.NewTicker(s.cfg.PurgeInterval)
 	defer t.Stop()

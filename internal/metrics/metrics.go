@@ -70,8 +70,8 @@ func New() *Metrics {
 	}, []string{"carrier"})
 	m.reports = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "otpd_delivery_reports_total",
-		Help: "Delivery reports from carriers, by carrier and state (DELIVERED, UNDELIVERED, FAILED, PENDING).",
-	}, []string{"carrier", "state"})
+		Help: "Delivery reports from carriers, by carrier, status (DELIVERED, UNDELIVERED, FAILED, PENDING) and destination country.",
+	}, []string{"carrier", "status", "country"})
 	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.reports)
 	m.registry.MustRegister(m.requests, m.latency, m.sends, m.verifications, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -118,9 +118,10 @@ func (m *Metrics) BreakerState(carrier string, open bool) {
 	m.circuitOpen.WithLabelValues(carrier).Set(v)
 }
 
-// DeliveryReport counts one delivery report.
-func (m *Metrics) DeliveryReport(carrier, state string) {
-	m.reports.WithLabelValues(carrier, state).Inc()
+// Delivered counts one delivery report; country is the destination's ISO
+// region ("" when it has none).
+func (m *Metrics) Delivered(carrier, status, country string) {
+	m.reports.WithLabelValues(carrier, status, country).Inc()
 }
 
 // Purged counts records deleted by the background purge.

@@ -70,6 +70,9 @@ type OriginationChecker interface {
 type Observer interface {
 	Sent(deliveryStatus string)
 	Verified(outcome storage.Outcome)
+	// Delivered counts a delivery report by carrier, status and the
+	// destination's country.
+	Delivered(carrier, status, country string)
 }
 
 // Service implements the OTP operations. It is safe for concurrent use.
@@ -140,3 +143,4 @@ type nopObserver struct{}
 
 func (nopObserver) Sent(string)              {}
 func (nopObserver) Verified(storage.Outcome) {}
+func (nopObserver) Delivered(_, _, _ string) {}

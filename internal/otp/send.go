@@ -376,6 +376,24 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (Send
 		return SendResult{}, fmt.Errorf("store code: %w", err)
 	}
 	s.observer.Sent(res.DeliveryStatus)
+	record := storage.MessageRecord{
+		MessageID:           msgID,
+		AppID:               app.ID,
+		Carrier:             cmp.Or(receipt.Carrier, s.carrier.Name()),
+		CarrierMessageID:    receipt.CarrierMessageID,
+		OriginationIdentity: p.Origination,
+		DestinationIdentity: p.Destination,
+		ReferenceID:         p.ReferenceID,
+		Country:             phone.Region(p.Destination),
+		Status:              storage.MessageSubmitted,
+		CreatedAt:           now,
+		UpdatedAt:           now,
+	}
+	if err := s.store.PutMessage(storeCtx, record); err != nil {
+		// The code is live and the message on its way: only the record of
+		// its delivery is lost, so the send still succeeded.
+		s.log.WarnContext(ctx, "could not record a sent message", "app", app.ID, "message_id", msgID, "err", err)
+	}
 	s.log.DebugContext(ctx, "code sent", "app", app.ID, "message_id", msgID,
 		"carrier", cmp.Or(receipt.Carrier, s.carrier.Name()), "carrier_message_id", receipt.CarrierMessageID)
 	return res, nil

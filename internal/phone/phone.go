@@ -59,3 +59,17 @@ func IsE164Syntax(s string) bool {
 	}
 	return true
 }
+
+// Region returns the ISO 3166 region of an E.164 number (for example "US",
+// "GG"), or "" if the number has none or cannot be parsed.
+func Region(e164 string) string {
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return ""
+	}
+	region := phonenumbers.GetRegionCodeForNumber(n)
+	if region == "ZZ" || region == "001" {
+		return ""
+	}
+	return region
+}

@@ -3,7 +3,6 @@ package pinpointapi
 import (
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/otpd/otpd/internal/otp"
 	"github.com/otpd/otpd/internal/storage"
@@ -116,16 +115,12 @@ func (s *server) listOutbox(w http.ResponseWriter, r *http.Request, _ []byte) {
 		s.writeError(w, r, errOutboxNotCarrier)
 		return
 	}
-	q := storage.OutboxQuery{Destination: r.URL.Query().Get("destination"), Limit: maxOutboxListing}
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxOutboxListing {
-			s.writeError(w, r, errBadRequest("limit must be an integer from 1 to %d; got %q", maxOutboxListing, v))
-			return
-		}
-		q.Limit = n
+	limit, err := listLimit(r, maxOutboxListing)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
 	}
-	msgs, err := s.Outbox.ListOutbox(r.Context(), q)
+	msgs, err := s.Outbox.ListOutbox(r.Context(), storage.OutboxQuery{Destination: r.URL.Query().Get("destination"), Limit: limit})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -29,6 +29,12 @@ type Authenticator interface {
 	Verify(r *http.Request, body []byte) (accessKeyID string, err error)
 }
 
+// MessageLister lists the records of messages sent; every storage.Store is
+// one.
+type MessageLister interface {
+	ListMessages(ctx context.Context, q storage.MessageQuery) ([]storage.MessageRecord, error)
+}
+
 // OutboxLister lists the development outbox; every storage.Store is one.
 type OutboxLister interface {
 	ListOutbox(ctx context.Context, q storage.OutboxQuery) ([]storage.OutboxMessage, error)
@@ -47,6 +53,9 @@ type Config struct {
 	// RequestTimeout bounds the work of one request, store and carrier
 	// included. Zero means 30 seconds.
 	RequestTimeout time.Duration
+	// Messages is served at GET /_otpd/messages: every message sent, with
+	// its carrier and delivery status, never its text.
+	Messages MessageLister
 	// Outbox is served at GET /_otpd/outbox; nil when the development outbox
 	// is not the carrier.
 	Outbox OutboxLister
@@ -98,6 +107,9 @@ func New(cfg Config) http.Handler {
 		http.MethodPost: {name: "VerifyOTPMessage", handle: s.verifyOTP},
 	})
 	s.route(mux, "/v1/phone/number/validate", methods{http.MethodPost: {name: "PhoneNumberValidate", handle: s.validatePhoneNumber}})
+	s.route(mux, "/_otpd/messages", methods{
+		http.MethodGet: {name: "ListMessages", handle: s.listMessages},
+	})
 	s.route(mux, "/_otpd/outbox", methods{
 		http.MethodGet: {name: "ListOutbox", handle: s.listOutbox},
 	})

@@ -103,10 +103,25 @@ type Store interface {
 	// ListOutbox returns outbox messages, oldest first, filtered by q.
 	ListOutbox(ctx context.Context, q OutboxQuery) ([]OutboxMessage, error)
 
+	// PutMessage stores the record of a message handed to a real carrier,
+	// replacing any record with the same MessageID.
+	PutMessage(ctx context.Context, m MessageRecord) error
+	// UpdateMessageStatus applies a delivery report to the record whose
+	// (Carrier, CarrierMessageID) match, atomically, and returns the record
+	// as it now is, or ErrNotFound. A final status (MessageDelivered,
+	// MessageUndelivered, MessageFailed) is never replaced by
+	// MessagePending, since reports can arrive out of order; otherwise the
+	// report replaces Status and StatusCode and sets UpdatedAt.
+	UpdateMessageStatus(ctx context.Context, carrier, carrierMessageID string, u MessageStatusUpdate) (MessageRecord, error)
+	// ListMessages returns message records, oldest first, filtered by q
+	// (Limit keeps the newest of those that match).
+	ListMessages(ctx context.Context, q MessageQuery) ([]MessageRecord, error)
+
 	// Purge deletes, in batches of at most r.BatchSize rows per kind, what
 	// no longer matters at now: codes past their expiry, failures older
-	// than r.FailureWindow, expired send records, and outbox messages older
-	// than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages. It
+	// than r.FailureWindow, expired send records, outbox messages older
+	// than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages, and
+	// message records older than r.MessageMaxAge. It
 	// returns how many records it deleted; callers call again while that is
 	// not less than r.BatchSize. It never blocks other calls for longer than
 	// one batch takes.
@@ -243,10 +258,51 @@ type OutboxQuery struct {
 	Limit       int // at most this many, the newest of those that match
 }
 
-// Retention tells Purge what to keep.
+// Retention tells Purge what to keep. A zero duration or count keeps
+// everything of its kind.
 type Retention struct {
 	BatchSize         int
 	FailureWindow     time.Duration
 	OutboxMaxAge      time.Duration
 	OutboxMaxMessages int
+	MessageMaxAge     time.Duration
+}
+
+// MessageRecord is what otpd keeps about a message handed to a real
+// carrier: where it went and how it fared, never its text or code.
+type MessageRecord struct {
+	MessageID           string // otpd's
+	AppID               string
+	Carrier             string // the carrier that accepted it
+	CarrierMessageID    string // the carrier's ID, which its reports name
+	OriginationIdentity string
+	DestinationIdentity string
+	ReferenceID         string
+	Country             string // ISO 3166 region of the destination, "" if none
+	Status              string // one of the Message* statuses
+	StatusCode          string // the carrier's own code of the last report
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// Statuses of a MessageRecord.
+const (
+	MessageSubmitted   = "SUBMITTED"   // the carrier accepted it; no report yet
+	MessagePending     = "PENDING"     // an intermediate report (queued, sent, en route)
+	MessageDelivered   = "DELIVERED"   // final: the handset has it
+	MessageUndelivered = "UNDELIVERED" // final: the network gave up
+	MessageFailed      = "FAILED"      // final: the carrier could not send it
+)
+
+// MessageStatusUpdate is a delivery report, as UpdateMessageStatus applies it.
+type MessageStatusUpdate struct {
+	Status     string // one of the Message* statuses but MessageSubmitted
+	StatusCode string
+	At         time.Time
+}
+
+// MessageQuery filters ListMessages. Zero fields do not filter.
+type MessageQuery struct {
+	Destination string
+	Limit       int
 }

@@ -255,6 +255,44 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 	}
 }
 
+// TestMigrationUpgradesAVersion1Schema rolls a schema back to version 1
+// (before the message records) and checks that Open upgrades it, keeping
+// its data.
+func TestMigrationUpgradesAVersion1Schema(t *testing.T) {
+	u := freshDatabase(t)
+	s, err := Open(t.Context(), u)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	app := storage.App{ID: strings.Repeat("c", 32), Name: "kept", Generation: "g"}
+	if err := s.CreateApp(t.Context(), app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	for _, q := range []string{`DROP TABLE messages`, `DELETE FROM schema_migrations WHERE version > 1`} {
+		if _, err := s.pool.Exec(t.Context(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s = openStore(t, u)
+	if got := schemaVersions(t, s); fmt.Sprint(got) != fmt.Sprint(allVersions()) {
+		t.Errorf("versions after the upgrade = %v, want %v", got, allVersions())
+	}
+	if _, err := s.GetApp(t.Context(), app.ID); err != nil {
+		t.Errorf("GetApp after the upgrade: %v", err)
+	}
+	m := storage.MessageRecord{MessageID: "m", AppID: app.ID, Carrier: "c", CarrierMessageID: "x", Status: storage.MessageSubmitted}
+	if err := s.PutMessage(t.Context(), m); err != nil {
+		t.Fatalf("PutMessage after the upgrade: %v", err)
+	}
+	if got, err := s.UpdateMessageStatus(t.Context(), "c", "x", storage.MessageStatusUpdate{Status: storage.MessageDelivered}); err != nil || got.Status != storage.MessageDelivered {
+		t.Errorf("UpdateMessageStatus after the upgrade = %+v, %v", got, err)
+	}
+}
+
 func TestNewerSchemaIsRefused(t *testing.T) {
 	u := freshDatabase(t)
 	s, err := Open(t.Context(), u)

@@ -30,6 +30,11 @@ const (
 	purgeSends = `DELETE FROM sends WHERE ctid = ANY (ARRAY(
 			SELECT ctid FROM sends WHERE until_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED
 		))`
+	// purgeMessages deletes records strictly older than $1. The lock
+	// checks the age again on a record replaced meanwhile.
+	purgeMessages = `DELETE FROM messages WHERE ctid = ANY (ARRAY(
+			SELECT ctid FROM messages WHERE created_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+		))`
 	// selectOutboxCut returns the newest message beyond the newest N (the
 	// offset): it and everything older go.
 	selectOutboxCut = `SELECT created_at, seq FROM outbox
@@ -46,9 +51,10 @@ const (
 // now: codes at or past their expiry; failures at or before
 // now-r.FailureWindow; send records whose expiry (completed) or lease end
 // (pending: its owner is gone) is at or before now; outbox messages older
-// than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages. A zero
-// FailureWindow, OutboxMaxAge or OutboxMaxMessages disables its rule (keeps
-// everything); r.BatchSize must be at least 1.
+// than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages; message
+// records older than r.MessageMaxAge (by their CreatedAt). A zero
+// FailureWindow, OutboxMaxAge, OutboxMaxMessages or MessageMaxAge disables
+// its rule (keeps everything); r.BatchSize must be at least 1.
 //
 // Each batch is one statement, committed on its own: the rows it locks are
 // locked only while it runs.
@@ -67,6 +73,9 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r storage.Retention) (
 	}
 	if r.FailureWindow > 0 {
 		steps = append(steps, step{"failures", purgeFailures, []any{ms(now.Add(-r.FailureWindow)), r.BatchSize}})
+	}
+	if r.MessageMaxAge > 0 {
+		steps = append(steps, step{"message records", purgeMessages, []any{ms(now.Add(-r.MessageMaxAge)), r.BatchSize}})
 	}
 	total := 0
 	for _, st := range steps {

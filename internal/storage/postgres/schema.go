@@ -95,6 +95,29 @@ var migrations = []string{
 	);
 	CREATE INDEX outbox_by_time ON outbox (created_at, seq);
 	CREATE INDEX outbox_by_destination ON outbox (destination, created_at, seq);`,
+
+	// 2: records of the messages handed to carriers. A record without a
+	// carrier message ID (the carrier gave none, or a newer record took it
+	// over) has NULL there, which the unique index lets any number of
+	// records share. Reports change only unindexed columns, so with room
+	// left in each page their updates can stay on the page (HOT).
+	`CREATE TABLE messages (
+		created_at         timestamptz NOT NULL,
+		updated_at         timestamptz NOT NULL,
+		message_id         text COLLATE "C" PRIMARY KEY,
+		app_id             text NOT NULL,
+		carrier            text COLLATE "C" NOT NULL,
+		carrier_message_id text COLLATE "C",
+		origination        text NOT NULL,
+		destination        text COLLATE "C" NOT NULL,
+		reference_id       text NOT NULL,
+		country            text NOT NULL,
+		status             text NOT NULL,
+		status_code        text NOT NULL
+	) WITH (fillfactor = 90);
+	CREATE UNIQUE INDEX messages_by_carrier_id ON messages (carrier, carrier_message_id);
+	CREATE INDEX messages_by_time ON messages (created_at, message_id);
+	CREATE INDEX messages_by_destination ON messages (destination, created_at, message_id);`,
 }
 
 // readCommitted are the options of the Store's pgx transactions: each

@@ -23,6 +23,11 @@
 //     in the same transaction.
 //   - Send claims are INSERT ... ON CONFLICT DO UPDATE ... WHERE the record
 //     has ended: the row lock of the conflict decides which claim wins.
+//   - A message record's status report is one conditional UPDATE ...
+//     RETURNING, whose row lock makes concurrent reports take turns. Puts
+//     that name the same carrier message ID take turns under a two-key
+//     advisory lock of their own (another key space than VerifyCode's), so
+//     that each takes the ID over from the record of the one before.
 //   - Purge deletes each batch in a statement of its own, skipping rows that
 //     other calls hold locked.
 //

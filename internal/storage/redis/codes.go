@@ -157,7 +157,7 @@ func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage
 	}
 	matched := v.Matches([]byte(mac))
 
-	outcome, err = verifyWrite.exec(ctx, s.c, keys, now, from, limit, mac, flag(matched), s.nextFailureID(),
+	outcome, err = verifyWrite.exec(ctx, s.c, keys, now, from, limit, mac, flag(matched), s.uniqueID(),
 		itoa(s.ttlMS(v.Budget.Window)), itoa(nowMS-windowMS-s.margin.Milliseconds())).ToString()
 	if err != nil {
 		return "", fmt.Errorf("storage/redis: verify code: %w", err)

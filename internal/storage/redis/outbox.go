@@ -146,8 +146,9 @@ func decodeOutbox(member string) (storage.OutboxMessage, error) {
 // Purge has nothing to do for codes, failures and send records, which
 // expire by TTL. It deletes at most r.BatchSize outbox messages, oldest
 // first, that are older than r.OutboxMaxAge or beyond the newest
-// r.OutboxMaxMessages (a zero rule keeps everything), and returns how many
-// it deleted.
+// r.OutboxMaxMessages, and at most r.BatchSize message records, oldest
+// first, older than r.MessageMaxAge (a zero rule keeps everything), and
+// returns how many it deleted.
 func (s *Store) Purge(ctx context.Context, now time.Time, r storage.Retention) (int, error) {
 	if r.BatchSize < 1 {
 		return 0, fmt.Errorf("storage/redis: purge: batch size is %d, must be at least 1", r.BatchSize)
@@ -162,5 +163,13 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r storage.Retention) (
 	if err != nil {
 		return 0, fmt.Errorf("storage/redis: purge outbox messages: %w", err)
 	}
-	return int(n), nil
+	total := int(n)
+	if r.MessageMaxAge > 0 {
+		n, err := s.purgeMessages(ctx, now.Add(-r.MessageMaxAge), r.BatchSize)
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("storage/redis: purge message records: %w", err)
+		}
+	}
+	return total, nil
 }

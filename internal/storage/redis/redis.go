@@ -7,8 +7,9 @@
 //
 // # Keys
 //
-// With the default KeyPrefix "otpd:", and <app>, <destination> and <gen>
-// escaped (see escape) so that no value can end a hash tag or a key part:
+// With the default KeyPrefix "otpd:", and <app>, <destination>, <gen>,
+// <message>, <carrier> and <carrier message> escaped (see escape) so that no
+// value can end a hash tag or a key part:
 //
 //	otpd:app:{<app>}                          hash: one application
 //	otpd:apps                                 sorted set, score 0: the IDs of the applications, for ListApps
@@ -17,15 +18,20 @@
 //	otpd:send:{<app>}:<key>                   hash: one send record
 //	otpd:{outbox}                             sorted set: the development outbox (score: time in ms)
 //	otpd:{outbox}:seq                         counter: arrival order of outbox messages
+//	otpd:msg:{<message>}                      hash: one message record
+//	otpd:carrier-msg:{<carrier>:<carrier message>}  string: "<version>\t<message>", the record a report names
+//	otpd:{messages}                           sorted set: the message records (score: time in ms)
 //
 // The keys of one (application, destination) share a hash tag, so the scripts
 // on them touch one slot; a send record shares its application's slot, so
-// that ClaimSend can read the application's generation atomically. Codes and
-// failures carry the application's generation in their key, and the
+// that ClaimSend can read the application's generation atomically. Codes
+// and failures carry the application's generation in their key, and the
 // operations on them first check that the application exists with that
 // generation: a deleted application's codes and budgets never count again,
 // even under a re-created application with the same ID, and expire on their
-// own.
+// own. A message record's scripts touch only its hash; how the record, its
+// index entry and its place in the listing, three slots, stay consistent is
+// told in messages.go.
 //
 // # Expiry
 //
@@ -39,7 +45,10 @@
 // matter (the TTLs are relative); the clocks of the otpd instances must agree
 // within the margin, or one instance may trim failures another still counts,
 // or see a code dropped early (OutcomeUnknown). Purge therefore only trims the
-// development outbox, which is also capped on every append.
+// development outbox, which is also capped on every append, and the message
+// records: those carry no TTL, since their retention
+// (Retention.MessageMaxAge) reaches the store only when Purge is called;
+// Purge deletes them by age, and every put caps them (Options.MessageCap).
 //
 // # Durability
 //
@@ -76,6 +85,7 @@ const (
 	DefaultTimeout     = 5 * time.Second
 	DefaultTTLMargin   = time.Second
 	DefaultOutboxCap   = 10_000
+	DefaultMessageCap  = 100_000
 )
 
 // Options tells Open which Redis to use and how.
@@ -110,6 +120,10 @@ type Options struct {
 	// OutboxCap is how many outbox messages AppendOutbox keeps at most
 	// (the newest); DefaultOutboxCap if zero.
 	OutboxCap int
+	// MessageCap is how many message records PutMessage keeps at most
+	// (the newest), whatever Purge's Retention.MessageMaxAge;
+	// DefaultMessageCap if zero.
+	MessageCap int
 }
 
 // ParseURL reads a Redis URL:
@@ -200,17 +214,19 @@ func redactURLError(err error) error {
 // Store is a storage.Store on Redis. Open it with Open and release it with
 // Close.
 type Store struct {
-	c         rueidis.Client
-	cluster   bool
-	keys      keys
-	timeout   time.Duration
-	margin    time.Duration
-	outboxCap int
+	c          rueidis.Client
+	cluster    bool
+	keys       keys
+	timeout    time.Duration
+	margin     time.Duration
+	outboxCap  int
+	messageCap int
 
-	// failureID makes the members of the failure sets unique across
-	// instances: a random prefix and a counter.
-	failurePrefix string
-	failureSeq    atomic.Uint64
+	// uniqueID makes values unique across instances (the members of the
+	// failure sets, the versions of message records): a random prefix and
+	// a counter.
+	uniquePrefix string
+	uniqueSeq    atomic.Uint64
 
 	closeOnce sync.Once
 }
@@ -240,8 +256,8 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 			return nil, errors.New("storage/redis: negative timeout or margin")
 		}
 	}
-	if opt.OutboxCap < 0 {
-		return nil, errors.New("storage/redis: negative outbox cap")
+	if opt.OutboxCap < 0 || opt.MessageCap < 0 {
+		return nil, errors.New("storage/redis: negative outbox or message cap")
 	}
 	opt.DialTimeout = orDefault(opt.DialTimeout, DefaultDialTimeout)
 	opt.IOTimeout = orDefault(opt.IOTimeout, DefaultIOTimeout)
@@ -249,6 +265,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	opt.TTLMargin = orDefault(opt.TTLMargin, DefaultTTLMargin)
 	if opt.OutboxCap == 0 {
 		opt.OutboxCap = DefaultOutboxCap
+	}
+	if opt.MessageCap == 0 {
+		opt.MessageCap = DefaultMessageCap
 	}
 
 	prefix := make([]byte, 8)
@@ -270,13 +289,14 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("storage/redis: connect to %s: %w", strings.Join(opt.Addrs, ","), err)
 	}
 	s := &Store{
-		c:             c,
-		cluster:       c.Mode() == rueidis.ClientModeCluster,
-		keys:          keys{prefix: opt.KeyPrefix},
-		timeout:       opt.Timeout,
-		margin:        opt.TTLMargin,
-		outboxCap:     opt.OutboxCap,
-		failurePrefix: hex.EncodeToString(prefix),
+		c:            c,
+		cluster:      c.Mode() == rueidis.ClientModeCluster,
+		keys:         keys{prefix: opt.KeyPrefix},
+		timeout:      opt.Timeout,
+		margin:       opt.TTLMargin,
+		outboxCap:    opt.OutboxCap,
+		messageCap:   opt.MessageCap,
+		uniquePrefix: hex.EncodeToString(prefix),
 	}
 	switch {
 	case opt.Cluster && !s.cluster:
@@ -348,10 +368,10 @@ func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-// nextFailureID returns a member for a failure set, unique across
-// instances.
-func (s *Store) nextFailureID() string {
-	return s.failurePrefix + strconv.FormatUint(s.failureSeq.Add(1), 16)
+// uniqueID returns a value unique across instances: a member for a failure
+// set, a version of a message record.
+func (s *Store) uniqueID() string {
+	return s.uniquePrefix + strconv.FormatUint(s.uniqueSeq.Add(1), 16)
 }
 
 // ttlMS returns d plus the margin, in whole milliseconds, at least 1.
@@ -390,6 +410,18 @@ func (k keys) send(appID, key string) string { return k.prefix + "send:{" + esca
 // outbox is the sorted set of the outbox messages; outboxSeq numbers them.
 func (k keys) outbox() string    { return k.prefix + "{outbox}" }
 func (k keys) outboxSeq() string { return k.prefix + "{outbox}:seq" }
+
+// message is the hash of a message record.
+func (k keys) message(messageID string) string { return k.prefix + "msg:{" + escape(messageID) + "}" }
+
+// carrierMessage is the index entry that leads a carrier's report to its
+// message record.
+func (k keys) carrierMessage(carrier, carrierMessageID string) string {
+	return k.prefix + "carrier-msg:{" + escape(carrier) + ":" + escape(carrierMessageID) + "}"
+}
+
+// messages is the sorted set of the message records, for listing.
+func (k keys) messages() string { return k.prefix + "{messages}" }
 
 // escape makes s safe as a key part followed by others: it percent-encodes
 // '%', ':', '{' and '}', so that no value can end a hash tag or be confused

@@ -520,6 +520,142 @@ func TestOutboxIsCappedAndFiltersPastAPage(t *testing.T) {
 	}
 }
 
+// testMessage is message record n to destination, created n seconds after
+// base.
+func testMessage(n int, destination string) storage.MessageRecord {
+	at := base.Add(time.Duration(n) * time.Second)
+	return storage.MessageRecord{MessageID: fmt.Sprintf("m%03d", n), AppID: "app", Carrier: "c", CarrierMessageID: fmt.Sprintf("x%03d", n),
+		DestinationIdentity: destination, Status: storage.MessageSubmitted, CreatedAt: at, UpdatedAt: at}
+}
+
+// messageIDs lists the message IDs of recs.
+func messageIDs(recs []storage.MessageRecord) []string {
+	var ids []string
+	for _, m := range recs {
+		ids = append(ids, m.MessageID)
+	}
+	return ids
+}
+
+// keyCount counts the keys that match pattern on a standalone Redis.
+func keyCount(t *testing.T, s *Store, pattern string) int {
+	t.Helper()
+	n := 0
+	var cursor uint64
+	for {
+		entry, err := s.c.Do(t.Context(), s.c.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
+		must(t, err)
+		n += len(entry.Elements)
+		if cursor = entry.Cursor; cursor == 0 {
+			return n
+		}
+	}
+}
+
+func TestMessagesAreCapped(t *testing.T) {
+	opt := withPrefix(t, standaloneOptions(t))
+	opt.MessageCap = 5
+	s := openStore(t, opt)
+	var recs []storage.MessageRecord
+	for n := range 12 {
+		m := testMessage(n, fmt.Sprintf("+1555000000%d", n%2))
+		if n%4 == 3 {
+			m.CarrierMessageID = "" // no index entry
+		}
+		recs = append(recs, m)
+		must(t, s.PutMessage(t.Context(), m))
+	}
+	got, err := s.ListMessages(t.Context(), storage.MessageQuery{})
+	must(t, err)
+	if want := messageIDs(recs[7:]); fmt.Sprint(messageIDs(got)) != fmt.Sprint(want) {
+		t.Errorf("after 12 puts under a cap of 5: %v, want %v", messageIDs(got), want)
+	}
+	for _, m := range recs[:7] {
+		if m.CarrierMessageID == "" {
+			continue
+		}
+		if _, err := s.UpdateMessageStatus(t.Context(), m.Carrier, m.CarrierMessageID, storage.MessageStatusUpdate{Status: storage.MessageDelivered}); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("UpdateMessageStatus of trimmed %s: %v, want ErrNotFound", m.MessageID, err)
+		}
+	}
+	if n := keyCount(t, s, opt.KeyPrefix+"msg:*"); n != 5 {
+		t.Errorf("%d record hashes, want 5", n)
+	}
+	if n := keyCount(t, s, opt.KeyPrefix+"carrier-msg:*"); n != 3 { // m007 … m011 but m007 and m011
+		t.Errorf("%d index entries, want 3", n)
+	}
+}
+
+// TestLeftoversOfAnUnfinishedPutAreHarmless makes what a PutMessage that
+// stopped between its steps leaves, and checks that listings and reports
+// ignore it and that Purge cleans it up without touching the live record.
+func TestLeftoversOfAnUnfinishedPutAreHarmless(t *testing.T) {
+	opt := withPrefix(t, standaloneOptions(t))
+	s := openStore(t, opt)
+	live := testMessage(1, "+15550000001")
+	must(t, s.PutMessage(t.Context(), live))
+	leftovers := []rueidis.Completed{
+		// A member whose hash was never written.
+		s.c.B().Zadd().Key(s.keys.messages()).ScoreMember().ScoreMember(float64(unixMS(base)), messageMember("never", "+15550000001")).Build(),
+		// The member of the live record under a destination it had
+		// before it was put again.
+		s.c.B().Zadd().Key(s.keys.messages()).ScoreMember().ScoreMember(float64(unixMS(base)), messageMember(live.MessageID, "+15550000009")).Build(),
+		// An index entry for a carrier message ID the live record had
+		// before.
+		s.c.B().Set().Key(s.keys.carrierMessage(live.Carrier, "before")).Value(indexEntry("v0", live.MessageID)).Build(),
+	}
+	for _, res := range s.c.DoMulti(t.Context(), leftovers...) {
+		must(t, res.Error())
+	}
+	for _, q := range []storage.MessageQuery{{}, {Limit: 1}, {Destination: "+15550000009"}, {Destination: "+15550000001"}} {
+		got, err := s.ListMessages(t.Context(), q)
+		must(t, err)
+		want := []string{live.MessageID}
+		if q.Destination == "+15550000009" {
+			want = nil
+		}
+		if fmt.Sprint(messageIDs(got)) != fmt.Sprint(want) {
+			t.Errorf("ListMessages(%+v) = %v, want %v", q, messageIDs(got), want)
+		}
+	}
+	if _, err := s.UpdateMessageStatus(t.Context(), live.Carrier, "before", storage.MessageStatusUpdate{Status: storage.MessageDelivered}); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("UpdateMessageStatus through a left-over index entry: %v, want ErrNotFound", err)
+	}
+	// The left-over members are a second older than the live record.
+	n, err := s.Purge(t.Context(), base.Add(time.Minute+500*time.Millisecond), storage.Retention{BatchSize: 10, MessageMaxAge: time.Minute})
+	must(t, err)
+	if n != 2 {
+		t.Errorf("Purge deleted %d, want the 2 left-over members", n)
+	}
+	got, err := s.ListMessages(t.Context(), storage.MessageQuery{})
+	must(t, err)
+	if len(got) != 1 || got[0] != live {
+		t.Errorf("ListMessages after Purge = %+v, want the live record", got)
+	}
+	if card, err := s.c.Do(t.Context(), s.c.B().Zcard().Key(s.keys.messages()).Build()).AsInt64(); err != nil || card != 1 {
+		t.Errorf("listing after Purge: %d members (%v), want 1", card, err)
+	}
+}
+
+// TestPurgeOfMessagesLoadsItsScripts purges message records on a server
+// that has forgotten its scripts: the scripts run once per record, in one
+// round trip, fall back to EVAL.
+func TestPurgeOfMessagesLoadsItsScripts(t *testing.T) {
+	s := openStore(t, withPrefix(t, standaloneOptions(t)))
+	for n := range 3 {
+		must(t, s.PutMessage(t.Context(), testMessage(n, "+15550000001")))
+	}
+	must(t, s.c.Do(t.Context(), s.c.B().ScriptFlush().Build()).Error())
+	n, err := s.Purge(t.Context(), base.Add(time.Hour), storage.Retention{BatchSize: 10, MessageMaxAge: time.Minute})
+	must(t, err)
+	if n != 3 {
+		t.Errorf("Purge deleted %d, want 3", n)
+	}
+	if got := keyCount(t, s, s.keys.prefix+"*"); got != 0 {
+		t.Errorf("%d keys left after Purge, want none", got)
+	}
+}
+
 // TestKeysOfADestinationShareASlot asks the cluster for the slots of the
 // keys each script uses together.
 func TestKeysOfADestinationShareASlot(t *testing.T) {
@@ -568,6 +704,10 @@ func TestKeyLayout(t *testing.T) {
 		{k.send(key.AppID, "inv:1"), "otpd:send:{0123456789abcdef0123456789abcdef}:inv:1"},
 		{k.outbox(), "otpd:{outbox}"},
 		{k.outboxSeq(), "otpd:{outbox}:seq"},
+		{k.message("0f8c2a4e"), "otpd:msg:{0f8c2a4e}"},
+		{k.carrierMessage("twilio", "SM123"), "otpd:carrier-msg:{twilio:SM123}"},
+		{k.carrierMessage("a:b}", "c{d"), "otpd:carrier-msg:{a%3Ab%7D:c%7Bd}"},
+		{k.messages(), "otpd:{messages}"},
 		// Values with the separators cannot end the hash tag or pass for
 		// another split of the parts.
 		{k.code(storage.CodeKey{AppID: "a}b", Destination: "c:d{", ReferenceID: "e:f"}, "g:h%"), "otpd:{a%7Db:c%3Ad%7B}:code:g%3Ah%25:e:f"},
@@ -625,6 +765,8 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 		{Addrs: []string{"h:1"}, Cluster: true, DB: 1},
 		{Addrs: []string{"h:1"}, DB: -1},
 		{Addrs: []string{"h:1"}, Timeout: -time.Second},
+		{Addrs: []string{"h:1"}, OutboxCap: -1},
+		{Addrs: []string{"h:1"}, MessageCap: -1},
 	} {
 		if s, err := Open(t.Context(), opt); err == nil {
 			s.Close()

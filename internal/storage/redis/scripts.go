@@ -55,3 +55,28 @@ func (sc *script) execMulti(ctx context.Context, c rueidis.Client, keys, args []
 	}
 	return first, res[1:]
 }
+
+// execEach runs the script once for each of execs (whose keys may lie in
+// different slots), in one round trip (on a cluster, in parallel on the
+// nodes that own their keys), and returns their results in order.
+func (sc *script) execEach(ctx context.Context, c rueidis.Client, execs []rueidis.LuaExec) []rueidis.RedisResult {
+	if len(execs) == 0 {
+		return nil
+	}
+	cmds := make(rueidis.Commands, len(execs))
+	for i, e := range execs {
+		cmds[i] = c.B().Evalsha().Sha1(sc.sha1).Numkeys(int64(len(e.Keys))).Key(e.Keys...).Arg(e.Args...).Build()
+		if sc.readOnly {
+			cmds[i] = cmds[i].ToRetryable()
+		}
+	}
+	res := c.DoMulti(ctx, cmds...)
+	for i, r := range res {
+		// A server that lacks the script: run it through rueidis.Lua,
+		// which falls back to EVAL.
+		if err, ok := rueidis.IsRedisErr(r.Error()); ok && err.IsNoScript() {
+			res[i] = sc.exec(ctx, c, execs[i].Keys, execs[i].Args...)
+		}
+	}
+	return res
+}

@@ -20,6 +20,8 @@ const (
 		SELECT rowid FROM failures WHERE at_ms <= ? LIMIT ?)`
 	purgeSends = `DELETE FROM sends WHERE (app_id, key) IN (
 		SELECT app_id, key FROM sends WHERE until_ms <= ? LIMIT ?)`
+	purgeMessages = `DELETE FROM messages WHERE message_id IN (
+		SELECT message_id FROM messages WHERE created_ms < ? LIMIT ?)`
 	// selectOutboxCut returns the newest message beyond the newest N (the
 	// offset): it and everything older go.
 	selectOutboxCut = `SELECT created_ms, seq FROM outbox
@@ -35,9 +37,10 @@ const (
 // now: codes at or past their expiry; failures at or before
 // now-r.FailureWindow; send records whose expiry (completed) or lease end
 // (pending: its owner is gone) is at or before now; outbox messages older
-// than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages. A zero
-// FailureWindow, OutboxMaxAge or OutboxMaxMessages disables its rule (keeps
-// everything); r.BatchSize must be at least 1.
+// than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages; message
+// records older than r.MessageMaxAge (by their CreatedAt). A zero
+// FailureWindow, OutboxMaxAge, OutboxMaxMessages or MessageMaxAge disables
+// its rule (keeps everything); r.BatchSize must be at least 1.
 //
 // Each kind is one write of its own through the writer, so the writer never
 // spends longer than one batch on Purge before it serves other writes.
@@ -59,6 +62,10 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r storage.Retention) (
 	}
 	if r.FailureWindow > 0 {
 		steps = append(steps, purgeStep{"failures", deleteBatch(purgeFailures, unixMS(now.Add(-r.FailureWindow)), r.BatchSize)})
+	}
+	if r.MessageMaxAge > 0 {
+		// Strictly older than the age.
+		steps = append(steps, purgeStep{"message records", deleteBatch(purgeMessages, unixMS(now.Add(-r.MessageMaxAge)), r.BatchSize)})
 	}
 	total := 0
 	for _, step := range steps {

@@ -83,6 +83,29 @@ var migrations = []string{
 	);
 	CREATE INDEX outbox_by_time ON outbox (created_ms);
 	CREATE INDEX outbox_by_destination ON outbox (destination, created_ms);`,
+
+	// 2: records of the messages handed to carriers. A record without a
+	// carrier message ID (the carrier gave none, or a newer record took it
+	// over) has NULL there, which the unique index lets any number of
+	// records share. WITHOUT ROWID: the indexes hold the primary key, so
+	// (created_ms, message_id) orders the listings.
+	`CREATE TABLE messages (
+		message_id         TEXT NOT NULL PRIMARY KEY,
+		app_id             TEXT NOT NULL,
+		carrier            TEXT NOT NULL,
+		carrier_message_id TEXT,
+		origination        TEXT NOT NULL,
+		destination        TEXT NOT NULL,
+		reference_id       TEXT NOT NULL,
+		country            TEXT NOT NULL,
+		status             TEXT NOT NULL,
+		status_code        TEXT NOT NULL,
+		created_ms         INTEGER NOT NULL,
+		updated_ms         INTEGER NOT NULL
+	) WITHOUT ROWID;
+	CREATE UNIQUE INDEX messages_by_carrier_id ON messages (carrier, carrier_message_id);
+	CREATE INDEX messages_by_time ON messages (created_ms);
+	CREATE INDEX messages_by_destination ON messages (destination, created_ms);`,
 }
 
 // SQL of the migration bookkeeping.

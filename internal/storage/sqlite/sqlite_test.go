@@ -122,6 +122,50 @@ func TestMigrationsAreVersionedAndIdempotent(t *testing.T) {
 	}
 }
 
+// TestMigrationUpgradesAVersion1Database rolls a database back to schema
+// version 1 (before the message records) and checks that Open upgrades it,
+// keeping its data.
+func TestMigrationUpgradesAVersion1Database(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otpd.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	app := storage.App{ID: strings.Repeat("b", 32), Name: "kept", Generation: "g"}
+	if err := s.CreateApp(t.Context(), app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	err = s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
+		for _, q := range []string{`DROP TABLE messages`, `DELETE FROM schema_migrations WHERE version > 1`} {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("roll back to version 1: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	s = openStore(t, path)
+	if got := schemaVersions(t, s); len(got) != len(migrations) {
+		t.Errorf("versions after the upgrade = %v, want 1 to %d", got, len(migrations))
+	}
+	if _, err := s.GetApp(t.Context(), app.ID); err != nil {
+		t.Errorf("GetApp after the upgrade: %v", err)
+	}
+	m := storage.MessageRecord{MessageID: "m", AppID: app.ID, Carrier: "c", CarrierMessageID: "x", Status: storage.MessageSubmitted}
+	if err := s.PutMessage(t.Context(), m); err != nil {
+		t.Fatalf("PutMessage after the upgrade: %v", err)
+	}
+	if got, err := s.UpdateMessageStatus(t.Context(), "c", "x", storage.MessageStatusUpdate{Status: storage.MessageDelivered}); err != nil || got.Status != storage.MessageDelivered {
+		t.Errorf("UpdateMessageStatus after the upgrade = %+v, %v", got, err)
+	}
+}
+
 func TestNewerSchemaIsRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "otpd.db")
 	s, err := Open(t.Context(), path)

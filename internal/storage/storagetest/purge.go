@@ -17,8 +17,8 @@ var keepAll = storage.Retention{
 }
 
 // purgeKinds is how many kinds of record Purge deletes a batch of per call:
-// codes, failures, send records and outbox messages.
-const purgeKinds = 4
+// codes, failures, send records, outbox messages and message records.
+const purgeKinds = 5
 
 // purgeAll calls Purge the way its callers do, again while it returns at
 // least r.BatchSize, and returns the total deleted. Each call must delete at
@@ -132,6 +132,44 @@ var purgeTests = []test{
 		r.OutboxMaxMessages = 2
 		expectPurged(t, purgeAll(t, s, base.Add(time.Minute), r, purgeKinds*r.BatchSize), 3)
 		expectMessages(t, "ListOutbox after Purge", listOutbox(t, s, storage.OutboxQuery{}), msgs[3], msgs[4])
+	}},
+	{"MessagesOlderThanTheMaxAgeGo", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		now := base.Add(2 * time.Hour)
+		var old, kept []storage.MessageRecord
+		for i := range 5 {
+			m := messageRecord(app.ID, dest1, i, base.Add(time.Duration(i)*time.Minute))
+			m.Status, m.UpdatedAt = storage.MessageDelivered, now // a recent report does not keep it
+			old = append(old, m)
+		}
+		old = append(old, messageRecord(app.ID, dest2, 5, now.Add(-time.Hour-time.Millisecond)))
+		kept = append(kept, messageRecord(app.ID, dest2, 6, now.Add(-time.Hour))) // exactly the age: not older
+		kept = append(kept, messageRecord(app.ID, dest1, 7, now))
+		putMessages(t, s, kept...)
+		putMessages(t, s, old...)
+		r := keepAll
+		r.BatchSize, r.MessageMaxAge = 2, time.Hour
+		// Only message records are due, so each call deletes at most one
+		// batch.
+		expectPurged(t, purgeAll(t, s, now, r, r.BatchSize), len(old))
+		expectRecords(t, "ListMessages after Purge", listMessages(t, s, storage.MessageQuery{}), kept...)
+		for _, m := range old {
+			expectNoMessage(t, s, "purged record "+m.MessageID, m.Carrier, m.CarrierMessageID)
+		}
+		u := report(storage.MessageDelivered, "", now)
+		expectRecord(t, "UpdateMessageStatus of a kept record", updateMessage(t, s, kept[0], u), applied(kept[0], u))
+	}},
+	{"MessagesStayWithoutAMaxAge", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		var recs []storage.MessageRecord
+		for i := range 3 {
+			recs = append(recs, messageRecord(app.ID, dest1, i, base.Add(time.Duration(i)*time.Second)))
+		}
+		putMessages(t, s, recs...)
+		r := keepAll
+		r.FailureWindow, r.OutboxMaxAge = time.Hour, time.Hour
+		expectPurged(t, purgeAll(t, s, base.Add(100_000*time.Hour), r, purgeKinds*r.BatchSize), 0)
+		expectRecords(t, "ListMessages after Purge", listMessages(t, s, storage.MessageQuery{}), recs...)
 	}},
 	{"BatchSizeIsRespected", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)

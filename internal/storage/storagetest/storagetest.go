@@ -22,6 +22,7 @@
 package storagetest
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/otpd/otpd/internal/storage"
@@ -51,7 +52,7 @@ type Options struct {
 	// ExpiresByTTL says that the backend lets codes, failures and send
 	// records expire by themselves, with a time to live set when they are
 	// written, instead of deleting them in Purge, which then only trims the
-	// outbox. The suite then checks, instead of their deletion by Purge,
+	// outbox and the message records. The suite then checks, instead of their deletion by Purge,
 	// that they carry a time to live matching their lifetime; the store
 	// must implement TTLReporter. Expiry as the contract defines it (rule 4
 	// of VerifyCode, the failure window, the lease and expiry of send
@@ -82,6 +83,7 @@ func RunWith(t *testing.T, open func(t *testing.T) storage.Store, opts Options) 
 		{"DestinationLockout", lockoutTests},
 		{"ClaimSend", sendTests},
 		{"Outbox", outboxTests},
+		{"Messages", messageTests},
 		{"Purge", purge},
 	}
 	for _, g := range groups {
@@ -92,7 +94,7 @@ func RunWith(t *testing.T, open func(t *testing.T) storage.Store, opts Options) 
 		})
 	}
 	t.Run("Concurrency", func(t *testing.T) {
-		for _, tc := range concurrencyTests {
+		for _, tc := range slices.Concat(concurrencyTests, messageConcurrencyTests) {
 			t.Run(tc.name, func(t *testing.T) {
 				s := open(t)
 				tc.run(t, s, s)
@@ -107,7 +109,7 @@ func RunWith(t *testing.T, open func(t *testing.T) storage.Store, opts Options) 
 // and the atomic operations must stay atomic across them.
 func RunShared(t *testing.T, open func(t *testing.T) (a, b storage.Store)) {
 	t.Run("Visibility", func(t *testing.T) {
-		for _, tc := range visibilityTests {
+		for _, tc := range slices.Concat(visibilityTests, messageVisibilityTests) {
 			t.Run(tc.name, func(t *testing.T) {
 				a, b := open(t)
 				tc.run(t, a, b)
@@ -115,7 +117,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b storage.Store)) {
 		}
 	})
 	t.Run("Concurrency", func(t *testing.T) {
-		for _, tc := range concurrencyTests {
+		for _, tc := range slices.Concat(concurrencyTests, messageConcurrencyTests) {
 			t.Run(tc.name, func(t *testing.T) {
 				a, b := open(t)
 				tc.run(t, a, b)

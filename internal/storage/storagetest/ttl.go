@@ -112,8 +112,8 @@ func pickTests(tests []test, names ...string) []test {
 }
 
 // purgeTTLTests replace purgeTests for backends with ExpiresByTTL: what
-// Purge would delete carries a TTL instead, and Purge trims the outbox as
-// for every backend.
+// Purge would delete carries a TTL instead, and Purge trims the outbox and
+// the message records as for every backend.
 var purgeTTLTests = append([]test{
 	{"CodesLiveTheirValidity", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
@@ -202,4 +202,5 @@ var purgeTTLTests = append([]test{
 		}
 		expectVerify(t, s, "live code", attempt(live, "123456", now), storage.OutcomeValid)
 	}},
-}, pickTests(purgeTests, "OutboxTrimmedByAge", "OutboxTrimmedByCount")...)
+}, pickTests(purgeTests, "OutboxTrimmedByAge", "OutboxTrimmedByCount",
+	"MessagesOlderThanTheMaxAgeGo", "MessagesStayWithoutAMaxAge")...)
