@@ -108,12 +108,22 @@ func withService(cfg config, create bool, f func(ctx context.Context, svc *otp.S
 	})
 }
 
-// runOutbox is `otpd outbox`.
-func runOutbox(args []string) error {
+// listing is a command that lists records from the store: its flags, and
+// how it fetches and shows them.
+type listing struct {
+	name, help string
+	empty      string   // printed when there is nothing to list
+	columns    []string // of the table
+	// fetch reads the records and returns them in their JSON form and as
+	// table rows.
+	fetch func(ctx context.Context, st storage.Store, destination string, limit int) (entries any, rows [][]string, err error)
+}
+
+// run parses the listing's flags (--destination, --json, --limit and the
+// store's) and prints the records.
+func (l listing) run(args []string) error {
 	var cfg config
-	fs := newFlagSet("outbox", "otpd outbox [--destination E164] [--json]\n\n"+
-		"Lists the messages the development outbox delivered, oldest first. They include the codes:\n"+
-		"the outbox exists to show what would have been texted.")
+	fs := newFlagSet(l.name, l.help)
 	storeFlags(fs, &cfg)
 	dest := fs.String("destination", "", "only messages to this E.164 number")
 	asJSON := fs.Bool("json", false, "print a JSON array")
@@ -122,72 +132,70 @@ func runOutbox(args []string) error {
 		return err
 	}
 	if *dest != "" && !phone.IsE164Syntax(*dest) {
-		return fmt.Errorf("outbox: --destination %q: want an E.164 number such as +14255550142", *dest)
+		return fmt.Errorf("%s: --destination %q: want an E.164 number such as +14255550142", l.name, *dest)
 	}
-	var msgs []storage.OutboxMessage
+	var (
+		entries any
+		rows    [][]string
+	)
 	err := withStore(cfg, false, func(ctx context.Context, st storage.Store) error {
 		var err error
-		msgs, err = st.ListOutbox(ctx, storage.OutboxQuery{Destination: *dest, Limit: *limit})
+		entries, rows, err = l.fetch(ctx, st, *dest, *limit)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	entries := pinpointapi.OutboxEntries(msgs)
 	if *asJSON {
 		return printJSON(os.Stdout, entries)
 	}
-	if len(entries) == 0 {
-		fmt.Println("The outbox is empty.")
+	if len(rows) == 0 {
+		fmt.Println(l.empty)
 		return nil
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CREATED\tTO\tREFERENCE\tLANGUAGE\tBODY")
-	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.CreatedAt, e.DestinationIdentity, e.ReferenceID, e.Language,
-			strings.ReplaceAll(e.Body, "\n", " "))
+	fmt.Fprintln(tw, strings.Join(l.columns, "\t"))
+	for _, row := range rows {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
 }
 
-// runMessages is `otpd messages`.
-func runMessages(args []string) error {
-	var cfg config
-	fs := newFlagSet("messages", "otpd messages [--destination E164] [--json]\n\n"+
-		"Lists the messages sent, oldest first, with their carrier and delivery status (never their text).")
-	storeFlags(fs, &cfg)
-	dest := fs.String("destination", "", "only messages to this E.164 number")
-	asJSON := fs.Bool("json", false, "print a JSON array")
-	limit := fs.Int("limit", 100, "at most this many messages, the newest")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *dest != "" && !phone.IsE164Syntax(*dest) {
-		return fmt.Errorf("messages: --destination %q: want an E.164 number such as +14255550142", *dest)
-	}
-	var recs []storage.MessageRecord
-	err := withStore(cfg, false, func(ctx context.Context, st storage.Store) error {
-		var err error
-		recs, err = st.ListMessages(ctx, storage.MessageQuery{Destination: *dest, Limit: *limit})
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	entries := pinpointapi.MessageEntries(recs)
-	if *asJSON {
-		return printJSON(os.Stdout, entries)
-	}
-	if len(entries) == 0 {
-		fmt.Println("No message has been sent.")
-		return nil
-	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CREATED\tTO\tREFERENCE\tCARRIER\tSTATUS\tCODE\tUPDATED")
-	for _, e := range entries {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.CreatedAt, e.DestinationIdentity, e.ReferenceID, e.Carrier, e.Status, e.StatusCode, e.UpdatedAt)
-	}
-	return tw.Flush()
+// outboxListing is `otpd outbox`.
+var outboxListing = listing{
+	name: "outbox",
+	help: "otpd outbox [--destination E164] [--json]\n\n" +
+		"Lists the messages the development outbox delivered, oldest first. They include the codes:\n" +
+		"the outbox exists to show what would have been texted.",
+	empty:   "The outbox is empty.",
+	columns: []string{"CREATED", "TO", "REFERENCE", "LANGUAGE", "BODY"},
+	fetch: func(ctx context.Context, st storage.Store, dest string, limit int) (any, [][]string, error) {
+		msgs, err := st.ListOutbox(ctx, storage.OutboxQuery{Destination: dest, Limit: limit})
+		entries := pinpointapi.OutboxEntries(msgs)
+		rows := make([][]string, len(entries))
+		for i, e := range entries {
+			rows[i] = []string{e.CreatedAt, e.DestinationIdentity, e.ReferenceID, e.Language, strings.ReplaceAll(e.Body, "\n", " ")}
+		}
+		return entries, rows, err
+	},
+}
+
+// messagesListing is `otpd messages`.
+var messagesListing = listing{
+	name: "messages",
+	help: "otpd messages [--destination E164] [--json]\n\n" +
+		"Lists the messages sent, oldest first, with their carrier and delivery status (never their text).",
+	empty:   "No message has been sent.",
+	columns: []string{"CREATED", "TO", "REFERENCE", "CARRIER", "STATUS", "CODE", "UPDATED"},
+	fetch: func(ctx context.Context, st storage.Store, dest string, limit int) (any, [][]string, error) {
+		recs, err := st.ListMessages(ctx, storage.MessageQuery{Destination: dest, Limit: limit})
+		entries := pinpointapi.MessageEntries(recs)
+		rows := make([][]string, len(entries))
+		for i, e := range entries {
+			rows[i] = []string{e.CreatedAt, e.DestinationIdentity, e.ReferenceID, e.Carrier, e.Status, e.StatusCode, e.UpdatedAt}
+		}
+		return entries, rows, err
+	},
 }
 
 func printJSON(w io.Writer, v any) error {

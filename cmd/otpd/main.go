@@ -48,9 +48,9 @@ func run(args []string) error {
 	case "apps":
 		return runApps(args[1:])
 	case "outbox":
-		return runOutbox(args[1:])
+		return outboxListing.run(args[1:])
 	case "messages":
-		return runMessages(args[1:])
+		return messagesListing.run(args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
