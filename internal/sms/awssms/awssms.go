@@ -67,7 +67,6 @@ package awssms
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -78,7 +77,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -104,6 +102,9 @@ const (
 	maxShown = 200
 	// maxCause is how much of the SDK's error Error() shows.
 	maxCause = 1000
+	// maxMessage bounds a refusal's Message, which only an answer with
+	// dozens of faulty fields, each with its detail, comes near.
+	maxMessage = 4 << 10
 	// maxIdleConns is the idle connections kept to the one endpoint.
 	maxIdleConns = 64
 )
@@ -358,8 +359,10 @@ func (c *Carrier) failure(ctx, reqCtx context.Context, err error, text string) e
 	default:
 		refusal = c.noAnswer(ctx, reqCtx, err)
 	}
-	refusal.Message = redact(refusal.Message, text)
-	return &failure{refusal: refusal, cause: err, causeText: cut(redact(err.Error(), text), maxCause)}
+	// The Message holds more of the answer than detail: AWS's error code,
+	// reasons, field names and resource IDs.
+	refusal.Message = sms.Redact(refusal.Message, text, maxMessage)
+	return &failure{refusal: refusal, cause: err, causeText: sms.Redact(err.Error(), text, maxCause)}
 }
 
 // httpStatus returns the HTTP status of the answer err carries, or 0.
@@ -554,11 +557,10 @@ func withReason(reason string) string {
 // detailOf returns ": " and AWS's message s, redacted of text and cut to
 // maxShown bytes, or "".
 func detailOf(s, text string) string {
-	s = redact(oneLine(s), text)
-	if s == "" {
+	if s = sms.Redact(s, text, maxShown); s == "" {
 		return ""
 	}
-	return ": " + cut(s, maxShown)
+	return ": " + s
 }
 
 // describeResource names a resource of an error, or "".
@@ -649,105 +651,3 @@ func containsWord(s, word string) bool {
 }
 
 func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
-
-// redact returns s with whatever repeats text, whole or as JSON writes it,
-// and any run of four or more digits that is part of a run of digits of
-// text (the code, or a part of it) or holds one, replaced by "[redacted]".
-func redact(s, text string) string {
-	if text == "" {
-		return s
-	}
-	secrets := []string{text, oneLine(text)}
-	if quoted, err := json.Marshal(text); err == nil {
-		secrets = append(secrets, strings.Trim(string(quoted), `"`), asciiJSON(strings.Trim(string(quoted), `"`)))
-	}
-	for _, secret := range secrets {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	var codes []string
-	for run := range strings.FieldsFuncSeq(text, notDigit) {
-		if len(run) >= 4 {
-			codes = append(codes, run)
-		}
-	}
-	if len(codes) == 0 {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if notDigit(rune(s[i])) {
-			b.WriteByte(s[i])
-			i++
-			continue
-		}
-		j := i
-		for j < len(s) && !notDigit(rune(s[j])) {
-			j++
-		}
-		run := s[i:j]
-		secret := false
-		for _, code := range codes {
-			if len(run) >= 4 && strings.Contains(code, run) || strings.Contains(run, code) {
-				secret = true
-				break
-			}
-		}
-		if secret {
-			b.WriteString("[redacted]")
-		} else {
-			b.WriteString(run)
-		}
-		i = j
-	}
-	return b.String()
-}
-
-func notDigit(r rune) bool { return r < '0' || r > '9' }
-
-// asciiJSON returns JSON string contents with every character beyond ASCII
-// escaped, as many JSON writers do.
-func asciiJSON(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r < utf8.RuneSelf {
-			b.WriteRune(r)
-			continue
-		}
-		for _, u := range utf16.Encode([]rune{r}) {
-			fmt.Fprintf(&b, `\u%04x`, u)
-		}
-	}
-	return b.String()
-}
-
-// oneLine returns s as valid UTF-8 with every run of spaces, control or
-// other unprintable characters made one space, trimmed.
-func oneLine(s string) string {
-	var b strings.Builder
-	gap := false
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			gap = true
-			continue
-		}
-		if gap && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		gap = false
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// cut returns s cut to at most n bytes, at a character boundary.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}

@@ -454,7 +454,7 @@ func answer(resp *http.Response, body []byte, text string) (sms.Receipt, error) 
 	// what is the refusal as the developer reads it: the status, Twilio's
 	// error code and its meaning, and where Twilio explains it.
 	what := status
-	said := sanitize(e.Message, text)
+	said := sms.Redact(e.Message, text, maxShown)
 	if e.Code != 0 {
 		meaning, known := meanings[e.Code]
 		if !known {
@@ -471,14 +471,14 @@ func answer(resp *http.Response, body []byte, text string) (sms.Receipt, error) 
 	case said != "":
 		cause += ": " + said
 	case e.Code == 0 && len(body) > 0:
-		cause += ": " + sanitize(string(body), text)
+		cause += ": " + sms.Redact(string(body), text, maxShown)
 	}
 	causeErr := errors.New(cause)
 
 	switch {
 	case code == http.StatusTooManyRequests || e.Code == 20429 || e.Code == 14107 || e.Code == 21611:
 		msg := "Twilio is throttling otpd (" + what + ")"
-		if ra := sanitize(resp.Header.Get("Retry-After"), text); ra != "" && len(ra) <= 64 {
+		if ra := sms.Redact(resp.Header.Get("Retry-After"), text, maxShown); ra != "" && len(ra) <= 64 {
 			msg += "; Retry-After: " + ra
 		}
 		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Throttled, Code: code, Message: msg}, causeErr)
@@ -518,55 +518,6 @@ func isWord(s string) bool {
 		}
 	}
 	return true
-}
-
-// sanitize returns s as one line of printable text, with whatever repeats
-// text or any run of four or more digits of text (the code) redacted, cut
-// to maxShown bytes.
-func sanitize(s, text string) string {
-	s = oneLine(s)
-	secrets := []string{text, oneLine(text)}
-	if quoted, err := json.Marshal(text); err == nil {
-		secrets = append(secrets, strings.Trim(string(quoted), `"`))
-	}
-	secrets = append(secrets, url.QueryEscape(text))
-	for run := range strings.FieldsFuncSeq(text, func(r rune) bool { return r < '0' || r > '9' }) {
-		if len(run) >= 4 {
-			secrets = append(secrets, run)
-		}
-	}
-	for _, secret := range secrets {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	if len(s) <= maxShown {
-		return s
-	}
-	cut := maxShown
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
-
-// oneLine returns s as valid UTF-8 with every run of spaces, control or
-// other unprintable characters made one space, trimmed.
-func oneLine(s string) string {
-	var b strings.Builder
-	gap := false
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			gap = true
-			continue
-		}
-		if gap && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		gap = false
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // truncateTo returns s cut to at most n bytes.

@@ -73,7 +73,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/otpd/otpd/internal/gsm7"
@@ -325,14 +324,14 @@ func answer(resp *http.Response, text string) (sms.Receipt, error) {
 	}
 	shown, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	detail := ""
-	if s := sanitize(shown, text); s != "" {
+	if s := sms.Redact(string(shown), text, maxShown); s != "" {
 		detail = ": " + s
 	}
 	cause := errors.New("webhook endpoint answered " + status)
 	switch {
 	case code == http.StatusTooManyRequests:
 		msg := "the webhook endpoint is throttling otpd (" + status + ")"
-		if ra := sanitize([]byte(resp.Header.Get("Retry-After")), text); ra != "" && len(ra) <= 64 {
+		if ra := sms.Redact(resp.Header.Get("Retry-After"), text, maxShown); ra != "" && len(ra) <= 64 {
 			msg += "; Retry-After: " + ra
 		}
 		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Throttled, Code: code, Message: msg + detail}, cause)
@@ -385,70 +384,6 @@ func carrierMessageID(body io.Reader) string {
 		}
 	}
 	return ""
-}
-
-// sanitize returns b as one line of printable text, with whatever repeats
-// text or any run of four or more digits of text (the code) redacted, cut
-// to maxShown bytes.
-func sanitize(b []byte, text string) string {
-	s := oneLine(string(b))
-	secrets := []string{text, oneLine(text)}
-	if quoted, err := json.Marshal(text); err == nil {
-		secrets = append(secrets, strings.Trim(string(quoted), `"`), asciiJSON(string(quoted)))
-	}
-	for run := range strings.FieldsFuncSeq(text, func(r rune) bool { return r < '0' || r > '9' }) {
-		if len(run) >= 4 {
-			secrets = append(secrets, run)
-		}
-	}
-	for _, secret := range secrets {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "[redacted]")
-		}
-	}
-	if len(s) <= maxShown {
-		return s
-	}
-	cut := maxShown
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
-
-// asciiJSON returns JSON text with every character beyond ASCII escaped,
-// as Python's json.dumps writes it by default.
-func asciiJSON(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r < utf8.RuneSelf {
-			b.WriteRune(r)
-			continue
-		}
-		for _, u := range utf16.Encode([]rune{r}) {
-			fmt.Fprintf(&b, `\u%04x`, u)
-		}
-	}
-	return strings.Trim(b.String(), `"`)
-}
-
-// oneLine returns s as valid UTF-8 with every run of spaces, control or
-// other unprintable characters made one space, trimmed.
-func oneLine(s string) string {
-	var b strings.Builder
-	gap := false
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			gap = true
-			continue
-		}
-		if gap && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		gap = false
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // Verify checks a request the carrier made, for endpoints written in Go:
