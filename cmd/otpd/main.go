@@ -6,6 +6,8 @@
 //	otpd apps create --name NAME       create an application
 //	otpd apps list                     list applications
 //	otpd outbox                        show what the development outbox delivered
+//	otpd messages                      show every message sent and its delivery status
+//	otpd bench                         load-test otpd and compare it with a bare HTTP server
 package main
 
 import (
@@ -23,9 +25,11 @@ Usage:
   otpd apps list                              list applications as JSON
   otpd outbox [--destination E164] [--json]   show the development outbox, oldest first
   otpd messages [--destination E164] [--json] every message sent: carrier and delivery status
+  otpd bench (--start | --target URL) [flags] load-test otpd over HTTP (otpd bench -h for flags)
 
-Every subcommand takes --data-dir (OTPD_DATA_DIR, default ./otpd-data) and may
-run while a server uses the same data directory.
+The apps, outbox and messages commands take --data-dir (OTPD_DATA_DIR, default
+./otpd-data) or --store (OTPD_STORE), like serve, and may run while a server uses
+the same store.
 `
 
 func main() {
@@ -51,6 +55,8 @@ func run(args []string) error {
 		return outboxListing.run(args[1:])
 	case "messages":
 		return messagesListing.run(args[1:])
+	case "bench":
+		return runBench(args[1:], os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

@@ -1,0 +1,691 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/otpd/otpd/internal/loadgen"
+	"github.com/otpd/otpd/internal/pinpointapi"
+	"github.com/otpd/otpd/internal/storage"
+)
+
+const benchHelp = `otpd bench [flags]
+
+Drives otpd over real HTTP with SigV4-signed requests and reports requests
+per second, latency p50/p90/p99/max and errors by kind. Either --target a
+running otpd (with its key pair: --access-key-id/--secret-access-key or
+OTPD_ACCESS_KEY_ID/OTPD_SECRET_ACCESS_KEY) or --start one in-process on
+127.0.0.1 (a temporary data directory, or --store; the development outbox as
+carrier; a failure budget high enough never to lock out).
+
+Closed loop (default): --concurrency workers, each with its own keep-alive
+connection, send requests back to back for --duration. Open loop (--rate R):
+requests are due at R per second over the same workers whatever the
+completions, and latency counts from when each was due.
+
+Workloads (--workload):
+  send          SendOTPMessage, a fresh ReferenceId each time: code generation,
+                hashing, storing and the outbox carrier.
+  verify        VerifyOTPMessage with the right code, a fresh code each time:
+                the consume path. Codes are pre-sent (for 3 x --duration, or
+                --codes of them, or enough for --rate) and read back first;
+                if the pool runs out before --duration the run ends early
+                (marked "early" in the report).
+  verify-wrong  VerifyOTPMessage with wrong codes spread over many pre-sent
+                codes (at most 5 guesses each, their AllowedAttempts): the
+                attempt path, not the exhausted one. Against --target the
+                server's --failure-limit (per application and phone number)
+                still applies; guesses are spread over many numbers.
+  mix           per worker: SendOTPMessage, read the code back (not counted:
+                from the store with --start, GET /_otpd/outbox against
+                --target), then VerifyOTPMessage with the right code, after a
+                wrong one a third of the time; a new phone number each
+                time.
+
+--ceiling (default on) also drives a bare net/http server answering a
+constant JSON body of the size otpd answered, with the same generator,
+requests and concurrency (closed loop), and shows otpd's req/s as a ratio.`
+
+// benchOptions are the flags of otpd bench.
+type benchOptions struct {
+	target, accessKeyID, secretKey, region string
+	start                                  bool
+	store                                  string
+	workload                               string
+	concurrency                            []int
+	duration                               time.Duration
+	rate                                   float64
+	ceiling                                bool
+	codes                                  int
+	jsonOut                                bool
+}
+
+// benchRow is one run as the report shows it.
+type benchRow struct {
+	Workload     string           `json:"workload"`
+	Mode         string           `json:"mode"` // closed or open
+	Rate         float64          `json:"rate,omitempty"`
+	Concurrency  int              `json:"concurrency"`
+	Requests     int64            `json:"requests"`
+	Seconds      float64          `json:"seconds"`
+	RPS          float64          `json:"rps"`
+	P50ms        float64          `json:"p50_ms"`
+	P90ms        float64          `json:"p90_ms"`
+	P99ms        float64          `json:"p99_ms"`
+	MaxMs        float64          `json:"max_ms"`
+	Errors       int64            `json:"errors"`
+	ErrorsByKind map[string]int64 `json:"errors_by_kind"`
+	EndedEarly   bool             `json:"ended_early,omitempty"`
+	Scheduled    int64            `json:"scheduled,omitempty"`
+	CeilingRPS   float64          `json:"ceiling_rps,omitempty"`
+	CeilingBytes int              `json:"ceiling_body_bytes,omitempty"`
+	Ratio        float64          `json:"ratio_to_ceiling,omitempty"`
+}
+
+// runBench is `otpd bench`.
+func runBench(args []string, out io.Writer) error {
+	var o benchOptions
+	fs := newFlagSet("bench", benchHelp)
+	fs.StringVar(&o.target, "target", "", "URL of a running otpd to drive, such as http://127.0.0.1:8080")
+	fs.StringVar(&o.accessKeyID, "access-key-id", os.Getenv("OTPD_ACCESS_KEY_ID"), "with --target: the access key ID to sign with (OTPD_ACCESS_KEY_ID)")
+	fs.StringVar(&o.secretKey, "secret-access-key", os.Getenv("OTPD_SECRET_ACCESS_KEY"), "with --target: the secret access key (OTPD_SECRET_ACCESS_KEY)")
+	fs.StringVar(&o.region, "region", env("OTPD_REGION", "us-east-1"), "with --target: the region otpd accepts (OTPD_REGION)")
+	fs.BoolVar(&o.start, "start", false, "start otpd in-process on 127.0.0.1 instead of --target")
+	fs.StringVar(&o.store, "store", "", "with --start: a shared store URL instead of a temporary embedded database")
+	fs.StringVar(&o.workload, "workload", "send", "send, verify, verify-wrong or mix")
+	conc := fs.String("concurrency", "32", "workers (connections); a list such as 8,32,128 runs each")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each run lasts")
+	fs.Float64Var(&o.rate, "rate", 0, "requests per second: open loop when > 0")
+	fs.BoolVar(&o.ceiling, "ceiling", true, "also measure a bare net/http server with the same generator and print the ratio")
+	fs.IntVar(&o.codes, "codes", 0, "verify workloads: codes to pre-send (0: enough for --rate, or as many as --duration of sending gives)")
+	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if o.concurrency, err = parseConcurrency(*conc); err != nil {
+		return err
+	}
+	if err := o.check(); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	b := &bench{opts: o, log: os.Stderr}
+	if o.start {
+		done, err := b.startServer(ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
+	} else {
+		b.baseURL = strings.TrimRight(o.target, "/")
+		b.signer = loadgen.NewSigner(o.accessKeyID, o.secretKey, o.region, "mobiletargeting")
+	}
+	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	defer b.client.CloseIdleConnections()
+	if b.appID, err = b.createApp(ctx); err != nil {
+		return err
+	}
+	var rows []benchRow
+	for _, c := range o.concurrency {
+		row, err := b.runOne(ctx, c)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row)
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	printBenchTable(out, rows)
+	return nil
+}
+
+func parseConcurrency(s string) ([]int, error) {
+	var cs []int
+	for part := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 || n > 100000 {
+			return nil, fmt.Errorf("--concurrency %q: want positive integers separated by commas, such as 8,32,128", s)
+		}
+		cs = append(cs, n)
+	}
+	return cs, nil
+}
+
+func (o *benchOptions) check() error {
+	var errs []error
+	switch {
+	case o.start && o.target != "":
+		errs = append(errs, errors.New("--start and --target exclude each other"))
+	case !o.start && o.target == "":
+		errs = append(errs, errors.New("want --target URL (a running otpd) or --start"))
+	case o.target != "":
+		if u, err := url.Parse(o.target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--target %q: want a URL such as http://127.0.0.1:8080", o.target))
+		}
+		if o.accessKeyID == "" || o.secretKey == "" {
+			errs = append(errs, errors.New("--target needs the server's key pair: --access-key-id and --secret-access-key (or OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY)"))
+		}
+		if o.store != "" {
+			errs = append(errs, errors.New("--store goes with --start only"))
+		}
+	}
+	if o.store != "" {
+		if err := checkStoreURL(o.store); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	switch o.workload {
+	case "send", "verify", "verify-wrong", "mix":
+	default:
+		errs = append(errs, fmt.Errorf("--workload %q: want send, verify, verify-wrong or mix", o.workload))
+	}
+	if o.duration <= 0 {
+		errs = append(errs, fmt.Errorf("--duration %s: want a positive duration", o.duration))
+	}
+	if o.rate < 0 || math.IsNaN(o.rate) || math.IsInf(o.rate, 0) {
+		errs = append(errs, fmt.Errorf("--rate %v: want 0 (closed loop) or a positive rate", o.rate))
+	}
+	if o.codes < 0 {
+		errs = append(errs, fmt.Errorf("--codes %d: want 0 (automatic) or more", o.codes))
+	}
+	return errors.Join(errs...)
+}
+
+// bench is one invocation's state.
+type bench struct {
+	opts    benchOptions
+	log     io.Writer
+	baseURL string
+	signer  *loadgen.Signer
+	client  *http.Client
+	store   storage.Store // with --start
+	appID   string
+	runs    atomic.Int64 // distinguishes ReferenceIds across runs
+}
+
+// startServer starts otpd in-process as --start says; done stops it.
+func (b *bench) startServer(ctx context.Context) (done func(), err error) {
+	var cfg config
+	fs := newFlagSet("serve", "")
+	serveFlags(fs, &cfg)
+	dir, err := os.MkdirTemp("", "otpd-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if err := fs.Parse([]string{"--data-dir", dir, "--addr", "127.0.0.1:0", "--store", b.opts.store,
+		"--log-level", "error", "--config", ""}); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	cfg.FailureLimit = math.MaxInt32 // never lock out: verify-wrong measures the attempt path
+	cfg.OutboxMaxMessages = math.MaxInt32
+	if err := cfg.validate(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("--start: %w", err)
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s, err := newServer(sctx, cfg, slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelError})), time.Now)
+	if err != nil {
+		cancel()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("--start: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		s.store.Close()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.serve(sctx, ln) }()
+	b.baseURL = "http://" + ln.Addr().String()
+	b.signer = loadgen.NewSigner(s.creds.AccessKeyID, s.creds.SecretAccessKey, cfg.Region, "mobiletargeting")
+	b.store = s.store
+	fmt.Fprintf(b.log, "otpd bench: started otpd on %s (store: %s)\n", b.baseURL, storeName(b.opts.store))
+	return func() {
+		cancel()
+		if err := <-served; err != nil {
+			fmt.Fprintln(b.log, "otpd bench: the in-process otpd:", err)
+		}
+		os.RemoveAll(dir)
+	}, nil
+}
+
+func storeName(s string) string {
+	if s == "" {
+		return "embedded SQLite in a temporary directory"
+	}
+	return redactStoreURL(s)
+}
+
+// call sends one signed request outside the measurement.
+func (b *bench) call(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, b.baseURL+path, strings.NewReader(string(body)))
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if err := b.signer.Sign(ctx, req, loadgen.PayloadHash(body)); err != nil {
+		return nil, err
+	}
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(data)))
+	}
+	return data, nil
+}
+
+func (b *bench) createApp(ctx context.Context) (string, error) {
+	data, err := b.call(ctx, http.MethodPost, "/v1/apps", []byte(`{"Name":"otpd-bench"}`))
+	if err != nil {
+		return "", fmt.Errorf("create the bench application: %w", err)
+	}
+	var app pinpointapi.ApplicationResponse
+	if err := json.Unmarshal(data, &app); err != nil || app.ID == "" {
+		return "", fmt.Errorf("create the bench application: unexpected answer %q", data)
+	}
+	return app.ID, nil
+}
+
+// benchDestination is the i-th of 10,000 valid US numbers the bench sends to.
+func benchDestination(i int) string { return fmt.Sprintf("+1425555%04d", i%10000) }
+
+const (
+	benchOrigination = "+18555550142"
+	benchCodeLength  = 6
+	benchAttempts    = 5 // AllowedAttempts of pre-sent codes: the most Pinpoint allows
+)
+
+func sendBody(dest, ref string) []byte {
+	return fmt.Appendf(nil, `{"Channel":"SMS","BrandName":"Bench","OriginationIdentity":%q,"DestinationIdentity":%q,"ReferenceId":%q,"CodeLength":%d,"AllowedAttempts":%d}`,
+		benchOrigination, dest, ref, benchCodeLength, benchAttempts)
+}
+
+func verifyBody(dest, ref, code string) []byte {
+	return fmt.Appendf(nil, `{"DestinationIdentity":%q,"ReferenceId":%q,"Otp":%q}`, dest, ref, code)
+}
+
+var benchCodeRE = regexp.MustCompile(`\b[0-9]{6}\b`)
+
+// issuedCode is a pre-sent code, read back from the outbox.
+type issuedCode struct {
+	dest, ref, code string
+	body            []byte // the right VerifyOTPMessage body
+	hash            string
+}
+
+// presendFactor × --duration is how long verify workloads pre-send codes
+// for, without --codes or --rate.
+const presendFactor = 3
+
+// presendBatch is how many codes go to one destination, read back with one
+// outbox listing.
+const presendBatch = 1000
+
+// presend sends codes with c concurrent senders until it has want codes
+// (want > 0) or until budget has passed (want == 0), and reads them back.
+func (b *bench) presend(ctx context.Context, run int64, want, c int, budget time.Duration) ([]issuedCode, error) {
+	var pool []issuedCode
+	began := time.Now()
+	for batch := 0; ; batch++ {
+		if want > 0 && len(pool) >= want || want == 0 && batch > 0 && time.Since(began) >= budget {
+			break
+		}
+		n := presendBatch
+		if want > 0 {
+			n = min(n, want-len(pool))
+		}
+		dest := benchDestination(int(run)*1000 + batch)
+		refs := make([]string, n)
+		for i := range refs {
+			refs[i] = fmt.Sprintf("b%d-%d-%d", run, batch, i)
+		}
+		var (
+			next    atomic.Int64
+			wg      sync.WaitGroup
+			errOnce sync.Once
+			sendErr error
+		)
+		for range min(c, n) {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+					if _, err := b.call(ctx, http.MethodPost, "/v1/apps/"+b.appID+"/otp", sendBody(dest, refs[i])); err != nil {
+						errOnce.Do(func() { sendErr = err })
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if sendErr != nil {
+			return nil, fmt.Errorf("pre-send codes: %w", sendErr)
+		}
+		entries, err := b.outbox(ctx, dest, n)
+		if err != nil {
+			return nil, fmt.Errorf("read pre-sent codes back: %w", err)
+		}
+		got := 0
+		for _, e := range entries {
+			code := benchCodeRE.FindString(e.Body)
+			if code == "" || !strings.HasPrefix(e.ReferenceID, fmt.Sprintf("b%d-%d-", run, batch)) {
+				continue
+			}
+			body := verifyBody(dest, e.ReferenceID, code)
+			pool = append(pool, issuedCode{dest: dest, ref: e.ReferenceID, code: code, body: body, hash: loadgen.PayloadHash(body)})
+			got++
+		}
+		if got != n {
+			return nil, fmt.Errorf("read pre-sent codes back: the outbox holds %d of the %d codes sent to %s (is the development outbox the carrier?)", got, n, dest)
+		}
+	}
+	return pool, nil
+}
+
+// outbox lists the newest limit messages to dest: from the store with
+// --start, else from GET /_otpd/outbox.
+func (b *bench) outbox(ctx context.Context, dest string, limit int) ([]pinpointapi.OutboxEntry, error) {
+	if b.store != nil {
+		msgs, err := b.store.ListOutbox(ctx, storage.OutboxQuery{Destination: dest, Limit: limit})
+		if err != nil {
+			return nil, err
+		}
+		return pinpointapi.OutboxEntries(msgs), nil
+	}
+	data, err := b.call(ctx, http.MethodGet, "/_otpd/outbox?destination="+url.QueryEscape(dest)+"&limit="+strconv.Itoa(limit), nil)
+	if err != nil {
+		return nil, err
+	}
+	var entries []pinpointapi.OutboxEntry
+	if err := json.Unmarshal(data, &entries); err != nil {
+		return nil, fmt.Errorf("GET /_otpd/outbox: %w", err)
+	}
+	return entries, nil
+}
+
+func wantValid(want bool) func([]byte) string {
+	needle := `"Valid":false`
+	if want {
+		needle = `"Valid":true`
+	}
+	return func(body []byte) string {
+		if !strings.Contains(string(body), needle) {
+			return "unexpected answer: want " + needle
+		}
+		return ""
+	}
+}
+
+// workload builds the requests of one run with c workers, pre-sending codes
+// first when it needs them.
+func (b *bench) workload(ctx context.Context, c int) (loadgen.Builder, error) {
+	run := b.runs.Add(1)
+	sendPath := "/v1/apps/" + b.appID + "/otp"
+	verifyPath := "/v1/apps/" + b.appID + "/verify-otp"
+	o := b.opts
+	switch o.workload {
+	case "send":
+		counters := make([]int, c)
+		return loadgen.BuilderFunc(func(_ context.Context, w int) (*loadgen.Request, error) {
+			counters[w]++
+			body := sendBody(benchDestination(w), fmt.Sprintf("s%d-%d-%d", run, w, counters[w]))
+			return &loadgen.Request{Method: http.MethodPost, Path: sendPath, Body: body}, nil
+		}), nil
+	case "verify", "verify-wrong":
+		perCode := 1
+		if o.workload == "verify-wrong" {
+			perCode = benchAttempts
+		}
+		// Without --codes: enough for --rate, or else as many codes as
+		// sending for presendFactor × --duration gives (verifying is
+		// usually faster than sending).
+		want, budget := o.codes, presendFactor*o.duration/time.Duration(perCode)
+		if want == 0 && o.rate > 0 {
+			want = int(math.Ceil(o.rate*o.duration.Seconds()))/perCode + c
+		}
+		began := time.Now()
+		pool, err := b.presend(ctx, run, want, max(c, 32), budget)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(b.log, "otpd bench: pre-sent and read back %d codes in %s\n", len(pool), time.Since(began).Round(time.Millisecond))
+		var next atomic.Int64
+		total := int64(len(pool) * perCode)
+		if o.workload == "verify" {
+			check := wantValid(true)
+			return loadgen.BuilderFunc(func(_ context.Context, _ int) (*loadgen.Request, error) {
+				i := next.Add(1) - 1
+				if i >= total {
+					return nil, loadgen.ErrExhausted
+				}
+				p := pool[i]
+				return &loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: p.body, PayloadHash: p.hash, Check: check}, nil
+			}), nil
+		}
+		// Wrong guesses: round r guesses the right code with its last digit
+		// moved by r+1, so never right. Bodies and hashes are precomputed.
+		wrong := make([][]loadgen.Request, benchAttempts)
+		check := wantValid(false)
+		for r := range wrong {
+			wrong[r] = make([]loadgen.Request, len(pool))
+			for i, p := range pool {
+				g := []byte(p.code)
+				g[len(g)-1] = '0' + (g[len(g)-1]-'0'+byte(r)+1)%10
+				body := verifyBody(p.dest, p.ref, string(g))
+				wrong[r][i] = loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: body, PayloadHash: loadgen.PayloadHash(body), Check: check}
+			}
+		}
+		return loadgen.BuilderFunc(func(_ context.Context, _ int) (*loadgen.Request, error) {
+			i := next.Add(1) - 1
+			if i >= total {
+				return nil, loadgen.ErrExhausted
+			}
+			return &wrong[i/int64(len(pool))][i%int64(len(pool))], nil
+		}), nil
+	default: // mix
+		type state struct {
+			n         int
+			phase     int // 0 send, 1 wrong guess, 2 right code
+			dest, ref string
+			code      string
+			rng       *rand.Rand
+		}
+		states := make([]*state, c)
+		for w := range states {
+			states[w] = &state{rng: rand.New(rand.NewPCG(uint64(run), uint64(w)))}
+		}
+		right, wrongCheck := wantValid(true), wantValid(false)
+		return loadgen.BuilderFunc(func(ctx context.Context, w int) (*loadgen.Request, error) {
+			s := states[w]
+			if s.phase == 1 || s.phase == 2 {
+				if s.code == "" { // read the code of the send before, outside the timing
+					entries, err := b.outbox(ctx, s.dest, 1)
+					if err != nil {
+						return nil, fmt.Errorf("read a code back: %w", err)
+					}
+					if len(entries) == 0 || entries[0].ReferenceID != s.ref {
+						s.phase = 0 // that send failed (counted): send again
+					} else if s.code = benchCodeRE.FindString(entries[0].Body); s.code == "" {
+						return nil, fmt.Errorf("no %d-digit code in %q", benchCodeLength, entries[0].Body)
+					}
+				}
+			}
+			switch s.phase {
+			case 1:
+				s.phase = 2
+				g := []byte(s.code)
+				g[len(g)-1] = '0' + (g[len(g)-1]-'0'+1)%10
+				return &loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: verifyBody(s.dest, s.ref, string(g)), Check: wrongCheck}, nil
+			case 2:
+				s.phase = 0
+				return &loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: verifyBody(s.dest, s.ref, s.code), Check: right}, nil
+			}
+			s.n++
+			// A new number each time, distinct across workers at any one
+			// time, so that the newest outbox message to it is the
+			// worker's own and wrong guesses are spread over 10,000
+			// numbers (a --target's failure budget is per number).
+			s.dest = benchDestination(5000 + w + c*s.n)
+			s.ref = fmt.Sprintf("m%d-%d-%d", run, w, s.n)
+			s.code = ""
+			s.phase = 2
+			if s.rng.IntN(3) == 0 {
+				s.phase = 1
+			}
+			return &loadgen.Request{Method: http.MethodPost, Path: sendPath, Body: sendBody(s.dest, s.ref)}, nil
+		}), nil
+	}
+}
+
+// firstRequest remembers the first request built, for the ceiling run.
+type firstRequest struct {
+	loadgen.Builder
+	once sync.Once
+	req  loadgen.Request
+}
+
+func (f *firstRequest) Build(ctx context.Context, w int) (*loadgen.Request, error) {
+	r, err := f.Builder.Build(ctx, w)
+	if err == nil {
+		f.once.Do(func() { f.req = *r })
+	}
+	return r, err
+}
+
+func (b *bench) runOne(ctx context.Context, c int) (benchRow, error) {
+	o := b.opts
+	builder, err := b.workload(ctx, c)
+	if err != nil {
+		return benchRow{}, err
+	}
+	first := &firstRequest{Builder: builder}
+	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: b.baseURL, Concurrency: c, Duration: o.duration, Rate: o.rate, Signer: b.signer, Builder: first})
+	if err != nil {
+		return benchRow{}, err
+	}
+	row := benchRow{
+		Workload: o.workload, Mode: "closed", Rate: o.rate, Concurrency: c,
+		Requests: res.Requests, Seconds: res.Elapsed.Seconds(), RPS: res.RPS(),
+		P50ms: ms(res.Latency.P50), P90ms: ms(res.Latency.P90), P99ms: ms(res.Latency.P99), MaxMs: ms(res.Latency.Max),
+		Errors: res.Errors, ErrorsByKind: res.ByKind, EndedEarly: res.Early, Scheduled: res.Scheduled,
+	}
+	if o.rate > 0 {
+		row.Mode = "open"
+	}
+	if res.Early {
+		fmt.Fprintf(b.log, "otpd bench: %s at concurrency %d ran out of pre-sent codes after %s (raise --codes)\n", o.workload, c, res.Elapsed.Round(time.Millisecond))
+	}
+	if o.ceiling && res.Requests > 0 {
+		rps, size, err := b.ceiling(ctx, c, first.req, res.MeanBodyBytes())
+		if err != nil {
+			return benchRow{}, err
+		}
+		row.CeilingRPS, row.CeilingBytes = rps, size
+		if rps > 0 {
+			row.Ratio = res.RPS() / rps
+		}
+	}
+	return row, nil
+}
+
+// ceiling drives a bare net/http server answering a constant JSON body of
+// size bytes with req, closed loop at concurrency c, and returns its req/s.
+func (b *bench) ceiling(ctx context.Context, c int, req loadgen.Request, size int) (float64, int, error) {
+	body := constantBody(size)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	req.Check = nil
+	res, err := loadgen.Run(ctx, loadgen.Config{
+		BaseURL: "http://" + ln.Addr().String(), Concurrency: c, Duration: b.opts.duration, Signer: b.signer,
+		Builder: loadgen.BuilderFunc(func(context.Context, int) (*loadgen.Request, error) { return &req, nil }),
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	if res.Errors > 0 {
+		return 0, 0, fmt.Errorf("the ceiling server failed %d requests: %v", res.Errors, res.ByKind)
+	}
+	return res.RPS(), len(body), nil
+}
+
+// constantBody is a JSON object of exactly size bytes (at least its minimum).
+func constantBody(size int) []byte {
+	const open, end = `{"Pad":"`, `"}`
+	pad := max(size-len(open)-len(end), 0)
+	return []byte(open + strings.Repeat("x", pad) + end)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func printBenchTable(out io.Writer, rows []benchRow) {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tmode\tconc\trequests\treq/s\tp50\tp90\tp99\tmax\terrors\tceiling req/s\tratio\t")
+	for _, r := range rows {
+		mode := r.Mode
+		if r.Mode == "open" {
+			mode = fmt.Sprintf("open@%g/s", r.Rate)
+		}
+		if r.EndedEarly {
+			mode += " (early)"
+		}
+		ceil, ratio := "-", "-"
+		if r.CeilingRPS > 0 {
+			ceil, ratio = fmt.Sprintf("%.0f", r.CeilingRPS), fmt.Sprintf("%.3f", r.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.2fms\t%.2fms\t%.2fms\t%.2fms\t%d\t%s\t%s\t\n",
+			r.Workload, mode, r.Concurrency, r.Requests, r.RPS, r.P50ms, r.P90ms, r.P99ms, r.MaxMs, r.Errors, ceil, ratio)
+	}
+	tw.Flush()
+	for _, r := range rows {
+		for _, k := range slices.Sorted(maps.Keys(r.ErrorsByKind)) {
+			fmt.Fprintf(out, "  %s c=%d error %s: %d\n", r.Workload, r.Concurrency, k, r.ErrorsByKind[k])
+		}
+	}
+}

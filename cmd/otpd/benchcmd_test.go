@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// runBenchJSON runs otpd bench with args and --json and decodes its rows.
+func runBenchJSON(t *testing.T, args ...string) []benchRow {
+	t.Helper()
+	var out bytes.Buffer
+	if err := runBench(append(args, "--json"), &out); err != nil {
+		t.Fatalf("otpd bench %s: %v", strings.Join(args, " "), err)
+	}
+	var rows []benchRow
+	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
+		t.Fatalf("output %q: %v", out.String(), err)
+	}
+	return rows
+}
+
+func TestBenchStartMix(t *testing.T) {
+	rows := runBenchJSON(t, "--start", "--workload", "mix", "--duration", "1s", "--concurrency", "4")
+	if len(rows) != 1 {
+		t.Fatalf("%d rows", len(rows))
+	}
+	r := rows[0]
+	if r.Workload != "mix" || r.Mode != "closed" || r.Concurrency != 4 {
+		t.Fatalf("row %+v", r)
+	}
+	if r.Requests == 0 || r.Errors != 0 || len(r.ErrorsByKind) != 0 {
+		t.Fatalf("requests %d, errors %d %v", r.Requests, r.Errors, r.ErrorsByKind)
+	}
+	if r.CeilingRPS <= 0 || r.Ratio <= 0 || r.CeilingBytes <= 0 {
+		t.Fatalf("no ceiling: %+v", r)
+	}
+	if r.P50ms <= 0 || r.P50ms > r.P99ms || r.P99ms > r.MaxMs {
+		t.Fatalf("latency %+v", r)
+	}
+}
+
+// With a pool of --codes, the verify workloads end when it is used up, and
+// every answer is the expected one: valid for the right code, invalid (not
+// locked out) for wrong ones.
+func TestBenchStartVerifyPools(t *testing.T) {
+	rows := runBenchJSON(t, "--start", "--workload", "verify", "--codes", "40", "--duration", "1m", "--concurrency", "3,5", "--ceiling=false")
+	for _, r := range rows {
+		if !r.EndedEarly || r.Requests != 40 || r.Errors != 0 || r.CeilingRPS != 0 {
+			t.Errorf("verify: %+v", r)
+		}
+	}
+	rows = runBenchJSON(t, "--start", "--workload", "verify-wrong", "--codes", "20", "--duration", "1m", "--concurrency", "4", "--ceiling=false")
+	if r := rows[0]; !r.EndedEarly || r.Requests != 20*benchAttempts || r.Errors != 0 {
+		t.Errorf("verify-wrong: %+v", r)
+	}
+}
+
+func TestBenchStartOpenLoopSend(t *testing.T) {
+	rows := runBenchJSON(t, "--start", "--workload", "send", "--rate", "100", "--duration", "500ms", "--concurrency", "4", "--ceiling=false")
+	if r := rows[0]; r.Mode != "open" || r.Scheduled != 50 || r.Requests != 50 || r.Errors != 0 {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestBenchTable(t *testing.T) {
+	var out bytes.Buffer
+	printBenchTable(&out, []benchRow{{Workload: "send", Mode: "closed", Concurrency: 8, Requests: 10, RPS: 5, CeilingRPS: 50, Ratio: 0.1,
+		Errors: 2, ErrorsByKind: map[string]int64{"429 TooManyRequestsException": 2}}})
+	for _, want := range []string{"workload", "req/s", "p99", "ratio", "0.100", "error 429 TooManyRequestsException: 2"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBenchFlagErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"--start", "--target", "http://127.0.0.1:1"},
+		{"--target", "http://127.0.0.1:1", "--access-key-id", "", "--secret-access-key", ""},
+		{"--start", "--workload", "nope"},
+		{"--start", "--concurrency", "8,x"},
+		{"--start", "--concurrency", "0"},
+		{"--start", "--rate", "-1"},
+		{"--start", "--duration", "0s"},
+		{"--start", "extra"},
+	} {
+		if err := runBench(args, &bytes.Buffer{}); err == nil {
+			t.Errorf("otpd bench %q: no error", args)
+		}
+	}
+}
