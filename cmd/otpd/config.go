@@ -34,6 +34,7 @@ type config struct {
 	MessageMaxAge     time.Duration
 	PurgeInterval     time.Duration
 	ShutdownTimeout   time.Duration
+	PprofAddr         string
 	LogFormat         string
 	LogLevel          string
 
@@ -78,6 +79,8 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 		"how long the records of sent messages (carrier, status; never the text) are kept (OTPD_MESSAGE_MAX_AGE)")
 	fs.DurationVar(&c.PurgeInterval, "purge-interval", c.envDuration("OTPD_PURGE_INTERVAL", time.Minute),
 		"how often expired codes and old records are purged (OTPD_PURGE_INTERVAL)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", env("OTPD_PPROF_ADDR", ""),
+		"serve Go's profiles (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off when empty (OTPD_PPROF_ADDR)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("OTPD_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long SIGTERM waits for requests in flight (OTPD_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.LogFormat, "log-format", env("OTPD_LOG_FORMAT", "text"), "text or json (OTPD_LOG_FORMAT)")
@@ -132,6 +135,11 @@ func (c *config) validate() error {
 	}
 	if c.SendTimeout < time.Second || c.SendTimeout > 25*time.Second {
 		errs = append(errs, fmt.Errorf("--send-timeout %s: want 1s to 25s (a request may take 30s in all)", c.SendTimeout))
+	}
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--pprof-addr %q: want host:port: %v", c.PprofAddr, err))
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))

@@ -134,6 +134,16 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	purgeCtx, stopPurge := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() { s.purgeLoop(purgeCtx) })
+	if s.cfg.PprofAddr != "" {
+		stopProfiles, err := startProfiles(s.cfg.PprofAddr, s.log)
+		if err != nil {
+			stopPurge()
+			wg.Wait()
+			s.store.Close()
+			return fmt.Errorf("--pprof-addr: %w", err)
+		}
+		defer stopProfiles()
+	}
 
 	errc := make(chan error, 1)
 	go func() {

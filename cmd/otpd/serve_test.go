@@ -219,3 +219,18 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 		t.Errorf("no shutdown log line in:\n%s", out)
 	}
 }
+
+func TestProfilesOnlyWhereAsked(t *testing.T) {
+	pprofAddr := freeLoopbackAddr(t)
+	ts := startServer(t, func(c *config) { c.PprofAddr = pprofAddr })
+	if got := getStatus(t, "http://"+pprofAddr+"/debug/pprof/heap?debug=1"); got != http.StatusOK {
+		t.Errorf("heap profile on --pprof-addr: %d, want 200", got)
+	}
+	if got := getStatus(t, ts.URL+"/debug/pprof/heap"); got != http.StatusNotFound {
+		t.Errorf("the API listener serves profiles: %d, want 404", got)
+	}
+	plain := startServer(t, nil)
+	if got := getStatus(t, plain.URL+"/debug/pprof/"); got != http.StatusNotFound {
+		t.Errorf("profiles without --pprof-addr: %d, want 404", got)
+	}
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"runtime"
+	"time"
+)
+
+// startProfiles serves Go's runtime profiles (CPU, heap, allocations,
+// blocking, mutexes, goroutines) on their own listener, apart from the API,
+// so that they are reachable only where the operator chose (--pprof-addr).
+// Blocking and mutex contention are sampled until stop is called.
+func startProfiles(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	runtime.SetBlockProfileRate(10000) // one event per 10 µs of blocking
+	runtime.SetMutexProfileFraction(100)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("the profile server stopped", "err", err)
+		}
+	}()
+	log.Info("serving Go profiles", "addr", ln.Addr().String(), "path", "/debug/pprof/")
+	return func() {
+		srv.Close()
+		<-done
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+	}, nil
+}
