@@ -223,6 +223,7 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 func TestProfilesOnlyWhereAsked(t *testing.T) {
 	pprofAddr := freeLoopbackAddr(t)
 	ts := startServer(t, func(c *config) { c.PprofAddr = pprofAddr })
+	waitForPort(t, pprofAddr) // serve starts it, in its own goroutine here
 	if got := getStatus(t, "http://"+pprofAddr+"/debug/pprof/heap?debug=1"); got != http.StatusOK {
 		t.Errorf("heap profile on --pprof-addr: %d, want 200", got)
 	}
