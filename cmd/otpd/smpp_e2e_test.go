@@ -3,17 +3,10 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"errors"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,23 +14,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint/types"
 
 	"github.com/otpd/otpd/internal/pinpointapi"
+	"github.com/otpd/otpd/internal/sms/smscsim"
 )
-
-// gosmpp's SMSC simulator (example/smsc_simulator/smsc.cpp), as
-// internal/sms/smpp's TestSimulator runs it: built from the module cache
-// with g++, listening on its fixed port 2775. Both tests take the same lock
-// file, so that the two packages' test binaries (which go test runs at
-// once) never run the simulator together.
-const smscSimulatorPort = "2775"
 
 // TestSendOverSMPPWithDeliveryReceipt sends a code through the
 // aws-sdk-go-v2 Pinpoint client over an SMPP route to the simulator, waits
 // for its delivery receipt and reads the status from the message listing
 // and the metrics.
 func TestSendOverSMPPWithDeliveryReceipt(t *testing.T) {
-	bin := buildSMSCSimulator(t)
-	lockSMSCSimulatorPort(t)
-	startSMSCSimulator(t, bin)
+	// Started before startServer, so that its cleanup runs after otpd's:
+	// otpd unbinds before the simulator stops.
+	smscsim.Start(t)
 
 	// The simulator binds any system_id but "invalid", and answers a
 	// destination that contains the system_id with a mobile-originated
@@ -51,7 +38,7 @@ carriers:
     type: smpp
     timeout: 5s
     smpp:
-      addr: 127.0.0.1:` + smscSimulatorPort + `
+      addr: 127.0.0.1:` + smscsim.Port + `
       system_id: otpd-e2e
       password_env: OTPD_TEST_SMPP_PASSWORD
       window: 4
@@ -127,131 +114,5 @@ breaker:
 	}
 	if entries := ts.messages(t); len(entries) != 1 {
 		t.Errorf("messages after the refused send = %+v, want only the delivered one", entries)
-	}
-}
-
-// buildSMSCSimulator compiles gosmpp's smsc.cpp into a temporary directory
-// and returns the binary. Without g++ the test is skipped, or fails in CI.
-func buildSMSCSimulator(t *testing.T) string {
-	t.Helper()
-	gxx := requireTool(t, "g++")
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/linxGnu/gosmpp").Output()
-	if err != nil {
-		t.Fatalf("go list -m github.com/linxGnu/gosmpp: %v", err)
-	}
-	src := filepath.Join(strings.TrimSpace(string(out)), "example", "smsc_simulator", "smsc.cpp")
-	if _, err := os.Stat(src); err != nil {
-		t.Fatalf("gosmpp's SMSC simulator: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "smsc")
-	if out, err := exec.CommandContext(ctx, gxx, "-O1", "-w", "-o", bin, src).CombinedOutput(); err != nil {
-		t.Fatalf("g++ %s: %v\n%s", src, err, out)
-	}
-	return bin
-}
-
-// lockSMSCSimulatorPort waits, at most two minutes, for the lock on the
-// simulator's fixed ports, held until the test ends. It is the lock of
-// internal/sms/smpp's lockSimulatorPort: the same file, the same flock.
-func lockSMSCSimulatorPort(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "otpd-smsc-simulator-"+smscSimulatorPort+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatalf("the simulator's lock file: %v", err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
-			f.Close()
-			t.Fatalf("lock %s (another test run uses the simulator's port %s): %v", f.Name(), smscSimulatorPort, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	})
-}
-
-// startSMSCSimulator runs the simulator until the test ends, returning once
-// it announced its SMPP port and that port accepts a connection.
-func startSMSCSimulator(t *testing.T, bin string) {
-	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Dir = filepath.Dir(bin)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the simulator: %v", err)
-	}
-	var (
-		mu      sync.Mutex
-		output  []string // its last lines, for failures
-		drained = make(chan struct{})
-		ready   = make(chan struct{})
-	)
-	go func() {
-		defer close(drained)
-		sc := bufio.NewScanner(stdout)
-		announced := false
-		for sc.Scan() { // read to the end: the simulator must never block on its log
-			mu.Lock()
-			output = append(output[max(0, len(output)-49):], sc.Text())
-			mu.Unlock()
-			if !announced && strings.Contains(sc.Text(), "Listening for SMPP on port "+smscSimulatorPort) {
-				announced = true
-				close(ready)
-			}
-		}
-	}()
-	// Registered before startServer's cleanup: cleanups run last-in
-	// first-out, so otpd unbinds before the simulator stops.
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		<-drained
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("the simulator's last output:\n%s", strings.Join(output, "\n"))
-			mu.Unlock()
-		}
-	})
-	lastOutput := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return strings.Join(output, "\n")
-	}
-	select {
-	case <-ready:
-	case <-drained:
-		msg := "the simulator exited before it listened on port " + smscSimulatorPort + " (is the port in use?):\n" + lastOutput()
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the simulator did not listen on port " + smscSimulatorPort + " within 10 s:\n" + lastOutput())
-	}
-	addr := "127.0.0.1:" + smscSimulatorPort
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the simulator announced port %s but %s does not accept: %v", smscSimulatorPort, addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -69,6 +69,7 @@ var allowed = map[string][]string{
 	"internal/sms/twilio":          {"internal/sms"},
 	"internal/sms/smpp":            {"internal/sms", "internal/gsm7"},
 	"internal/sms/route":           {"internal/sms", "internal/phone"},
+	"internal/sms/smscsim":         {},
 	"internal/metrics":             {"internal/storage"},
 	"internal/otp":                 {"internal/storage", "internal/sms", "internal/phone"},
 	"internal/pinpointapi":         {"internal/otp", "internal/storage", "internal/sigv4", "internal/metrics", "internal/phone"},

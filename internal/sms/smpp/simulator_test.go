@@ -4,17 +4,11 @@ package smpp
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"io"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,39 +18,18 @@ import (
 	"github.com/otpd/otpd/internal/faultproxy"
 	"github.com/otpd/otpd/internal/gsm7"
 	"github.com/otpd/otpd/internal/sms"
+	"github.com/otpd/otpd/internal/sms/smscsim"
 )
 
-// The SMSC simulator that ships with gosmpp (example/smsc_simulator/smsc.cpp,
-// Melrose Labs' SMSC simulator): an SMSC otpd did not write. The test builds
-// it from the module cache with g++ and runs it. Its ports are fixed in its
-// source: SMPP on 2775 and an admin port on 8775, on every interface. So
-// that two test processes (say, go test -race and go test at once) do not
-// fight over them, a run holds an exclusive lock on a file in the temporary
-// directory while the simulator runs.
-//
-// What the simulator does, as its source shows: it binds any system_id but
-// "invalid" (ESME_RINVSYSID); it answers enquire_link; it accepts a
-// submit_sm with a random 64-hex-digit message_id, except a destination of
-// "333" (ESME_RSUBMITFAIL) or shorter than 8 digits (ESME_RINVDSTADR); it
-// echoes every accepted short message straight back as a mobile-originated
-// deliver_sm (esm_class 0, the same data_coding and octets); and 3 to 12 s
-// later, when a registered_delivery was asked for, it sends a delivery
-// receipt: "id:... stat:DELIVRD err:000 text:" with the message_state,
-// network_error_code and receipted_message_id TLVs. It sends receipts only
-// after a second without traffic on any of its connections.
+// The simulator's behaviour is described in package smscsim.
 const (
-	simulatorPort     = "2775"
 	simulatorSystemID = "otpd"
 	simulatorPassword = "secret"
 )
 
 // TestSimulator runs the carrier against gosmpp's SMSC simulator.
 func TestSimulator(t *testing.T) {
-	bin := buildSimulator(t)
-	lockSimulatorPort(t)
-	startSimulator(t, bin)
-
-	smsc := "127.0.0.1:" + simulatorPort
+	smsc := smscsim.Start(t)
 	tap := startTap(t, smsc)
 	proxy := faultproxy.Start(t, tap.addr)
 	rec := newRecorder()
@@ -199,120 +172,6 @@ func TestSimulator(t *testing.T) {
 			t.Errorf("New as system_id \"invalid\": got error %v, want one naming ESME_RINVSYSID", err)
 		}
 	})
-}
-
-// buildSimulator compiles gosmpp's smsc.cpp into a temporary directory and
-// returns the binary. Without g++ the test is skipped, or fails in CI.
-func buildSimulator(t *testing.T) string {
-	t.Helper()
-	gxx, err := exec.LookPath("g++")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("g++ is not installed; CI must run the test against gosmpp's SMSC simulator (apt-get install g++)")
-		}
-		t.Skip("g++ is not installed: skipping the test against gosmpp's SMSC simulator (in CI, with CI=true, it fails instead)")
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/linxGnu/gosmpp").Output()
-	if err != nil {
-		t.Fatalf("go list -m github.com/linxGnu/gosmpp: %v", err)
-	}
-	src := filepath.Join(strings.TrimSpace(string(out)), "example", "smsc_simulator", "smsc.cpp")
-	if _, err := os.Stat(src); err != nil {
-		t.Fatalf("gosmpp's SMSC simulator: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "smsc")
-	cmd := exec.CommandContext(ctx, gxx, "-O1", "-w", "-o", bin, src)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("g++ %s: %v\n%s", src, err, out)
-	}
-	return bin
-}
-
-// lockSimulatorPort waits, at most two minutes, for the lock on the
-// simulator's fixed ports, held until the test ends.
-func lockSimulatorPort(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "otpd-smsc-simulator-"+simulatorPort+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatalf("the simulator's lock file: %v", err)
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
-			f.Close()
-			t.Fatalf("lock %s (another test run uses the simulator's port %s): %v", f.Name(), simulatorPort, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	})
-}
-
-// startSimulator runs the simulator until the test ends, returning once it
-// listens.
-func startSimulator(t *testing.T, bin string) {
-	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Dir = filepath.Dir(bin)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start the simulator: %v", err)
-	}
-	var (
-		mu      sync.Mutex
-		output  []string // its last lines, for failures
-		drained = make(chan struct{})
-		ready   = make(chan struct{})
-	)
-	go func() {
-		defer close(drained)
-		sc := bufio.NewScanner(stdout)
-		announced := false
-		for sc.Scan() { // read to the end: the simulator must never block on its log
-			mu.Lock()
-			output = append(output[max(0, len(output)-49):], sc.Text())
-			mu.Unlock()
-			if !announced && strings.Contains(sc.Text(), "Listening for SMPP on port "+simulatorPort) {
-				announced = true
-				close(ready)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		<-drained
-		if t.Failed() {
-			mu.Lock()
-			t.Logf("the simulator's last output:\n%s", strings.Join(output, "\n"))
-			mu.Unlock()
-		}
-	})
-	select {
-	case <-ready:
-	case <-drained:
-		mu.Lock()
-		defer mu.Unlock()
-		msg := "the simulator exited before it listened on port " + simulatorPort + " (is the port in use?):\n" + strings.Join(output, "\n")
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the simulator did not listen on port " + simulatorPort + " within 10 s")
-	}
 }
 
 // tap is a TCP proxy in front of the simulator that decodes what the
