@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/otpd/otpd/internal/sms"
 )
 
 // announce tells the operator what to do next. The secret key is printed
@@ -23,7 +25,7 @@ func (s *server) announce(addr string) {
 	if s.newKeyPair {
 		s.log.Info("generated a new access key pair", "file", s.creds.File)
 	}
-	if host, _, _ := net.SplitHostPort(addr); s.carriers == nil && !isLoopback(host) {
+	if host, _, _ := net.SplitHostPort(addr); s.carriers == nil && !sms.IsLoopbackHost(host) {
 		s.log.Warn("THE DEVELOPMENT OUTBOX IS THE CARRIER AND otpd LISTENS BEYOND LOOPBACK: sends report success but reach no phone; codes are readable with `otpd outbox`",
 			"addr", addr)
 	}
@@ -106,14 +108,6 @@ func (s *server) storeFlag() string {
 // shellQuote quotes s for a POSIX shell.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // isTerminal reports whether f is an interactive terminal.

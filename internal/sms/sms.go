@@ -6,6 +6,8 @@ package sms
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 )
 
@@ -84,10 +86,26 @@ type Error struct {
 	// Message explains the refusal to the application developer. It never
 	// contains the message text.
 	Message string
+	// Err is the cause (a network error, the carrier's raw answer), for the
+	// operator's log; it is never shown to the client.
+	Err error
 }
 
 func (e *Error) Error() string {
-	return fmt.Sprintf("carrier refused the message (%s, %d): %s", e.Status, e.Code, e.Message)
+	s := fmt.Sprintf("carrier refused the message (%s, %d): %s", e.Status, e.Code, e.Message)
+	if e.Err != nil {
+		s += " (" + e.Err.Error() + ")"
+	}
+	return s
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Refuse returns e with cause as its Err.
+func Refuse(e *Error, cause error) error {
+	e.Err = cause
+	return e
 }
 
 // DeliveryReport is a carrier's later word on a message it accepted: an
@@ -119,4 +137,15 @@ const (
 // quickly. A nil Reporter in a carrier's configuration drops reports.
 type Reporter interface {
 	Report(ctx context.Context, r DeliveryReport)
+}
+
+// IsLoopbackHost reports whether host names this machine ("localhost" or a
+// loopback address): the only hosts carriers may reach over plain http,
+// since every request carries a code.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -269,21 +269,12 @@ func checkEndpoint(rawURL string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if sms.IsLoopbackHost(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("awssms: Endpoint http://%s... must use https: every request carries a one-time code (http is allowed only for a loopback host, for development)", u.Host)
 	}
 	return fmt.Errorf("awssms: Endpoint scheme %q is not supported; use https", u.Scheme)
-}
-
-// isLoopback reports whether host names this machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name returns the configured name, "awssms" by default.

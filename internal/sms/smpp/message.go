@@ -30,7 +30,7 @@ func encodeText(text string) (data.Encoding, [][]byte, error) {
 	enc := gsm7.EncodingOf(text)
 	split := gsm7.Split(text, enc)
 	if len(split) > maxParts {
-		return nil, nil, refuse(&sms.Error{Status: sms.Permanent, Code: 400,
+		return nil, nil, sms.Refuse(&sms.Error{Status: sms.Permanent, Code: 400,
 			Message: fmt.Sprintf("the text needs %d SMS parts; a concatenated message holds at most %d", len(split), maxParts)},
 			errors.New("text too long"))
 	}
@@ -44,7 +44,7 @@ func encodeText(text string) (data.Encoding, [][]byte, error) {
 	for i, s := range split {
 		b, err := gsm7.Encode(s)
 		if err != nil { // EncodingOf said GSM-7: never. The error names a character: not shown.
-			return nil, nil, refuse(&sms.Error{Status: sms.Permanent, Code: 400,
+			return nil, nil, sms.Refuse(&sms.Error{Status: sms.Permanent, Code: 400,
 				Message: "the text could not be encoded in GSM 03.38"}, errors.New("gsm7: encoding failed"))
 		}
 		parts[i] = b
@@ -57,7 +57,7 @@ func encodeText(text string) (data.Encoding, [][]byte, error) {
 // alphanumeric sender ID (TON 5, NPI 0).
 func sourceAddress(from string) (pdu.Address, error) {
 	invalid := func(why string) (pdu.Address, error) {
-		return pdu.Address{}, refuse(&sms.Error{Status: sms.Permanent, Code: 400,
+		return pdu.Address{}, sms.Refuse(&sms.Error{Status: sms.Permanent, Code: 400,
 			Message: "the origination identity cannot be sent over SMPP: " + why},
 			errors.New("invalid source address"))
 	}
@@ -86,7 +86,7 @@ func sourceAddress(from string) (pdu.Address, error) {
 // to: TON 1, NPI 1, without the '+'.
 func destinationAddress(to string) (pdu.Address, error) {
 	if len(to) < 2 || to[0] != '+' || !digits(to[1:], 1, maxAddrDigits) {
-		return pdu.Address{}, refuse(&sms.Error{Status: sms.Permanent, Code: 400,
+		return pdu.Address{}, sms.Refuse(&sms.Error{Status: sms.Permanent, Code: 400,
 			Message: fmt.Sprintf("the destination %q is not an E.164 number ('+' and 1 to %d digits)", to, maxAddrDigits)},
 			errors.New("invalid destination address"))
 	}

@@ -405,11 +405,11 @@ func (c *Carrier) current() (*link, error) {
 	defer c.mu.Unlock()
 	switch {
 	case c.closed:
-		return nil, refuse(&sms.Error{Status: sms.Temporary, Code: 503,
+		return nil, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
 			Message: "the SMPP carrier is shut down; the message was not sent"}, errClosed)
 	case c.cur == nil:
 		since := time.Since(c.downSince).Round(time.Second)
-		return nil, refuse(&sms.Error{Status: sms.Temporary, Code: 503,
+		return nil, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
 			Message: fmt.Sprintf("otpd is not bound to the SMSC (down for %v, re-binding); the message was not sent", since)},
 			fmt.Errorf("not bound to %s: %w", c.addr, c.down))
 	}
@@ -555,17 +555,6 @@ func (p *pacer) wait(ctx context.Context) error {
 	}
 }
 
-// failure is a refusal, as the client sees it, with its cause, for the
-// operator's log. errors.As finds the *sms.Error, errors.Is the cause.
-type failure struct {
-	refusal *sms.Error
-	cause   error
-}
-
-func (f *failure) Error() string             { return f.refusal.Error() + " (" + f.cause.Error() + ")" }
-func (f *failure) Unwrap() []error           { return []error{f.refusal, f.cause} }
-func refuse(e *sms.Error, cause error) error { return &failure{refusal: e, cause: cause} }
-
 // ofParts returns " (part i of n)" for a concatenated message, else "".
 func ofParts(i, n int) string {
 	if n <= 1 {
@@ -579,10 +568,10 @@ func ofParts(i, n int) string {
 // part i of n.
 func noAnswer(cause error, i, n int, within string) error {
 	if errors.Is(cause, context.Canceled) {
-		return refuse(&sms.Error{Status: sms.Temporary, Code: 503,
+		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
 			Message: "the send was cancelled before the SMSC answered" + ofParts(i, n) + "; the SMSC may still deliver the message"}, cause)
 	}
-	return refuse(&sms.Error{Status: sms.Temporary, Code: 504,
+	return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 504,
 		Message: "the SMSC did not answer submit_sm" + within + ofParts(i, n) + "; it may still deliver the message"}, cause)
 }
 
@@ -595,15 +584,15 @@ func notSubmitted(cause error, sent, n int) error {
 	}
 	switch {
 	case errors.Is(cause, context.Canceled):
-		return refuse(&sms.Error{Status: sms.Temporary, Code: 503,
+		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
 			Message: "the send was cancelled before it was submitted to the SMSC; " + what}, cause)
 	case errors.Is(cause, context.DeadlineExceeded):
-		return refuse(&sms.Error{Status: sms.Temporary, Code: 504,
+		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 504,
 			Message: "the deadline passed while waiting for room in the SMPP window or under the rate limit; " + what}, cause)
 	case errors.Is(cause, errClosed):
-		return refuse(&sms.Error{Status: sms.Temporary, Code: 503,
+		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
 			Message: "the SMPP carrier is shut down; " + what}, cause)
 	}
-	return refuse(&sms.Error{Status: sms.Temporary, Code: 503,
+	return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
 		Message: "the connection to the SMSC broke; " + what}, cause)
 }

@@ -112,5 +112,5 @@ func statusRefusal(status data.CommandStatusType, i, n int) error {
 		e.Code = 503
 		e.Message = what + "; it may succeed later or through another carrier"
 	}
-	return refuse(e, fmt.Errorf("submit_sm answered with command_status 0x%08X", uint32(status)))
+	return sms.Refuse(e, fmt.Errorf("submit_sm answered with command_status 0x%08X", uint32(status)))
 }

@@ -276,7 +276,7 @@ func checkBaseURL(rawURL string) error {
 	switch {
 	case strings.EqualFold(u.Scheme, "https"):
 		return nil
-	case strings.EqualFold(u.Scheme, "http") && isLoopback(u.Hostname()):
+	case strings.EqualFold(u.Scheme, "http") && sms.IsLoopbackHost(u.Hostname()):
 		return nil
 	case strings.EqualFold(u.Scheme, "http"):
 		return fmt.Errorf("twilio: BaseURL http://%s... must use https: every request carries the credentials and a one-time code (http is allowed only for a loopback host, for tests)", u.Host)
@@ -302,15 +302,6 @@ func checkCallbackURL(rawURL string) error {
 		return errors.New("twilio: StatusCallbackURL must not have a #fragment")
 	}
 	return nil
-}
-
-// isLoopback reports whether host names this machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name returns the configured name, "twilio" by default.
@@ -366,17 +357,6 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	return answer(resp, body, m.Text)
 }
 
-// failure is a refusal, as the client sees it, with its cause, for the
-// operator's log. errors.As finds the *sms.Error, errors.Is the cause.
-type failure struct {
-	refusal *sms.Error
-	cause   error
-}
-
-func (f *failure) Error() string             { return f.refusal.Error() + " (" + f.cause.Error() + ")" }
-func (f *failure) Unwrap() []error           { return []error{f.refusal, f.cause} }
-func refuse(e *sms.Error, cause error) error { return &failure{refusal: e, cause: cause} }
-
 // noAnswer returns the failure of a request that got no answer: the
 // caller gave up, the time ran out, or Twilio could not be reached.
 func noAnswer(ctx, reqCtx context.Context, err error) error {
@@ -387,13 +367,13 @@ func noAnswer(ctx, reqCtx context.Context, err error) error {
 	var ne net.Error
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
-		return refuse(&sms.Error{Status: sms.Temporary,
+		return sms.Refuse(&sms.Error{Status: sms.Temporary,
 			Message: "the send was cancelled before Twilio answered; Twilio may still deliver the message"}, err)
 	case reqCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return refuse(&sms.Error{Status: sms.Temporary, Code: http.StatusGatewayTimeout,
+		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: http.StatusGatewayTimeout,
 			Message: "Twilio did not answer in time; it may still deliver the message"}, err)
 	}
-	return refuse(&sms.Error{Status: sms.Temporary,
+	return sms.Refuse(&sms.Error{Status: sms.Temporary,
 		Message: "Twilio's API could not be reached; otpd's log has the cause"}, err)
 }
 
@@ -481,27 +461,27 @@ func answer(resp *http.Response, body []byte, text string) (sms.Receipt, error) 
 		if ra := sms.Redact(resp.Header.Get("Retry-After"), text, maxShown); ra != "" && len(ra) <= 64 {
 			msg += "; Retry-After: " + ra
 		}
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Throttled, Code: code, Message: msg}, causeErr)
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Throttled, Code: code, Message: msg}, causeErr)
 	case e.Code == 21610:
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.OptedOut, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.OptedOut, Code: code,
 			Message: "the recipient opted out of messages from this sender; Twilio sends them none until they reply START (" + what + ")"}, causeErr)
 	case code == http.StatusRequestTimeout:
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Temporary, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 			Message: "Twilio timed out reading the request (" + what + ")"}, causeErr)
 	case e.Code == 21730:
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Temporary, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 			Message: "Twilio is under maintenance; try again later (" + what + ")"}, causeErr)
 	case code >= 300 && code <= 399:
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Temporary, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 			Message: "Twilio answered with a redirect (" + status + "), which otpd does not follow: check the carrier's BaseURL"}, causeErr)
 	case code >= 400 && code <= 499:
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Permanent, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Permanent, Code: code,
 			Message: "Twilio refused the message (" + what + ")"}, causeErr)
 	case code >= 500 && code <= 599:
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Temporary, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 			Message: "Twilio failed (" + what + ")"}, causeErr)
 	}
-	return sms.Receipt{}, refuse(&sms.Error{Status: sms.Temporary, Code: code,
+	return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 		Message: "Twilio answered with an unexpected status (" + status + ")"}, causeErr)
 }
 

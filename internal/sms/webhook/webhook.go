@@ -191,22 +191,13 @@ func checkURL(rawURL string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if sms.IsLoopbackHost(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("webhook: URL http://%s... must use https: every request carries a one-time code, which plain http shows to anyone on the network path (http is allowed only for a loopback host such as localhost or 127.0.0.1, for development)",
 			u.Host)
 	}
 	return fmt.Errorf("webhook: URL scheme %q is not supported; use https", u.Scheme)
-}
-
-// isLoopback reports whether host names this machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Name returns the configured name, "webhook" by default.
@@ -281,17 +272,6 @@ func sign(secret []byte, timestamp string, body []byte) []byte {
 	return mac.Sum(nil)
 }
 
-// failure is a refusal, as the client sees it, with its cause, for the
-// operator's log. errors.As finds the *sms.Error, errors.Is the cause.
-type failure struct {
-	refusal *sms.Error
-	cause   error
-}
-
-func (f *failure) Error() string             { return f.refusal.Error() + " (" + f.cause.Error() + ")" }
-func (f *failure) Unwrap() []error           { return []error{f.refusal, f.cause} }
-func refuse(e *sms.Error, cause error) error { return &failure{refusal: e, cause: cause} }
-
 // noAnswer returns the failure of a request that got no answer: the
 // caller gave up, the time ran out, or the endpoint could not be reached.
 func noAnswer(ctx, reqCtx context.Context, err error) error {
@@ -302,13 +282,13 @@ func noAnswer(ctx, reqCtx context.Context, err error) error {
 	var ne net.Error
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
-		return refuse(&sms.Error{Status: sms.Temporary,
+		return sms.Refuse(&sms.Error{Status: sms.Temporary,
 			Message: "the send was cancelled before the webhook endpoint answered; the endpoint may still deliver the message"}, err)
 	case reqCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return refuse(&sms.Error{Status: sms.Temporary, Code: http.StatusGatewayTimeout,
+		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: http.StatusGatewayTimeout,
 			Message: "the webhook endpoint did not answer in time; it may still deliver the message"}, err)
 	}
-	return refuse(&sms.Error{Status: sms.Temporary,
+	return sms.Refuse(&sms.Error{Status: sms.Temporary,
 		Message: "the webhook endpoint could not be reached; otpd's log has the cause"}, err)
 }
 
@@ -334,21 +314,21 @@ func answer(resp *http.Response, text string) (sms.Receipt, error) {
 		if ra := sms.Redact(resp.Header.Get("Retry-After"), text, maxShown); ra != "" && len(ra) <= 64 {
 			msg += "; Retry-After: " + ra
 		}
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Throttled, Code: code, Message: msg + detail}, cause)
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Throttled, Code: code, Message: msg + detail}, cause)
 	case code == http.StatusRequestTimeout:
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Temporary, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 			Message: "the webhook endpoint timed out reading the request (" + status + ")" + detail}, cause)
 	case code >= 300 && code <= 399:
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Temporary, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 			Message: "the webhook endpoint answered with a redirect (" + status + "), which otpd does not follow: set the carrier's URL to the final address"}, cause)
 	case code >= 400 && code <= 499:
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Permanent, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Permanent, Code: code,
 			Message: "the webhook endpoint refused the message (" + status + ")" + detail}, cause)
 	case code >= 500 && code <= 599:
-		return sms.Receipt{}, refuse(&sms.Error{Status: sms.Temporary, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 			Message: "the webhook endpoint failed (" + status + ")" + detail}, cause)
 	}
-	return sms.Receipt{}, refuse(&sms.Error{Status: sms.Temporary, Code: code,
+	return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 		Message: "the webhook endpoint answered with an unexpected status (" + status + ")"}, cause)
 }
 
