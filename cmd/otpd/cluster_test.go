@@ -214,14 +214,21 @@ func testThreeInstances(t *testing.T, store string) {
 				}
 			})
 		}
-		for sent.Load() < 30 {
-			time.Sleep(10 * time.Millisecond)
+		waitForSends := func(n int64) {
+			deadline := time.Now().Add(30 * time.Second)
+			for sent.Load() < n {
+				if time.Now().After(deadline) {
+					close(stop)
+					wg.Wait()
+					t.Fatalf("only %d sends acknowledged within 30s, want %d", sent.Load(), n)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
+		waitForSends(30)
 		a.kill()
 		killedAt := sent.Load()
-		for sent.Load() < killedAt+30 {
-			time.Sleep(10 * time.Millisecond)
-		}
+		waitForSends(killedAt + 30)
 		close(stop)
 		wg.Wait()
 		// Every acknowledged send has its code, verifiable on a survivor.
