@@ -25,6 +25,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/otpd/otpd/internal/loadgen"
 	"github.com/otpd/otpd/internal/pinpointapi"
 	"github.com/otpd/otpd/internal/storage"
@@ -339,6 +341,16 @@ func sendBody(dest, ref string) []byte {
 		benchOrigination, dest, ref, benchCodeLength, benchAttempts)
 }
 
+// sdkHeaders are the headers every AWS SDK adds to a request: a new
+// invocation ID per call (which otpd uses to answer a retried send with its
+// first result) and the attempt number.
+func sdkHeaders() http.Header {
+	return http.Header{
+		"Amz-Sdk-Invocation-Id": {uuid.NewString()},
+		"Amz-Sdk-Request":       {"attempt=1; max=3"},
+	}
+}
+
 func verifyBody(dest, ref, code string) []byte {
 	return fmt.Appendf(nil, `{"DestinationIdentity":%q,"ReferenceId":%q,"Otp":%q}`, dest, ref, code)
 }
@@ -466,7 +478,7 @@ func (b *bench) workload(ctx context.Context, c int) (loadgen.Builder, error) {
 		return loadgen.BuilderFunc(func(_ context.Context, w int) (*loadgen.Request, error) {
 			counters[w]++
 			body := sendBody(benchDestination(w), fmt.Sprintf("s%d-%d-%d", run, w, counters[w]))
-			return &loadgen.Request{Method: http.MethodPost, Path: sendPath, Body: body}, nil
+			return &loadgen.Request{Method: http.MethodPost, Path: sendPath, Body: body, Header: sdkHeaders()}, nil
 		}), nil
 	case "verify", "verify-wrong":
 		perCode := 1
@@ -496,7 +508,7 @@ func (b *bench) workload(ctx context.Context, c int) (loadgen.Builder, error) {
 					return nil, loadgen.ErrExhausted
 				}
 				p := pool[i]
-				return &loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: p.body, PayloadHash: p.hash, Check: check}, nil
+				return &loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: p.body, PayloadHash: p.hash, Check: check, Header: sdkHeaders()}, nil
 			}), nil
 		}
 		// Wrong guesses: round r guesses the right code with its last digit
@@ -509,7 +521,7 @@ func (b *bench) workload(ctx context.Context, c int) (loadgen.Builder, error) {
 				g := []byte(p.code)
 				g[len(g)-1] = '0' + (g[len(g)-1]-'0'+byte(r)+1)%10
 				body := verifyBody(p.dest, p.ref, string(g))
-				wrong[r][i] = loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: body, PayloadHash: loadgen.PayloadHash(body), Check: check}
+				wrong[r][i] = loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: body, PayloadHash: loadgen.PayloadHash(body), Check: check, Header: sdkHeaders()}
 			}
 		}
 		return loadgen.BuilderFunc(func(_ context.Context, _ int) (*loadgen.Request, error) {
@@ -552,10 +564,10 @@ func (b *bench) workload(ctx context.Context, c int) (loadgen.Builder, error) {
 				s.phase = 2
 				g := []byte(s.code)
 				g[len(g)-1] = '0' + (g[len(g)-1]-'0'+1)%10
-				return &loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: verifyBody(s.dest, s.ref, string(g)), Check: wrongCheck}, nil
+				return &loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: verifyBody(s.dest, s.ref, string(g)), Check: wrongCheck, Header: sdkHeaders()}, nil
 			case 2:
 				s.phase = 0
-				return &loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: verifyBody(s.dest, s.ref, s.code), Check: right}, nil
+				return &loadgen.Request{Method: http.MethodPost, Path: verifyPath, Body: verifyBody(s.dest, s.ref, s.code), Check: right, Header: sdkHeaders()}, nil
 			}
 			s.n++
 			// A new number each time, distinct across workers at any one
@@ -569,7 +581,7 @@ func (b *bench) workload(ctx context.Context, c int) (loadgen.Builder, error) {
 			if s.rng.IntN(3) == 0 {
 				s.phase = 1
 			}
-			return &loadgen.Request{Method: http.MethodPost, Path: sendPath, Body: sendBody(s.dest, s.ref)}, nil
+			return &loadgen.Request{Method: http.MethodPost, Path: sendPath, Body: sendBody(s.dest, s.ref), Header: sdkHeaders()}, nil
 		}), nil
 	}
 }
