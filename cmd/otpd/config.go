@@ -22,6 +22,7 @@ type config struct {
 	Store             string
 	CarrierConfig     string
 	SendTimeout       time.Duration
+	AppCacheTTL       time.Duration
 	Region            string
 	AccountID         string
 	TLSCert           string
@@ -58,6 +59,8 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 		"YAML file of SMS carriers and routes; without it messages go to the development outbox (OTPD_CONFIG)")
 	fs.DurationVar(&c.SendTimeout, "send-timeout", c.envDuration("OTPD_SEND_TIMEOUT", 10*time.Second),
 		"how long one SendOTPMessage may spend on carriers, failover included (OTPD_SEND_TIMEOUT)")
+	fs.DurationVar(&c.AppCacheTTL, "app-cache-ttl", c.envDuration("OTPD_APP_CACHE_TTL", time.Second),
+		"how long sends and verifications may use an application as read from the store; another instance's change to it applies within this (OTPD_APP_CACHE_TTL)")
 	fs.StringVar(&c.Addr, "addr", env("OTPD_ADDR", "127.0.0.1:8080"), "address to listen on (OTPD_ADDR)")
 	fs.StringVar(&c.Region, "region", env("OTPD_REGION", "us-east-1"),
 		"the AWS region clients sign for and ARNs name; the only one accepted (OTPD_REGION)")
@@ -135,6 +138,9 @@ func (c *config) validate() error {
 	}
 	if c.SendTimeout < time.Second || c.SendTimeout > 25*time.Second {
 		errs = append(errs, fmt.Errorf("--send-timeout %s: want 1s to 25s (a request may take 30s in all)", c.SendTimeout))
+	}
+	if c.AppCacheTTL < 0 || c.AppCacheTTL > time.Minute {
+		errs = append(errs, fmt.Errorf("--app-cache-ttl %s: want 0 (read the store every time) to 1m", c.AppCacheTTL))
 	}
 	if c.PprofAddr != "" {
 		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {

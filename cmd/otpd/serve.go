@@ -93,6 +93,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		MACKey:        macKey,
 		FailureBudget: storage.FailureBudget{Limit: cfg.FailureLimit, Window: cfg.FailureWindow},
 		SendTimeout:   cfg.SendTimeout,
+		AppCacheTTL:   appCacheTTL(cfg.AppCacheTTL),
 		Observer:      m,
 		Logger:        log,
 		Now:           now,
@@ -251,4 +252,13 @@ func runServe(args []string) error {
 	}
 	s.announce(ln.Addr().String())
 	return s.serve(ctx, ln)
+}
+
+// appCacheTTL maps --app-cache-ttl, where 0 means no cache, to
+// otp.Config.AppCacheTTL, where 0 means the default.
+func appCacheTTL(flag time.Duration) time.Duration {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/otpd/otpd/internal/storage"
@@ -101,8 +102,26 @@ func IsAppID(id string) bool {
 	return true
 }
 
-// App returns the application with the given ID, or ErrAppNotFound.
+// App returns the application with the given ID as the store has it now, or
+// ErrAppNotFound.
 func (s *Service) App(ctx context.Context, id string) (storage.App, error) {
+	fetched := time.Now()
+	app, err := s.readApp(ctx, id)
+	if err == nil {
+		s.apps.put(app, fetched)
+	}
+	return app, err
+}
+
+// cachedApp returns the application with the given ID, or ErrAppNotFound,
+// as read at most Config.AppCacheTTL ago: for sends and verifications, which
+// need it on every request.
+func (s *Service) cachedApp(ctx context.Context, id string) (storage.App, error) {
+	return s.apps.get(ctx, id, s.readApp)
+}
+
+// readApp reads the application with the given ID from the store.
+func (s *Service) readApp(ctx context.Context, id string) (storage.App, error) {
 	if !IsAppID(id) {
 		// No such ID can exist; spare the store the look-up.
 		return storage.App{}, ErrAppNotFound
@@ -136,6 +155,7 @@ func (s *Service) DeleteApp(ctx context.Context, id string) (storage.App, error)
 		return storage.App{}, ErrAppNotFound
 	}
 	app, err := s.store.DeleteApp(ctx, id)
+	s.apps.deleted(id) // whatever the answer: the application may be gone
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.App{}, ErrAppNotFound
 	}
@@ -166,10 +186,12 @@ func (s *Service) UpdateSMSChannel(ctx context.Context, appID string, u storage.
 	}
 	app, err := s.store.UpdateSMSChannel(ctx, appID, u, s.now().UTC().Truncate(timeResolution))
 	if errors.Is(err, storage.ErrNotFound) {
+		s.apps.deleted(appID)
 		return storage.App{}, ErrAppNotFound
 	}
 	if err != nil {
 		return storage.App{}, fmt.Errorf("update SMS channel: %w", err)
 	}
+	s.apps.put(app, time.Now())
 	return app, nil
 }

@@ -8,20 +8,37 @@ import (
 	"fmt"
 	"io"
 	"math/big"
+	"strconv"
 )
 
 var cryptoRand = rand.Reader
 
-// newCode returns a code of n decimal digits, uniform over all 10^n values
-// (leading zeros included): crypto/rand's Int rejects samples rather than
-// reducing them modulo 10^n, so there is no modulo bias.
+// powersOfTen[n] is 10^n for every code length.
+var powersOfTen = func() [MaxCodeLength + 1]*big.Int {
+	var p [MaxCodeLength + 1]*big.Int
+	for n := range p {
+		p[n] = new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
+	}
+	return p
+}()
+
+// newCode returns a code of n decimal digits (MinCodeLength to
+// MaxCodeLength), uniform over all 10^n values, leading zeros included:
+// crypto/rand's Int rejects samples rather than reducing them modulo 10^n,
+// so there is no modulo bias.
 func newCode(r io.Reader, n int) (string, error) {
-	limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil)
-	v, err := rand.Int(r, limit)
+	v, err := rand.Int(r, powersOfTen[n])
 	if err != nil {
 		return "", fmt.Errorf("generate code: %w", err)
 	}
-	return fmt.Sprintf("%0*d", n, v), nil
+	var buf [MaxCodeLength]byte
+	digits := strconv.AppendUint(buf[:0], v.Uint64(), 10)
+	code := make([]byte, n)
+	for i := range code[:n-len(digits)] {
+		code[i] = '0'
+	}
+	copy(code[n-len(digits):], digits)
+	return string(code), nil
 }
 
 // codeMAC returns the keyed hash a code is stored as. It binds the code to
@@ -29,11 +46,16 @@ func newCode(r io.Reader, n int) (string, error) {
 // proves nothing about any other code.
 func (s *Service) codeMAC(appGeneration, destination, referenceID, code string) []byte {
 	m := hmac.New(sha256.New, s.macKey)
-	for _, part := range []string{"otpd-code-v1", appGeneration, destination, referenceID, code} {
+	var input [256]byte
+	b := input[:0]
+	for _, part := range [...]string{"otpd-code-v1", appGeneration, destination, referenceID, code} {
 		// Length-prefix every part so that no two tuples share an input.
-		fmt.Fprintf(m, "%d:%s", len(part), part)
+		b = strconv.AppendInt(b, int64(len(part)), 10)
+		b = append(b, ':')
+		b = append(b, part...)
 	}
-	return m.Sum(nil)
+	m.Write(b)
+	return m.Sum(make([]byte, 0, sha256.Size))
 }
 
 // randomHex returns n random bytes from r, hex-encoded.

@@ -49,6 +49,12 @@ type Config struct {
 	// RetryWindow is how long a send is remembered for client retries that
 	// repeat its amz-sdk-invocation-id. Zero means 10 minutes.
 	RetryWindow time.Duration
+	// AppCacheTTL is how long sends and verifications may use an
+	// application as read from the store: changes made through this
+	// Service apply at once, changes made by another instance sharing the
+	// store within AppCacheTTL. Zero means 1 second; negative reads the
+	// store on every request.
+	AppCacheTTL time.Duration
 	// Observer is told about sends and verifications (metrics); may be nil.
 	Observer Observer
 	Logger   *slog.Logger // nil means slog.Default()
@@ -84,6 +90,7 @@ type Service struct {
 	sendTimeout time.Duration
 	retryWindow time.Duration
 	observer    Observer
+	apps        *appCache
 	log         *slog.Logger
 	now         func() time.Time
 	rand        io.Reader
@@ -123,6 +130,14 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if s.retryWindow == 0 {
 		s.retryWindow = 10 * time.Minute
+	}
+	switch {
+	case cfg.AppCacheTTL == 0:
+		s.apps = newAppCache(time.Second)
+	case cfg.AppCacheTTL < 0:
+		s.apps = newAppCache(0)
+	default:
+		s.apps = newAppCache(cfg.AppCacheTTL)
 	}
 	if s.observer == nil {
 		s.observer = nopObserver{}

@@ -68,6 +68,7 @@ type sendParams struct {
 	Language        string
 	Origination     string
 	Destination     string
+	Country         string // ISO 3166 region of Destination, "" if none
 	ReferenceID     string
 	EntityID        string
 	TemplateID      string
@@ -124,7 +125,8 @@ func checkSendRequest(r SendRequest) (sendParams, error) {
 	if err := checkOrigination(r.OriginationIdentity); err != nil {
 		return p, err
 	}
-	if err := checkDestination(r.DestinationIdentity); err != nil {
+	var err error
+	if p.Country, err = checkDestination(r.DestinationIdentity); err != nil {
 		return p, err
 	}
 	if err := checkReferenceID(r.ReferenceID); err != nil {
@@ -149,14 +151,17 @@ func checkRange(field string, v *int, lo, hi int, dst *int) error {
 	return nil
 }
 
-func checkDestination(d string) error {
+// checkDestination checks a DestinationIdentity and returns its ISO 3166
+// region ("" if it has none).
+func checkDestination(d string) (region string, err error) {
 	if d == "" {
-		return invalid("DestinationIdentity", "is required: an E.164 phone number such as +14255550100")
+		return "", invalid("DestinationIdentity", "is required: an E.164 phone number such as +14255550100")
 	}
-	if _, err := phone.ParseE164(d); err != nil {
-		return invalid("DestinationIdentity", "%s; got %q", err, d)
+	region, err = phone.ParseE164(d)
+	if err != nil {
+		return "", invalid("DestinationIdentity", "%s; got %q", err, d)
 	}
-	return nil
+	return region, nil
 }
 
 func checkReferenceID(ref string) error {
@@ -239,7 +244,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error)
 	if err != nil {
 		return SendResult{}, err
 	}
-	app, err := s.App(ctx, p.AppID)
+	app, err := s.cachedApp(ctx, p.AppID)
 	if err != nil {
 		return SendResult{}, err
 	}
@@ -384,7 +389,7 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (Send
 		OriginationIdentity: p.Origination,
 		DestinationIdentity: p.Destination,
 		ReferenceID:         p.ReferenceID,
-		Country:             phone.Region(p.Destination),
+		Country:             p.Country,
 		Status:              storage.MessageSubmitted,
 		CreatedAt:           now,
 		UpdatedAt:           now,

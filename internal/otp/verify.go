@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"fmt"
 
+	"github.com/otpd/otpd/internal/phone"
 	"github.com/otpd/otpd/internal/storage"
 )
 
@@ -25,7 +26,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (bool, storage.
 	if err := checkVerifyRequest(req); err != nil {
 		return false, "", err
 	}
-	app, err := s.App(ctx, req.AppID)
+	app, err := s.cachedApp(ctx, req.AppID)
 	if err != nil {
 		return false, "", err
 	}
@@ -40,12 +41,23 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (bool, storage.
 	if err != nil {
 		return false, "", fmt.Errorf("verify code: %w", err)
 	}
+	if outcome == storage.OutcomeUnknown {
+		// Codes are stored only for destinations that passed
+		// checkDestination, so only now can the number be invalid; the
+		// full check is spared the requests that find a code.
+		if _, err := checkDestination(req.DestinationIdentity); err != nil {
+			return false, "", err
+		}
+	}
 	s.observer.Verified(outcome)
 	return outcome == storage.OutcomeValid, outcome, nil
 }
 
+// checkVerifyRequest checks what can be checked without the store: the
+// DestinationIdentity's E.164 syntax, not yet its validity (see Verify).
 func checkVerifyRequest(r VerifyRequest) error {
-	if err := checkDestination(r.DestinationIdentity); err != nil {
+	if r.DestinationIdentity == "" || !phone.IsE164Syntax(r.DestinationIdentity) {
+		_, err := checkDestination(r.DestinationIdentity)
 		return err
 	}
 	if err := checkReferenceID(r.ReferenceID); err != nil {

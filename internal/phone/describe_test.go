@@ -268,11 +268,14 @@ func TestDescribeAgreesWithParseE164(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, perr := ParseE164(s)
+		region, perr := ParseE164(s)
 		switch {
 		case perr == nil:
 			if d.Type == Invalid || d.E164 != s {
 				t.Errorf("%s: ParseE164 accepts it, Describe says %v with E.164 %q", s, d.Type, d.E164)
+			}
+			if region != d.ISOCountryCode {
+				t.Errorf("%s: ParseE164 gives region %q, Describe %q", s, region, d.ISOCountryCode)
 			}
 		case strings.Contains(perr.Error(), "write it as"):
 			if d.Type == Invalid || !strings.HasSuffix(perr.Error(), d.E164) {
@@ -282,6 +285,17 @@ func TestDescribeAgreesWithParseE164(t *testing.T) {
 			if d.Type != Invalid {
 				t.Errorf("%s: ParseE164 refuses it (%v), Describe says %v", s, perr, d.Type)
 			}
+		}
+	}
+}
+
+// BenchmarkParseE164 is the check every SendOTPMessage makes of its
+// DestinationIdentity.
+func BenchmarkParseE164(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseE164("+14255550142"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -15,22 +15,30 @@ import (
 // and only if s is that number's one canonical E.164 spelling: a national
 // trunk prefix after the country code ("+1 1 206...", "+44 0 20...") is
 // refused, so that one phone has one key for its codes and failure budget.
-// The error explains what is wrong, for a client-facing message.
-func ParseE164(s string) (*phonenumbers.PhoneNumber, error) {
+// It returns the number's ISO 3166 region ("US", "GG"), or "" for a
+// non-geographic number (+800, +882, ...). The error explains what is
+// wrong, for a client-facing message.
+func ParseE164(s string) (region string, err error) {
 	if !IsE164Syntax(s) {
-		return nil, fmt.Errorf("must be an E.164 phone number: '+' followed by 2 to 15 digits, with no spaces or punctuation (for example +14255550100)")
+		return "", fmt.Errorf("must be an E.164 phone number: '+' followed by 2 to 15 digits, with no spaces or punctuation (for example +14255550100)")
 	}
-	n, valid, err := parse(s, "")
+	n, err := phonenumbers.Parse(s, "")
 	if err != nil {
-		return nil, fmt.Errorf("is not a phone number libphonenumber can parse: %v", err)
+		return "", fmt.Errorf("is not a phone number libphonenumber can parse: %v", err)
 	}
-	if !valid {
-		return nil, fmt.Errorf("is not a valid phone number for its country code")
+	n.Extension = nil
+	// IsValidNumber, with the region it finds kept rather than found again.
+	region = phonenumbers.GetRegionCodeForNumber(n)
+	if !phonenumbers.IsValidNumberForRegion(n, region) {
+		return "", fmt.Errorf("is not a valid phone number for its country code")
 	}
 	if canonical := phonenumbers.Format(n, phonenumbers.E164); canonical != s {
-		return nil, fmt.Errorf("is not in E.164 form (no national prefix after the country code): write it as %s", canonical)
+		return "", fmt.Errorf("is not in E.164 form (no national prefix after the country code): write it as %s", canonical)
 	}
-	return n, nil
+	if region == "ZZ" || region == "001" {
+		return "", nil
+	}
+	return region, nil
 }
 
 // parse is the one reading of a phone number that every function here
@@ -58,18 +66,4 @@ func IsE164Syntax(s string) bool {
 		}
 	}
 	return true
-}
-
-// Region returns the ISO 3166 region of an E.164 number (for example "US",
-// "GG"), or "" if the number has none or cannot be parsed.
-func Region(e164 string) string {
-	n, err := phonenumbers.Parse(e164, "")
-	if err != nil {
-		return ""
-	}
-	region := phonenumbers.GetRegionCodeForNumber(n)
-	if region == "ZZ" || region == "001" {
-		return ""
-	}
-	return region
 }
