@@ -71,6 +71,18 @@ type OriginationChecker interface {
 	CheckOrigination(appID, destination, from string) error
 }
 
+// OutboxCarrier is a carrier whose delivery is an entry in the store's
+// development outbox (package outbox). Rather than calling its Send, which
+// writes the entry and answers, the Service stores the entry in the same
+// write as the code: one write to the store per send instead of two.
+type OutboxCarrier interface {
+	sms.Carrier
+	// Entry returns m as the outbox keeps it, and Receipt what Send would
+	// answer once it stored it.
+	Entry(m sms.Message) storage.OutboxMessage
+	Receipt(m sms.Message) sms.Receipt
+}
+
 // Observer is told the outcome of every send and verification, e.g. to count
 // them in metrics. It never sees a code.
 type Observer interface {

@@ -265,7 +265,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error)
 		return SendResult{}, &LockedOutError{Destination: p.Destination, Until: until, RetryAfter: until.Sub(now), Limit: s.budget.Limit, Window: s.budget.Window}
 	}
 	if req.InvocationID == "" {
-		return s.send(ctx, app, p)
+		return s.send(ctx, app, p, "")
 	}
 	return s.sendOnce(ctx, app, p, req.InvocationID)
 }
@@ -307,7 +307,7 @@ func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, i
 		case <-t.C:
 		}
 	}
-	res, err := s.send(ctx, app, p)
+	res, err := s.send(ctx, app, p, key)
 	if err != nil {
 		// Nothing was recorded as sent; let a retry start afresh. The
 		// request's context may be done, so give the release its own.
@@ -318,23 +318,14 @@ func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, i
 		}
 		return SendResult{}, err
 	}
-	encoded, err := json.Marshal(res)
-	if err != nil {
-		return SendResult{}, fmt.Errorf("encode send result: %w", err)
-	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
-	defer cancel()
-	if err := s.store.CompleteSend(cctx, app.ID, key, encoded, s.now().Add(s.retryWindow)); err != nil {
-		// The message went out and its code is live; only retry
-		// de-duplication is lost, so answer with the result.
-		s.log.WarnContext(ctx, "could not record a send for retry de-duplication", "app", app.ID, "err", err)
-	}
 	return res, nil
 }
 
-// send generates the code, hands the message to the carrier and, if the
-// carrier accepted it, stores the code.
-func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (SendResult, error) {
+// send generates the code, hands the message to the carrier and records
+// what the carrier's answer leaves behind: if it accepted the message, the
+// code and the message's record; under a send claim (claimKey not empty),
+// the result, for retries of the same request.
+func (s *Service) send(ctx context.Context, app storage.App, p sendParams, claimKey string) (SendResult, error) {
 	code, err := newCode(s.rand, p.CodeLength)
 	if err != nil {
 		return SendResult{}, err
@@ -351,56 +342,77 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams) (Send
 		EntityID:    p.EntityID,
 		TemplateID:  p.TemplateID,
 	}
-	sendCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
-	receipt, sendErr := s.carrier.Send(sendCtx, msg)
-	cancel()
+	var (
+		record  storage.SendRecord
+		receipt sms.Receipt
+		sendErr error
+	)
+	if oc, ok := s.carrier.(OutboxCarrier); ok {
+		entry := oc.Entry(msg)
+		record.Outbox, receipt = &entry, oc.Receipt(msg)
+	} else {
+		sendCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
+		receipt, sendErr = s.carrier.Send(sendCtx, msg)
+		cancel()
+	}
 	res := resultOf(p.Destination, msgID, sendErr)
 	if sendErr != nil {
-		s.observer.Sent(res.DeliveryStatus)
 		s.log.WarnContext(ctx, "carrier refused the message", "app", app.ID, "message_id", msgID,
 			"carrier", s.carrier.Name(), "delivery_status", res.DeliveryStatus, "err", sendErr)
-		return res, nil
 	}
-	// The message is on its way: store its code even if the client has
-	// gone meanwhile, or the user would hold a code that never verifies.
-	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
-	defer cancel()
+	if claimKey != "" {
+		encoded, err := json.Marshal(res)
+		if err != nil {
+			return SendResult{}, fmt.Errorf("encode send result: %w", err)
+		}
+		record.Completion = &storage.SendCompletion{AppID: app.ID, Key: claimKey, Result: encoded, ExpiresAt: s.now().Add(s.retryWindow)}
+	}
 	now := s.now().UTC().Truncate(timeResolution)
-	err = s.store.PutCode(storeCtx, storage.Code{
-		Key:             storage.CodeKey{AppID: app.ID, Destination: p.Destination, ReferenceID: p.ReferenceID},
-		AppGeneration:   app.Generation,
-		MAC:             s.codeMAC(app.Generation, p.Destination, p.ReferenceID, code),
-		AllowedAttempts: p.AllowedAttempts,
-		CreatedAt:       now,
-		ExpiresAt:       now.Add(time.Duration(p.Validity) * time.Minute),
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return SendResult{}, ErrAppNotFound // deleted while the message was on its way
+	if sendErr == nil {
+		record.Code = &storage.Code{
+			Key:             storage.CodeKey{AppID: app.ID, Destination: p.Destination, ReferenceID: p.ReferenceID},
+			AppGeneration:   app.Generation,
+			MAC:             s.codeMAC(app.Generation, p.Destination, p.ReferenceID, code),
+			AllowedAttempts: p.AllowedAttempts,
+			CreatedAt:       now,
+			ExpiresAt:       now.Add(time.Duration(p.Validity) * time.Minute),
+		}
+		record.Message = &storage.MessageRecord{
+			MessageID:           msgID,
+			AppID:               app.ID,
+			Carrier:             cmp.Or(receipt.Carrier, s.carrier.Name()),
+			CarrierMessageID:    receipt.CarrierMessageID,
+			OriginationIdentity: p.Origination,
+			DestinationIdentity: p.Destination,
+			ReferenceID:         p.ReferenceID,
+			Country:             p.Country,
+			Status:              storage.MessageSubmitted,
+			CreatedAt:           now,
+			UpdatedAt:           now,
+		}
 	}
-	if err != nil {
-		return SendResult{}, fmt.Errorf("store code: %w", err)
+	if record != (storage.SendRecord{}) {
+		// The carrier has answered: record it even if the client has gone
+		// meanwhile, or the user would hold a code that never verifies.
+		storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
+		err = s.store.RecordSend(storeCtx, record)
+		cancel()
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return SendResult{}, ErrAppNotFound // deleted while the message was on its way
+		case err != nil && sendErr == nil:
+			return SendResult{}, fmt.Errorf("store code: %w", err)
+		case err != nil:
+			// Only the refusal's memory for retries is lost: a retry
+			// asks the carrier again.
+			s.log.WarnContext(ctx, "could not record a refused send for retry de-duplication", "app", app.ID, "err", err)
+		}
 	}
 	s.observer.Sent(res.DeliveryStatus)
-	record := storage.MessageRecord{
-		MessageID:           msgID,
-		AppID:               app.ID,
-		Carrier:             cmp.Or(receipt.Carrier, s.carrier.Name()),
-		CarrierMessageID:    receipt.CarrierMessageID,
-		OriginationIdentity: p.Origination,
-		DestinationIdentity: p.Destination,
-		ReferenceID:         p.ReferenceID,
-		Country:             p.Country,
-		Status:              storage.MessageSubmitted,
-		CreatedAt:           now,
-		UpdatedAt:           now,
+	if sendErr == nil {
+		s.log.DebugContext(ctx, "code sent", "app", app.ID, "message_id", msgID,
+			"carrier", cmp.Or(receipt.Carrier, s.carrier.Name()), "carrier_message_id", receipt.CarrierMessageID)
 	}
-	if err := s.store.PutMessage(storeCtx, record); err != nil {
-		// The code is live and the message on its way: only the record of
-		// its delivery is lost, so the send still succeeded.
-		s.log.WarnContext(ctx, "could not record a sent message", "app", app.ID, "message_id", msgID, "err", err)
-	}
-	s.log.DebugContext(ctx, "code sent", "app", app.ID, "message_id", msgID,
-		"carrier", cmp.Or(receipt.Carrier, s.carrier.Name()), "carrier_message_id", receipt.CarrierMessageID)
 	return res, nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/otpd/otpd/internal/sms"
+	"github.com/otpd/otpd/internal/sms/outbox"
+	"github.com/otpd/otpd/internal/storage"
 	"github.com/otpd/otpd/internal/storage/sqlite"
 )
 
@@ -204,5 +206,51 @@ func TestOriginationCheckedBeforeSending(t *testing.T) {
 	}
 	if _, err := svc.Send(context.Background(), sendRequest(app)); err != nil {
 		t.Errorf("send from an allowed identity: %v", err)
+	}
+}
+
+// TestOutboxEntryIsStoredWithTheCode: with the development outbox, the
+// message reaches the outbox in the same write as its code, and neither
+// when the application is gone by then.
+func TestOutboxEntryIsStoredWithTheCode(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "otpd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key := make([]byte, 32)
+	rand.Read(key)
+	svc, err := NewService(Config{Store: st, Carrier: outbox.New(st, nil), MACKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	app, err := svc.CreateApp(ctx, NewApp{Name: "outbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Send(ctx, sendRequest(app.ID))
+	if err != nil || res.DeliveryStatus != StatusSuccessful {
+		t.Fatalf("Send = %+v, %v", res, err)
+	}
+	msgs, err := st.ListOutbox(ctx, storage.OutboxQuery{})
+	if err != nil || len(msgs) != 1 || msgs[0].MessageID != res.MessageID {
+		t.Fatalf("ListOutbox = %+v, %v; want the message %s", msgs, err, res.MessageID)
+	}
+	code := regexp.MustCompile(`\d{6}`).FindString(msgs[0].Body)
+	if !verifies(t, svc, app.ID, code) {
+		t.Error("the code in the outbox does not verify")
+	}
+
+	// Deleted behind the Service's back (another instance), so that its
+	// cache still holds the application.
+	if _, err := st.DeleteApp(ctx, app.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Send(ctx, sendRequest(app.ID)); !errors.Is(err, ErrAppNotFound) {
+		t.Fatalf("Send for a deleted application: %v, want ErrAppNotFound", err)
+	}
+	if msgs, err := st.ListOutbox(ctx, storage.OutboxQuery{}); err != nil || len(msgs) != 1 {
+		t.Errorf("ListOutbox after a send for a deleted application = %d messages, %v; want still 1", len(msgs), err)
 	}
 }

@@ -60,14 +60,29 @@ type Store interface {
 	// returns the updated application, or ErrNotFound.
 	UpdateSMSChannel(ctx context.Context, appID string, u SMSChannelUpdate, now time.Time) (App, error)
 
-	// PutCode makes c the one live code for c.Key, atomically replacing any
-	// previous code for that key (whatever its state): the previous code
-	// never verifies again, and the new one starts with no failed attempts.
+	// RecordSend stores what a send leaves behind once its carrier
+	// answered:
+	//   - r.Code, unless nil (the carrier refused the message), becomes the
+	//     one live code for its key, replacing any previous code for that
+	//     key (whatever its state): the previous code never verifies again,
+	//     and the new one starts with no failed attempts;
+	//   - r.Message, unless nil, is stored, replacing any record with the
+	//     same MessageID;
+	//   - r.Outbox, unless nil, is appended to the development outbox, as
+	//     AppendOutbox does;
+	//   - r.Completion, unless nil, turns the send record of (its AppID,
+	//     its Key) into a completed one holding its Result, kept until its
+	//     ExpiresAt, whether or not the pending record is still there (the
+	//     carrier answered, so a retry must get that answer).
+	// The code's replacement is atomic. All of it is one transaction where
+	// the backend can make them so (SQLite, PostgreSQL); elsewhere the code
+	// is stored first, and an error may leave the code stored without the
+	// rest.
 	// It returns ErrNotFound if the store can tell that no application
-	// with c.Key.AppID and c.AppGeneration exists (it was deleted since the
-	// caller read it); a backend that cannot tell stores the code, which
+	// with r.Code.Key.AppID and r.Code.AppGeneration exists (it was deleted
+	// since the caller read it); the rest is then not stored. A backend that cannot tell stores the code, which
 	// then never verifies, since its generation is not the current one.
-	PutCode(ctx context.Context, c Code) error
+	RecordSend(ctx context.Context, r SendRecord) error
 	// VerifyCode atomically decides one verification attempt; see
 	// Verification for the rules, applied in the order listed there.
 	VerifyCode(ctx context.Context, v Verification) (Outcome, error)
@@ -89,11 +104,8 @@ type Store interface {
 	//     c.Now, it returns a nil result and claimed=false (the caller waits
 	//     and asks again);
 	//   - otherwise it stores a pending record leased until c.LeaseUntil and
-	//     returns claimed=true.
+	//     returns claimed=true; RecordSend completes it.
 	ClaimSend(ctx context.Context, c SendClaim) (result []byte, claimed bool, err error)
-	// CompleteSend turns the pending record for (appID, key) into a
-	// completed one holding result, kept until expiresAt.
-	CompleteSend(ctx context.Context, appID, key string, result []byte, expiresAt time.Time) error
 	// ReleaseSend deletes the pending record for (appID, key), so that a
 	// retry is processed afresh. It is not an error if there is none.
 	ReleaseSend(ctx context.Context, appID, key string) error
@@ -103,9 +115,6 @@ type Store interface {
 	// ListOutbox returns outbox messages, oldest first, filtered by q.
 	ListOutbox(ctx context.Context, q OutboxQuery) ([]OutboxMessage, error)
 
-	// PutMessage stores the record of a message handed to a real carrier,
-	// replacing any record with the same MessageID.
-	PutMessage(ctx context.Context, m MessageRecord) error
 	// UpdateMessageStatus applies a delivery report to the record whose
 	// (Carrier, CarrierMessageID) match, atomically, and returns the record
 	// as it now is, or ErrNotFound. A final status (MessageDelivered,
@@ -179,6 +188,23 @@ type Code struct {
 	AllowedAttempts int // failed verifications tolerated
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
+}
+
+// SendRecord is what a send leaves behind; see Store.RecordSend.
+type SendRecord struct {
+	Code       *Code           // nil: the carrier refused the message
+	Message    *MessageRecord  // nil: no record of the message is kept
+	Outbox     *OutboxMessage  // nil: the message did not go to the development outbox
+	Completion *SendCompletion // nil: the send was not claimed (no ClaimSend)
+}
+
+// SendCompletion is the result of a claimed send, for the retries of the
+// same request; see Store.ClaimSend.
+type SendCompletion struct {
+	AppID     string
+	Key       string // the SendClaim's
+	Result    []byte
+	ExpiresAt time.Time
 }
 
 // Verification is one attempt to verify a code. VerifyCode applies these
@@ -268,8 +294,8 @@ type Retention struct {
 	MessageMaxAge     time.Duration
 }
 
-// MessageRecord is what otpd keeps about a message handed to a real
-// carrier: where it went and how it fared, never its text or code.
+// MessageRecord is what otpd keeps about a message a carrier accepted:
+// where it went and how it fared, never its text or code.
 type MessageRecord struct {
 	MessageID           string // otpd's
 	AppID               string

@@ -43,8 +43,18 @@ func (c *Carrier) Name() string { return "outbox" }
 // Send stores m in the outbox. A store failure is a temporary failure; its
 // cause is for the operator's log, not for the client.
 func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	if err := c.store.AppendOutbox(ctx, c.Entry(m)); err != nil {
+		return sms.Receipt{}, fmt.Errorf("the development outbox could not store the message: %w", err)
+	}
+	return c.Receipt(m), nil
+}
+
+// Entry returns m as the outbox keeps it, for a caller that stores it
+// itself, in the same write as the message's code (storage.SendRecord), in
+// place of Send.
+func (c *Carrier) Entry(m sms.Message) storage.OutboxMessage {
 	enc, segments := gsm7.Segments(m.Text)
-	err := c.store.AppendOutbox(ctx, storage.OutboxMessage{
+	return storage.OutboxMessage{
 		MessageID:           m.ID,
 		AppID:               m.AppID,
 		OriginationIdentity: m.From,
@@ -55,9 +65,8 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 		Encoding:            enc.String(),
 		Segments:            segments,
 		CreatedAt:           c.now().UTC().Truncate(time.Millisecond),
-	})
-	if err != nil {
-		return sms.Receipt{}, fmt.Errorf("the development outbox could not store the message: %w", err)
 	}
-	return sms.Receipt{CarrierMessageID: m.ID}, nil
 }
+
+// Receipt is Send's receipt for m.
+func (c *Carrier) Receipt(m sms.Message) sms.Receipt { return sms.Receipt{CarrierMessageID: m.ID} }

@@ -16,13 +16,14 @@ import (
 // SQL of the codes and of the failure budgets.
 const (
 	// putCode stores a code under the number of the application with the
-	// given ID and generation, if there is one, replacing any code of the
-	// key whatever its state. It affects no row if there is no such
-	// application; if the application is deleted while it runs, the
-	// foreign key check fails.
+	// given ID and generation, replacing any code of the key whatever its
+	// state. If there is no such application, the number is NULL and the
+	// statement fails the NOT NULL check of app_num; if the application is
+	// deleted while it runs, it fails the foreign key check (see
+	// isMissingApp). Either failure aborts the transaction it runs in.
 	putCode = `INSERT INTO codes
 			(app_num, created_at, expires_at, allowed, failed, consumed, destination, reference_id, mac)
-		SELECT num, $3, $4, $5, 0, false, $6, $7, $8 FROM apps WHERE id = $1 AND generation = $2
+		VALUES ((SELECT num FROM apps WHERE id = $1 AND generation = $2), $3, $4, $5, 0, false, $6, $7, $8)
 		ON CONFLICT (app_num, destination, reference_id) DO UPDATE SET
 			created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
 			allowed = EXCLUDED.allowed, failed = 0, consumed = false, mac = EXCLUDED.mac`
@@ -56,26 +57,68 @@ const (
 		INSERT INTO failures (app_num, destination, failed_at) VALUES ($1, $2, $4)`
 )
 
-// PutCode makes c the one live code for its key, replacing any previous one,
-// in one statement. It returns storage.ErrNotFound if no application has the
-// ID c.Key.AppID and the generation c.AppGeneration (it was deleted, perhaps
-// re-created, while the code was being sent): such a code could never
-// verify.
-func (s *Store) PutCode(ctx context.Context, c storage.Code) error {
+// recordSendAttempts bounds how often RecordSend tries again after a
+// conflict between puts of message records that the lock of their carrier
+// message ID does not prevent (see isRetryablePut).
+const recordSendAttempts = 5
+
+// RecordSend stores the code, the message record and the completion in one
+// transaction of one round trip: a batch runs as one implicit transaction,
+// which commits once, at its end, and which an error anywhere rolls back
+// whole. It returns storage.ErrNotFound, having stored nothing, if no
+// application has the ID r.Code.Key.AppID and the generation
+// r.Code.AppGeneration (it was deleted, perhaps re-created, while the code
+// was being sent): such a code could never verify.
+func (s *Store) RecordSend(ctx context.Context, r storage.SendRecord) error {
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	k := c.Key
-	tag, err := s.pool.Exec(ctx, putCode, k.AppID, c.AppGeneration, ms(c.CreatedAt), ms(c.ExpiresAt),
-		c.AllowedAttempts, k.Destination, k.ReferenceID, c.MAC)
+	var err error
+	for range recordSendAttempts {
+		if err = s.pool.SendBatch(ctx, recordSendBatch(r)).Close(); !isRetryablePut(err) {
+			break
+		}
+	}
 	switch {
-	case isForeignKeyViolation(err): // deleted while the statement ran
-		return fmt.Errorf("storage/postgres: put code: %w", storage.ErrNotFound)
+	case isMissingApp(err):
+		return fmt.Errorf("storage/postgres: record send: %w", storage.ErrNotFound)
 	case err != nil:
-		return fmt.Errorf("storage/postgres: put code: %w", err)
-	case tag.RowsAffected() == 0:
-		return fmt.Errorf("storage/postgres: put code: %w", storage.ErrNotFound)
+		return fmt.Errorf("storage/postgres: record send: %w", err)
 	}
 	return nil
+}
+
+// recordSendBatch queues the statements of r: the code's, then the message
+// record's, the outbox message's and the completion's. The code's row lock is thus taken before
+// the lock of the carrier message ID, which no other method takes.
+func recordSendBatch(r storage.SendRecord) *pgx.Batch {
+	b := &pgx.Batch{}
+	if c := r.Code; c != nil {
+		k := c.Key
+		b.Queue(putCode, k.AppID, c.AppGeneration, ms(c.CreatedAt), ms(c.ExpiresAt),
+			c.AllowedAttempts, k.Destination, k.ReferenceID, c.MAC)
+	}
+	if m := r.Message; m != nil {
+		queuePutMessage(b, *m)
+	}
+	if m := r.Outbox; m != nil {
+		queueAppendOutbox(b, *m)
+	}
+	if done := r.Completion; done != nil {
+		queueCompleteSend(b, *done)
+	}
+	return b
+}
+
+// isMissingApp reports whether err is putCode's failure for want of its
+// application: the NOT NULL violation of app_num (there is no such
+// application) or a foreign key violation (it was deleted while the
+// statement ran).
+func isMissingApp(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "23502" && pgErr.ColumnName == "app_num" || pgErr.Code == "23503"
 }
 
 // VerifyCode decides one verification attempt in one transaction, atomic for

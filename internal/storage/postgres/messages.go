@@ -73,43 +73,22 @@ const (
 // message IDs ("otpm" in ASCII); the second is carrierLockKey.
 const messageLockClass = 0x6f74706d
 
-// putMessageAttempts bounds how often PutMessage tries again after a
-// conflict that its lock does not prevent: records that trade carrier
-// message IDs deadlock on each other's rows.
-const putMessageAttempts = 5
-
-// PutMessage stores the record, replacing the one with the same MessageID,
-// in one transaction of one round trip (a batch runs as one implicit
-// transaction). If another record holds the same (Carrier,
-// CarrierMessageID), the new record takes it over: the other keeps
-// everything but its CarrierMessageID, which becomes empty, and reports
-// reach the new record. Puts of one carrier message ID take turns under an
-// advisory lock, so that each sees, and releases, the record of the one
-// before.
-func (s *Store) PutMessage(ctx context.Context, m storage.MessageRecord) error {
-	ctx, cancel := s.callContext(ctx)
-	defer cancel()
+// queuePutMessage queues the statements that store the record, replacing
+// the one with the same MessageID. If another record holds the same
+// (Carrier, CarrierMessageID), the new record takes it over: the other
+// keeps everything but its CarrierMessageID, which becomes empty, and
+// reports reach the new record. Puts of one carrier message ID take turns
+// under an advisory lock, so that each sees, and releases, the record of
+// the one before.
+func queuePutMessage(b *pgx.Batch, m storage.MessageRecord) {
 	var carrierMessageID *string // NULL if empty
 	if m.CarrierMessageID != "" {
 		carrierMessageID = &m.CarrierMessageID
+		b.Queue(lockCarrierMessageID, messageLockClass, carrierLockKey(m.Carrier, m.CarrierMessageID))
+		b.Queue(releaseCarrierMessageID, m.Carrier, carrierMessageID, m.MessageID)
 	}
-	var err error
-	for range putMessageAttempts {
-		b := &pgx.Batch{}
-		if carrierMessageID != nil {
-			b.Queue(lockCarrierMessageID, messageLockClass, carrierLockKey(m.Carrier, m.CarrierMessageID))
-			b.Queue(releaseCarrierMessageID, m.Carrier, carrierMessageID, m.MessageID)
-		}
-		b.Queue(putMessage, m.MessageID, m.AppID, m.Carrier, carrierMessageID, m.OriginationIdentity, m.DestinationIdentity,
-			m.ReferenceID, m.Country, m.Status, m.StatusCode, ms(m.CreatedAt), ms(m.UpdatedAt))
-		if err = s.pool.SendBatch(ctx, b).Close(); !isRetryablePut(err) {
-			break
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("storage/postgres: put message %s: %w", m.MessageID, err)
-	}
-	return nil
+	b.Queue(putMessage, m.MessageID, m.AppID, m.Carrier, carrierMessageID, m.OriginationIdentity, m.DestinationIdentity,
+		m.ReferenceID, m.Country, m.Status, m.StatusCode, ms(m.CreatedAt), ms(m.UpdatedAt))
 }
 
 // carrierLockKey returns the second key of the advisory lock of (carrier,
@@ -124,7 +103,9 @@ func carrierLockKey(carrier, carrierMessageID string) int32 {
 }
 
 // isRetryablePut reports whether err is a unique violation of the carrier
-// message ID or a deadlock, which another attempt of PutMessage resolves.
+// message ID or a deadlock: the conflicts that puts of records trading
+// carrier message IDs run into on each other's rows, which another attempt
+// resolves.
 func isRetryablePut(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {

@@ -67,8 +67,8 @@ func TestOutageFailsFastAndRecovers(t *testing.T) {
 			Budget: storage.FailureBudget{Limit: 10, Window: time.Hour}, Matches: func(mac []byte) bool { return string(mac) == "mac" }}
 	}
 	down := code("during-outage")
-	if err := s.PutCode(t.Context(), down); err != nil {
-		t.Fatalf("PutCode: %v", err)
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &down}); err != nil {
+		t.Fatalf("RecordSend: %v", err)
 	}
 
 	for _, mode := range []faultproxy.Mode{faultproxy.Refuse, faultproxy.Blackhole} {
@@ -123,8 +123,8 @@ func TestOutageFailsFastAndRecovers(t *testing.T) {
 				t.Errorf("GetApp once the database is back: %v", err)
 			}
 			c := code("after-" + mode.String())
-			if err := s.PutCode(t.Context(), c); err != nil {
-				t.Fatalf("PutCode once the database is back: %v", err)
+			if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+				t.Fatalf("RecordSend once the database is back: %v", err)
 			}
 			if got, err := s.VerifyCode(t.Context(), verification(c)); err != nil || got != storage.OutcomeValid {
 				t.Errorf("VerifyCode once the database is back = %q, %v; want %q", got, err, storage.OutcomeValid)

@@ -29,12 +29,18 @@ const (
 func (s *Store) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	_, err := s.pool.Exec(ctx, insertOutbox, m.MessageID, m.AppID, m.OriginationIdentity, m.DestinationIdentity,
-		m.ReferenceID, m.Language, m.Body, m.Encoding, m.Segments, ms(m.CreatedAt))
-	if err != nil {
+	b := &pgx.Batch{}
+	queueAppendOutbox(b, m)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("storage/postgres: append to the outbox: %w", err)
 	}
 	return nil
+}
+
+// queueAppendOutbox queues the statement that appends m.
+func queueAppendOutbox(b *pgx.Batch, m storage.OutboxMessage) {
+	b.Queue(insertOutbox, m.MessageID, m.AppID, m.OriginationIdentity, m.DestinationIdentity,
+		m.ReferenceID, m.Language, m.Body, m.Encoding, m.Segments, ms(m.CreatedAt))
 }
 
 // ListOutbox returns the newest q.Limit messages (all if Limit is zero) to

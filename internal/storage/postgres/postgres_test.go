@@ -285,8 +285,9 @@ func TestMigrationUpgradesAVersion1Schema(t *testing.T) {
 		t.Errorf("GetApp after the upgrade: %v", err)
 	}
 	m := storage.MessageRecord{MessageID: "m", AppID: app.ID, Carrier: "c", CarrierMessageID: "x", Status: storage.MessageSubmitted}
-	if err := s.PutMessage(t.Context(), m); err != nil {
-		t.Fatalf("PutMessage after the upgrade: %v", err)
+	c := storage.Code{Key: storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"}, AppGeneration: app.Generation, MAC: []byte("mac"), AllowedAttempts: 3}
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c, Message: &m}); err != nil {
+		t.Fatalf("RecordSend after the upgrade: %v", err)
 	}
 	if got, err := s.UpdateMessageStatus(t.Context(), "c", "x", storage.MessageStatusUpdate{Status: storage.MessageDelivered}); err != nil || got.Status != storage.MessageDelivered {
 		t.Errorf("UpdateMessageStatus after the upgrade = %+v, %v", got, err)
@@ -383,7 +384,7 @@ func TestInvalidArgumentsAreErrors(t *testing.T) {
 	}
 }
 
-func TestPutCodeNeedsItsApplication(t *testing.T) {
+func TestRecordSendNeedsItsApplication(t *testing.T) {
 	s := openStore(t, freshDatabase(t))
 	app := storage.App{ID: strings.Repeat("a", 32), Name: "first", Generation: "g1"}
 	if err := s.CreateApp(t.Context(), app); err != nil {
@@ -393,12 +394,12 @@ func TestPutCodeNeedsItsApplication(t *testing.T) {
 		Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"},
 		AppGeneration: "g0", MAC: []byte("mac"), AllowedAttempts: 3,
 	}
-	if err := s.PutCode(t.Context(), c); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("PutCode under another generation: error %v, want %v", err, storage.ErrNotFound)
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("RecordSend under another generation: error %v, want %v", err, storage.ErrNotFound)
 	}
 	c.Key.AppID = strings.Repeat("b", 32)
-	if err := s.PutCode(t.Context(), c); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("PutCode of a missing application: error %v, want %v", err, storage.ErrNotFound)
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("RecordSend of a missing application: error %v, want %v", err, storage.ErrNotFound)
 	}
 }
 
@@ -424,11 +425,12 @@ func TestApplicationNumbersAreNeverReused(t *testing.T) {
 	}
 }
 
-// TestDeleteAppRacesVerifyAndPutCode deletes an application while codes of
-// it are being verified and stored, from two handles: nothing may deadlock
-// or fail (but PutCode with storage.ErrNotFound once the application is
-// gone), and nothing of the application may survive the deletion.
-func TestDeleteAppRacesVerifyAndPutCode(t *testing.T) {
+// TestDeleteAppRacesVerifyAndRecordSend deletes an application while codes
+// of it are being verified and stored, from two handles: nothing may
+// deadlock or fail (but RecordSend with storage.ErrNotFound once the
+// application is gone), and nothing of the application may survive the
+// deletion.
+func TestDeleteAppRacesVerifyAndRecordSend(t *testing.T) {
 	u := freshDatabase(t)
 	a, b := openStore(t, u), openStore(t, u)
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -446,8 +448,9 @@ func TestDeleteAppRacesVerifyAndPutCode(t *testing.T) {
 			}
 		}
 		for i := range 8 {
-			if err := a.PutCode(t.Context(), code(i)); err != nil {
-				t.Fatalf("PutCode: %v", err)
+			c := code(i)
+			if err := a.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+				t.Fatalf("RecordSend: %v", err)
 			}
 		}
 		var wg sync.WaitGroup
@@ -462,8 +465,8 @@ func TestDeleteAppRacesVerifyAndPutCode(t *testing.T) {
 				for i := range 20 {
 					c := code(g + i)
 					if g%3 == 0 {
-						if err := s.PutCode(t.Context(), c); err != nil && !errors.Is(err, storage.ErrNotFound) {
-							t.Errorf("PutCode during DeleteApp: %v", err)
+						if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil && !errors.Is(err, storage.ErrNotFound) {
+							t.Errorf("RecordSend during DeleteApp: %v", err)
 						}
 						continue
 					}
@@ -500,8 +503,8 @@ func TestDeleteAppRacesVerifyAndPutCode(t *testing.T) {
 
 // TestBytesPerCode measures the space a live code takes, indexes included,
 // with realistic keys: a UUID ReferenceId and a 32-character generation. The
-// codes are stored by PutCode's statement, in one pipelined batch: PutCodes
-// from many connections at once would make PostgreSQL extend the table by
+// codes are stored by RecordSend's statement, in one pipelined batch:
+// RecordSends from many connections at once would make PostgreSQL extend the table by
 // many pages ahead, which a small table never fills.
 func TestBytesPerCode(t *testing.T) {
 	s := openStore(t, freshDatabase(t))
@@ -550,8 +553,9 @@ func TestPurgeSparesCodesReplacedMeanwhile(t *testing.T) {
 		}
 	}
 	for i := range codes {
-		if err := a.PutCode(t.Context(), code(i, "old", base)); err != nil {
-			t.Fatalf("PutCode: %v", err)
+		c := code(i, "old", base)
+		if err := a.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+			t.Fatalf("RecordSend: %v", err)
 		}
 	}
 	now := base.Add(time.Minute)
@@ -563,8 +567,9 @@ func TestPurgeSparesCodesReplacedMeanwhile(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			for i := g; i < codes; i += 8 {
-				if err := a.PutCode(t.Context(), code(i, "new", now.Add(time.Hour))); err != nil {
-					t.Errorf("PutCode: %v", err)
+				c := code(i, "new", now.Add(time.Hour))
+				if err := a.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+					t.Errorf("RecordSend: %v", err)
 				}
 			}
 		})
@@ -613,8 +618,8 @@ func TestPurgeSkipsLockedRows(t *testing.T) {
 			Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: fmt.Sprintf("ref-%d", i)},
 			AppGeneration: app.Generation, MAC: []byte("mac"), AllowedAttempts: 3, CreatedAt: base, ExpiresAt: base,
 		}
-		if err := s.PutCode(t.Context(), c); err != nil {
-			t.Fatalf("PutCode: %v", err)
+		if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+			t.Fatalf("RecordSend: %v", err)
 		}
 	}
 	tx, err := s.pool.Begin(t.Context())
@@ -642,11 +647,12 @@ func TestPurgeSkipsLockedRows(t *testing.T) {
 	}
 }
 
-// TestPutCodeWaitingOnDeleteAppIsErrNotFound runs PutCode while a deletion
-// of its application is under way and not yet committed: PutCode waits for
-// it (the foreign key check), and once it commits, answers
-// storage.ErrNotFound and stores nothing.
-func TestPutCodeWaitingOnDeleteAppIsErrNotFound(t *testing.T) {
+// TestRecordSendWaitingOnDeleteAppIsErrNotFound runs RecordSend while a
+// deletion of its application is under way and not yet committed:
+// RecordSend waits for it (the foreign key check), and once it commits,
+// answers storage.ErrNotFound and stores nothing: no code, no message
+// record, no send record.
+func TestRecordSendWaitingOnDeleteAppIsErrNotFound(t *testing.T) {
 	name := "otpd_test_" + hex.EncodeToString(randomBytes(6))
 	s := openStore(t, withParams(t, freshDatabase(t), map[string]string{"application_name": name}))
 	app := storage.App{ID: strings.Repeat("f", 32), Name: "deleted", Generation: "g", Tags: map[string]string{}}
@@ -664,12 +670,17 @@ func TestPutCodeWaitingOnDeleteAppIsErrNotFound(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-		done <- s.PutCode(t.Context(), storage.Code{
-			Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"},
-			AppGeneration: app.Generation, MAC: []byte("mac"), AllowedAttempts: 3, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+		done <- s.RecordSend(t.Context(), storage.SendRecord{
+			Code: &storage.Code{
+				Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"},
+				AppGeneration: app.Generation, MAC: []byte("mac"), AllowedAttempts: 3, CreatedAt: now, ExpiresAt: now.Add(time.Hour),
+			},
+			Message: &storage.MessageRecord{MessageID: "m", AppID: app.ID, Carrier: "c", CarrierMessageID: "x",
+				DestinationIdentity: "+15550000001", ReferenceID: "ref", Status: storage.MessageSubmitted, CreatedAt: now, UpdatedAt: now},
+			Completion: &storage.SendCompletion{AppID: app.ID, Key: "inv-1", Result: []byte("result"), ExpiresAt: now.Add(10 * time.Minute)},
 		})
 	}()
-	// Wait until PutCode waits for the deletion's row lock. (Not inside tx:
+	// Wait until RecordSend waits for the deletion's row lock. (Not inside tx:
 	// a transaction sees pg_stat_activity as it was when it first looked.)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var waiting int
@@ -682,7 +693,7 @@ func TestPutCodeWaitingOnDeleteAppIsErrNotFound(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("PutCode did not wait for the uncommitted deletion of its application")
+			t.Fatal("RecordSend did not wait for the uncommitted deletion of its application")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -690,14 +701,16 @@ func TestPutCodeWaitingOnDeleteAppIsErrNotFound(t *testing.T) {
 		t.Fatalf("Commit: %v", err)
 	}
 	if err := <-done; !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("PutCode racing DeleteApp: error %v, want %v", err, storage.ErrNotFound)
+		t.Errorf("RecordSend racing DeleteApp: error %v, want %v", err, storage.ErrNotFound)
 	}
-	var codes int
-	if err := s.pool.QueryRow(t.Context(), `SELECT count(*) FROM codes`).Scan(&codes); err != nil {
-		t.Fatalf("count codes: %v", err)
+	var codes, messages, sends int
+	err = s.pool.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM codes), (SELECT count(*) FROM messages), (SELECT count(*) FROM sends)`).
+		Scan(&codes, &messages, &sends)
+	if err != nil {
+		t.Fatalf("count what is stored: %v", err)
 	}
-	if codes != 0 {
-		t.Errorf("%d codes stored for a deleted application, want none", codes)
+	if codes != 0 || messages != 0 || sends != 0 {
+		t.Errorf("%d codes, %d message records and %d send records stored for a deleted application, want none", codes, messages, sends)
 	}
 }
 

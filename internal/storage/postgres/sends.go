@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -68,20 +67,16 @@ func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []by
 	return nil, false, fmt.Errorf("storage/postgres: claim send: the record changed %d times while being claimed", claimAttempts)
 }
 
-// CompleteSend stores the completed record for (appID, key), kept until
-// expiresAt. It stores it even if the pending record is gone (released,
-// purged after its lease ended, or taken over): the message went out, and a
-// retry should get its result.
-func (s *Store) CompleteSend(ctx context.Context, appID, key string, result []byte, expiresAt time.Time) error {
-	ctx, cancel := s.callContext(ctx)
-	defer cancel()
+// queueCompleteSend queues the statement that stores the completed record
+// for (done.AppID, done.Key), kept until done.ExpiresAt. It stores it even
+// if the pending record is gone (released, purged after its lease ended, or
+// taken over): the carrier answered, and a retry should get that answer.
+func queueCompleteSend(b *pgx.Batch, done storage.SendCompletion) {
+	result := done.Result
 	if result == nil {
 		result = []byte{} // NULL would read as pending
 	}
-	if _, err := s.pool.Exec(ctx, putCompleted, appID, key, ms(expiresAt), result); err != nil {
-		return fmt.Errorf("storage/postgres: complete send: %w", err)
-	}
-	return nil
+	b.Queue(putCompleted, done.AppID, done.Key, ms(done.ExpiresAt), result)
 }
 
 // ReleaseSend deletes the pending record for (appID, key), if there is one. A

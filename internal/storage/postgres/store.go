@@ -9,18 +9,21 @@
 //     (SELECT ... FOR UPDATE). The advisory lock serialises every
 //     verification of the destination, so the check of its failure budget and
 //     the recording of a wrong guess are one step even across codes; the row
-//     lock serialises the verification with PutCode replacing the code. Locks
-//     are always taken in that order, and no other method takes the advisory
-//     lock, so verifications cannot deadlock with each other or with PutCode
-//     and DeleteApp.
+//     lock serialises the verification with RecordSend replacing the code.
+//     Locks are always taken in that order, and no other method takes the
+//     advisory lock, so verifications cannot deadlock with each other or with
+//     RecordSend and DeleteApp.
 //   - Codes and failures belong to the application's row number (apps.num,
 //     an identity column that never hands out a number twice): a re-created
 //     application gets a new number, so its predecessor's codes and failures
 //     never match it. Codes hang off it by a foreign key with ON DELETE
-//     CASCADE, so PutCode racing DeleteApp either lands before the delete
-//     (and goes with it) or fails the foreign key check
+//     CASCADE, so RecordSend racing DeleteApp either lands before the delete
+//     (and its code goes with it) or fails the foreign key check
 //     (storage.ErrNotFound); DeleteApp deletes the failures and send records
 //     in the same transaction.
+//   - RecordSend stores a send's code, message record and completion in one
+//     batch, which runs as one implicit transaction: one round trip, one
+//     commit, and nothing stored if any part fails.
 //   - Send claims are INSERT ... ON CONFLICT DO UPDATE ... WHERE the record
 //     has ended: the row lock of the conflict decides which claim wins.
 //   - A message record's status report is one conditional UPDATE ...
@@ -38,7 +41,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -189,10 +191,3 @@ func (s *Store) Close() error {
 // ms returns t truncated to the millisecond, in UTC: every time is stored
 // this way, so that comparisons in SQL and in Go agree.
 func ms(t time.Time) time.Time { return time.UnixMilli(t.UnixMilli()).UTC() }
-
-// isForeignKeyViolation reports whether err is PostgreSQL's
-// foreign_key_violation.
-func isForeignKeyViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23503"
-}

@@ -60,26 +60,69 @@ redis.call('PEXPIRE', KEYS[2], ARGV[7])
 return 'wrong'
 `, false)
 
-// PutCode replaces the code in one script, with a TTL of its validity.
+// RecordSend stores the code first, as putCode does; then, unless the
+// code's application is gone, the message record and the completion, the
+// completion in the same round trip as the first step of the message
+// record's put. They live in other hash slots than the code, so they cannot
+// be one script with it; an error may leave the code stored without them.
+func (s *Store) RecordSend(ctx context.Context, r storage.SendRecord) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if c := r.Code; c != nil {
+		if err := s.putCode(ctx, *c); err != nil {
+			return fmt.Errorf("storage/redis: record send: %w", err)
+		}
+	}
+	if m := r.Outbox; m != nil {
+		if err := s.appendOutbox(ctx, *m); err != nil {
+			return fmt.Errorf("storage/redis: record send: outbox: %w", err)
+		}
+	}
+	if err := s.putMessageAndCompletion(ctx, r.Message, r.Completion); err != nil {
+		return fmt.Errorf("storage/redis: record send: %w", err)
+	}
+	return nil
+}
+
+// putCode replaces the code in one script, with a TTL of its validity.
 // Alongside, in the same round trip, it reads the application's generation:
 // if the application is gone or has another generation it returns
 // storage.ErrNotFound (the code it stored then never verifies: VerifyCode
 // checks the generation too, and the TTL removes it).
-func (s *Store) PutCode(ctx context.Context, c storage.Code) error {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
+func (s *Store) putCode(ctx context.Context, c storage.Code) error {
 	res, others := putCode.execMulti(ctx, s.c, []string{s.keys.code(c.Key, c.AppGeneration)},
 		[]string{string(c.MAC), itoa(int64(c.AllowedAttempts)), itoa(unixMS(c.ExpiresAt)), itoa(s.ttlMS(c.ExpiresAt.Sub(c.CreatedAt)))},
 		s.generationCmd(c.Key.AppID))
 	if err := res.Error(); err != nil {
-		return fmt.Errorf("storage/redis: put code: %w", err)
+		return fmt.Errorf("code: %w", err)
 	}
 	current, err := generation(others[0])
 	if err != nil {
-		return fmt.Errorf("storage/redis: put code: %w", err)
+		return fmt.Errorf("code: %w", err)
 	}
 	if current != c.AppGeneration {
-		return fmt.Errorf("storage/redis: put code: app %s generation %s: %w", c.Key.AppID, c.AppGeneration, storage.ErrNotFound)
+		return fmt.Errorf("code: app %s generation %s: %w", c.Key.AppID, c.AppGeneration, storage.ErrNotFound)
+	}
+	return nil
+}
+
+// putMessageAndCompletion stores m and done, either of which may be nil.
+// The completion's script runs in the same round trip as the commands that
+// list m (on a cluster, in parallel on the nodes that own their keys).
+func (s *Store) putMessageAndCompletion(ctx context.Context, m *storage.MessageRecord, done *storage.SendCompletion) error {
+	var listing []rueidis.Completed
+	if m != nil {
+		listing = s.listMessageCmds(*m)
+	}
+	listed, err := s.completeSendWith(ctx, done, listing...)
+	if err != nil {
+		return fmt.Errorf("send record: %w", err)
+	}
+	if m == nil {
+		return nil
+	}
+	if err := s.putMessage(ctx, *m, listed); err != nil {
+		return fmt.Errorf("message record %s: %w", m.MessageID, err)
 	}
 	return nil
 }
@@ -113,9 +156,9 @@ func generation(res rueidis.RedisResult) (string, error) {
 // verifyWrite is the attempt's one atomic decision: between the scripts
 // other attempts may have counted failures, consumed the code or spent the
 // budget, and it sees all of that. The MAC check keeps a stale Matches from
-// deciding: when the code was replaced in between (PutCode), a true Matches
-// on the old MAC proves the candidate differs from the new one (the MACs
-// differ), so rule 7 is exact; a false Matches is also taken as a wrong
+// deciding: when the code was replaced in between (RecordSend), a true
+// Matches on the old MAC proves the candidate differs from the new one (the
+// MACs differ), so rule 7 is exact; a false Matches is also taken as a wrong
 // guess against the new code, which would be wrong only if a guess made
 // before the new code existed happened to equal it.
 func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage.Outcome, error) {

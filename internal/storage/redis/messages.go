@@ -21,9 +21,9 @@ import (
 //     below; the hash is the truth;
 //   - an index entry for its (carrier, carrier message ID), if it has one
 //     (keys.carrierMessage), whose value is "<version>\t<message ID>": the
-//     version is a value unique to each PutMessage, also kept in the hash,
-//     so that the entry is deleted only by those who deleted that very
-//     record;
+//     version is a value unique to each put (putMessage), also kept in the
+//     hash, so that the entry is deleted only by those who deleted that
+//     very record;
 //   - a member of the listing (keys.messages), "<message ID>\t<destination
 //     as JSON>" (a JSON string has no tab: the last tab ends the ID) scored
 //     by its CreatedAt in ms, for ListMessages's order, filter and limit,
@@ -43,15 +43,15 @@ import (
 // entry is written after its hash, and deleted before it. A member left
 // without its hash, or whose hash now has another destination (a record
 // replaced with another destination), is skipped by ListMessages and
-// removed by the next trim. The one case: a PutMessage that replaced a
-// record with another carrier message ID and stopped before deleting the
-// old index entry leaves that entry behind, for good; it leads nowhere
+// removed by the next trim. The one case: a put that replaced a record with
+// another carrier message ID and stopped before deleting the old index
+// entry leaves that entry behind, for good; it leads nowhere
 // (UpdateMessageStatus checks the hash) and takes a few bytes.
 //
 // Records are deleted by trimming the oldest members: by age in Purge
 // (Retention.MessageMaxAge, which the store learns only then, so the
-// records carry no TTL), and by count on every PutMessage (Options.MessageCap),
-// so that Redis's memory stays bounded even when Purge keeps everything.
+// records carry no TTL), and by count on every put (Options.MessageCap), so
+// that Redis's memory stays bounded even when Purge keeps everything.
 // Trimming deletes a record's index entry and its hash only if they are
 // still of the version it read, and a member only if its score did not
 // change and its record is gone: a record put again meanwhile survives.
@@ -165,31 +165,27 @@ end
 
 // messageLookups bounds how often UpdateMessageStatus reads the index entry
 // again after the record it named turned out to be another's: each time,
-// a PutMessage moved the carrier message ID meanwhile.
+// a put moved the carrier message ID meanwhile.
 const messageLookups = 3
 
-// PutMessage stores the record, replacing the one with the same MessageID:
-// it lists the record, replaces its hash in one script, points the index
-// entry of its carrier message ID at it, then cleans up what a replaced
-// record left (its index entry, its member), and finally trims the oldest
-// records beyond Options.MessageCap. If another record held the same
-// (Carrier, CarrierMessageID), the new record takes it over: the other
-// keeps everything but its CarrierMessageID, which becomes empty.
-func (s *Store) PutMessage(ctx context.Context, m storage.MessageRecord) error {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	if err := s.putMessage(ctx, m); err != nil {
-		return fmt.Errorf("storage/redis: put message %s: %w", m.MessageID, err)
+// listMessageCmds returns the commands that begin the put of m (see
+// putMessage): they list it, and count the records listed.
+func (s *Store) listMessageCmds(m storage.MessageRecord) []rueidis.Completed {
+	return []rueidis.Completed{
+		s.c.B().Zadd().Key(s.keys.messages()).ScoreMember().ScoreMember(float64(unixMS(m.CreatedAt)), messageMember(m.MessageID, m.DestinationIdentity)).Build(),
+		s.c.B().Zcard().Key(s.keys.messages()).Build(),
 	}
-	return nil
 }
 
-func (s *Store) putMessage(ctx context.Context, m storage.MessageRecord) error {
-	version := s.uniqueID()
-	member := messageMember(m.MessageID, m.DestinationIdentity)
-	listed := s.c.DoMulti(ctx,
-		s.c.B().Zadd().Key(s.keys.messages()).ScoreMember().ScoreMember(float64(unixMS(m.CreatedAt)), member).Build(),
-		s.c.B().Zcard().Key(s.keys.messages()).Build())
+// putMessage stores the record, replacing the one with the same MessageID,
+// once listMessageCmds listed it (listed are their results): it replaces
+// the record's hash in one script, points the index entry of its carrier
+// message ID at it, then cleans up what a replaced record left (its index
+// entry, its member), and finally trims the oldest records beyond
+// Options.MessageCap. If another record held the same (Carrier,
+// CarrierMessageID), the new record takes it over: the other keeps
+// everything but its CarrierMessageID, which becomes empty.
+func (s *Store) putMessage(ctx context.Context, m storage.MessageRecord, listed []rueidis.RedisResult) error {
 	if err := listed[0].Error(); err != nil {
 		return fmt.Errorf("list: %w", err)
 	}
@@ -198,6 +194,8 @@ func (s *Store) putMessage(ctx context.Context, m storage.MessageRecord) error {
 		return fmt.Errorf("list: %w", err)
 	}
 
+	version := s.uniqueID()
+	member := messageMember(m.MessageID, m.DestinationIdentity)
 	old, err := putMessage.exec(ctx, s.c, []string{s.keys.message(m.MessageID)},
 		mfID, m.MessageID,
 		mfApp, m.AppID,
@@ -290,8 +288,8 @@ func (s *Store) updateMessageStatus(ctx context.Context, carrier, carrierMessage
 		}
 		_, id := parseIndexEntry(entry)
 		if id == tried {
-			// The entry is left over (by a PutMessage that did not
-			// finish): its record has another carrier message ID.
+			// The entry is left over (by a put that did not finish):
+			// its record has another carrier message ID.
 			return storage.MessageRecord{}, storage.ErrNotFound
 		}
 		res := updateMessage.exec(ctx, s.c, []string{s.keys.message(id)},

@@ -80,20 +80,24 @@ type outboxJSON struct {
 func (s *Store) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	if err := s.appendOutbox(ctx, m); err != nil {
+		return fmt.Errorf("storage/redis: append to the outbox: %w", err)
+	}
+	return nil
+}
+
+// appendOutbox appends m in one script.
+func (s *Store) appendOutbox(ctx context.Context, m storage.OutboxMessage) error {
 	body, err := json.Marshal(outboxJSON{
 		MessageID: m.MessageID, AppID: m.AppID, Origination: m.OriginationIdentity, Destination: m.DestinationIdentity,
 		ReferenceID: m.ReferenceID, Language: m.Language, Body: m.Body, Encoding: m.Encoding, Segments: m.Segments,
 		CreatedMS: unixMS(m.CreatedAt),
 	})
 	if err != nil {
-		return fmt.Errorf("storage/redis: append to the outbox: %w", err)
+		return err
 	}
-	err = appendOutbox.exec(ctx, s.c, []string{s.keys.outbox(), s.keys.outboxSeq()},
+	return appendOutbox.exec(ctx, s.c, []string{s.keys.outbox(), s.keys.outboxSeq()},
 		itoa(unixMS(m.CreatedAt)), destinationTag(m.DestinationIdentity)+string(body), itoa(int64(s.outboxCap))).Error()
-	if err != nil {
-		return fmt.Errorf("storage/redis: append to the outbox: %w", err)
-	}
-	return nil
 }
 
 // destinationTag is the part of a member between the seq and the message.

@@ -120,7 +120,7 @@ type Options struct {
 	// OutboxCap is how many outbox messages AppendOutbox keeps at most
 	// (the newest); DefaultOutboxCap if zero.
 	OutboxCap int
-	// MessageCap is how many message records PutMessage keeps at most
+	// MessageCap is how many message records RecordSend keeps at most
 	// (the newest), whatever Purge's Retention.MessageMaxAge;
 	// DefaultMessageCap if zero.
 	MessageCap int

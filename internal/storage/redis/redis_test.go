@@ -245,6 +245,18 @@ func attempt(c storage.Code, candidate string) storage.Verification {
 	}
 }
 
+// recordCode stores c through RecordSend, alone.
+func recordCode(t *testing.T, s *Store, c storage.Code) {
+	t.Helper()
+	must(t, s.RecordSend(t.Context(), storage.SendRecord{Code: &c}))
+}
+
+// recordMessage stores m through RecordSend, alone.
+func recordMessage(t *testing.T, s *Store, m storage.MessageRecord) {
+	t.Helper()
+	must(t, s.RecordSend(t.Context(), storage.SendRecord{Message: &m}))
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -278,7 +290,7 @@ func TestCodeExpiresInRedis(t *testing.T) {
 			c := testCode(app, "ref", "mac")
 			c.CreatedAt = time.Now()
 			c.ExpiresAt = c.CreatedAt.Add(1500 * time.Millisecond)
-			must(t, s.PutCode(t.Context(), c))
+			recordCode(t, s, c)
 			wrong := attempt(c, "other")
 			wrong.Now = c.CreatedAt
 			expectOutcome(t, s, "a wrong guess", wrong, storage.OutcomeWrong)
@@ -330,7 +342,7 @@ func TestVerifyDecidesOnTheStateAfterMatches(t *testing.T) {
 		}, false, 0, storage.OutcomeExhausted, nil},
 		{"BudgetSpentMeanwhile", func(t *testing.T, s *Store, app storage.App, c storage.Code) {
 			other := testCode(app, "other-ref", "mac")
-			must(t, s.PutCode(t.Context(), other))
+			recordCode(t, s, other)
 			v := attempt(other, "other")
 			v.Budget.Limit = 1
 			expectOutcome(t, s, "a wrong guess on another code, meanwhile", v, storage.OutcomeWrong)
@@ -338,17 +350,17 @@ func TestVerifyDecidesOnTheStateAfterMatches(t *testing.T) {
 		{"ReplacedMeanwhileRightForTheOldCode", func(t *testing.T, s *Store, app storage.App, c storage.Code) {
 			c.MAC = []byte("new mac")
 			c.AllowedAttempts = 1
-			must(t, s.PutCode(t.Context(), c))
+			recordCode(t, s, c)
 		}, true, 0, storage.OutcomeWrong, func(t *testing.T, s *Store, app storage.App, c storage.Code) {
 			expectOutcome(t, s, "the new code after the counted attempt", attempt(c, "new mac"), storage.OutcomeExhausted)
 		}},
 		{"ReplacedMeanwhileByTheSameMAC", func(t *testing.T, s *Store, app storage.App, c storage.Code) {
-			must(t, s.PutCode(t.Context(), c))
+			recordCode(t, s, c)
 		}, true, 0, storage.OutcomeValid, nil},
 		{"ReplacedMeanwhileWrong", func(t *testing.T, s *Store, app storage.App, c storage.Code) {
 			c.MAC = []byte("new mac")
 			c.AllowedAttempts = 2
-			must(t, s.PutCode(t.Context(), c))
+			recordCode(t, s, c)
 		}, false, 0, storage.OutcomeWrong, func(t *testing.T, s *Store, app storage.App, c storage.Code) {
 			expectOutcome(t, s, "the new code", attempt(c, "new mac"), storage.OutcomeValid)
 		}},
@@ -359,7 +371,7 @@ func TestVerifyDecidesOnTheStateAfterMatches(t *testing.T) {
 			app := testApp(1)
 			must(t, s.CreateApp(t.Context(), app))
 			c := testCode(app, "ref", "mac")
-			must(t, s.PutCode(t.Context(), c))
+			recordCode(t, s, c)
 			calls := 0
 			v := attempt(c, "mac")
 			if tc.limit > 0 {
@@ -425,22 +437,22 @@ func TestIndexFollowsConcurrentCreateAndDelete(t *testing.T) {
 	}
 }
 
-func TestPutCodeNeedsItsApplication(t *testing.T) {
+func TestRecordSendNeedsItsApplication(t *testing.T) {
 	s := openStore(t, withPrefix(t, standaloneOptions(t)))
 	app := testApp(1)
 	orphan := testCode(app, "ref", "mac")
 	expectErr := func(what string, err error) {
 		t.Helper()
 		if !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("%s: PutCode = %v, want ErrNotFound", what, err)
+			t.Errorf("%s: RecordSend = %v, want ErrNotFound", what, err)
 		}
 	}
-	expectErr("no application", s.PutCode(t.Context(), orphan))
+	expectErr("no application", s.RecordSend(t.Context(), storage.SendRecord{Code: &orphan}))
 	must(t, s.CreateApp(t.Context(), app))
 	expectOutcome(t, s, "a code put before its application existed", attempt(orphan, "mac"), storage.OutcomeValid)
 	stale := testCode(app, "stale", "mac")
 	stale.AppGeneration = "another generation"
-	expectErr("another generation", s.PutCode(t.Context(), stale))
+	expectErr("another generation", s.RecordSend(t.Context(), storage.SendRecord{Code: &stale}))
 	expectOutcome(t, s, "a code of another generation", attempt(stale, "mac"), storage.OutcomeUnknown)
 }
 
@@ -563,7 +575,7 @@ func TestMessagesAreCapped(t *testing.T) {
 			m.CarrierMessageID = "" // no index entry
 		}
 		recs = append(recs, m)
-		must(t, s.PutMessage(t.Context(), m))
+		recordMessage(t, s, m)
 	}
 	got, err := s.ListMessages(t.Context(), storage.MessageQuery{})
 	must(t, err)
@@ -586,14 +598,14 @@ func TestMessagesAreCapped(t *testing.T) {
 	}
 }
 
-// TestLeftoversOfAnUnfinishedPutAreHarmless makes what a PutMessage that
-// stopped between its steps leaves, and checks that listings and reports
+// TestLeftoversOfAnUnfinishedPutAreHarmless makes what a put of a message
+// record that stopped between its steps leaves, and checks that listings and reports
 // ignore it and that Purge cleans it up without touching the live record.
 func TestLeftoversOfAnUnfinishedPutAreHarmless(t *testing.T) {
 	opt := withPrefix(t, standaloneOptions(t))
 	s := openStore(t, opt)
 	live := testMessage(1, "+15550000001")
-	must(t, s.PutMessage(t.Context(), live))
+	recordMessage(t, s, live)
 	leftovers := []rueidis.Completed{
 		// A member whose hash was never written.
 		s.c.B().Zadd().Key(s.keys.messages()).ScoreMember().ScoreMember(float64(unixMS(base)), messageMember("never", "+15550000001")).Build(),
@@ -643,7 +655,7 @@ func TestLeftoversOfAnUnfinishedPutAreHarmless(t *testing.T) {
 func TestPurgeOfMessagesLoadsItsScripts(t *testing.T) {
 	s := openStore(t, withPrefix(t, standaloneOptions(t)))
 	for n := range 3 {
-		must(t, s.PutMessage(t.Context(), testMessage(n, "+15550000001")))
+		recordMessage(t, s, testMessage(n, "+15550000001"))
 	}
 	must(t, s.c.Do(t.Context(), s.c.B().ScriptFlush().Build()).Error())
 	n, err := s.Purge(t.Context(), base.Add(time.Hour), storage.Retention{BatchSize: 10, MessageMaxAge: time.Minute})
@@ -653,6 +665,39 @@ func TestPurgeOfMessagesLoadsItsScripts(t *testing.T) {
 	}
 	if got := keyCount(t, s, s.keys.prefix+"*"); got != 0 {
 		t.Errorf("%d keys left after Purge, want none", got)
+	}
+}
+
+// TestRecordSendLoadsItsScripts records a send on servers that have
+// forgotten their scripts: each script, the completion's too, which runs in
+// one round trip with other commands, falls back to EVAL.
+func TestRecordSendLoadsItsScripts(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			s := openStore(t, withPrefix(t, be.options(t)))
+			app := testApp(1)
+			must(t, s.CreateApp(t.Context(), app))
+			claim := storage.SendClaim{AppID: app.ID, Key: "inv-1", Now: base, LeaseUntil: base.Add(time.Minute)}
+			if _, claimed, err := s.ClaimSend(t.Context(), claim); err != nil || !claimed {
+				t.Fatalf("ClaimSend = %v, %v; want claimed", claimed, err)
+			}
+			for _, node := range s.c.Nodes() {
+				must(t, node.Do(t.Context(), node.B().ScriptFlush().Build()).Error())
+			}
+			c, m := testCode(app, "ref", "mac"), testMessage(1, "+15550000001")
+			done := storage.SendCompletion{AppID: app.ID, Key: claim.Key, Result: []byte("result"), ExpiresAt: base.Add(10 * time.Minute)}
+			must(t, s.RecordSend(t.Context(), storage.SendRecord{Code: &c, Message: &m, Completion: &done}))
+			expectOutcome(t, s, "the code", attempt(c, "mac"), storage.OutcomeValid)
+			got, err := s.ListMessages(t.Context(), storage.MessageQuery{})
+			must(t, err)
+			if len(got) != 1 || got[0] != m {
+				t.Errorf("ListMessages = %+v, want the record", got)
+			}
+			claim.Now = base.Add(time.Second)
+			if result, claimed, err := s.ClaimSend(t.Context(), claim); err != nil || claimed || string(result) != "result" {
+				t.Errorf("ClaimSend of a retry = %q, %v, %v; want the completed result", result, claimed, err)
+			}
+		})
 	}
 }
 
@@ -826,7 +871,7 @@ func TestOutage(t *testing.T) {
 	app := testApp(1)
 	must(t, s.CreateApp(t.Context(), app))
 	first := testCode(app, "first", "mac")
-	must(t, s.PutCode(t.Context(), first))
+	recordCode(t, s, first)
 
 	// bound is generous: the calls should fail within Options.Timeout (5s)
 	// at most, and at once when connections are refused.
@@ -846,7 +891,10 @@ func TestOutage(t *testing.T) {
 				_, err := s.VerifyCode(ctx, attempt(first, "mac"))
 				return err
 			},
-			"PutCode": func(ctx context.Context) error { return s.PutCode(ctx, testCode(app, "during", "mac")) },
+			"RecordSend": func(ctx context.Context) error {
+				c := testCode(app, "during", "mac")
+				return s.RecordSend(ctx, storage.SendRecord{Code: &c})
+			},
 			"ClaimSend": func(ctx context.Context) error {
 				_, _, err := s.ClaimSend(ctx, storage.SendClaim{AppID: app.ID, Key: "k", Now: base, LeaseUntil: base.Add(time.Minute)})
 				return err
@@ -883,7 +931,7 @@ func TestOutage(t *testing.T) {
 			t.Errorf("%s: GetApp = %v, %v", what, got.ID, err)
 		}
 		c := testCode(app, ref, "mac")
-		must(t, s.PutCode(t.Context(), c))
+		recordCode(t, s, c)
 		expectOutcome(t, s, what+": a new code", attempt(c, "mac"), storage.OutcomeValid)
 	}
 

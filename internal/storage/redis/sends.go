@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/otpd/otpd/internal/storage"
 )
 
@@ -16,7 +18,7 @@ import (
 // application's generation atomically: a record made under another
 // generation (the application was deleted) counts as absent.
 
-// fallbackSendTTL is how long a completed record lives when CompleteSend
+// fallbackSendTTL is how long a completed record lives when RecordSend
 // finds no claim to count from (released or expired meanwhile): otpd's
 // de-duplication window.
 const fallbackSendTTL = 10 * time.Minute
@@ -92,19 +94,21 @@ func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []by
 	return nil, false, errors.New("storage/redis: claim send: malformed answer")
 }
 
-// CompleteSend stores the completed record, even if the pending one is gone
-// (released, expired or taken over): the message went out, and a retry
-// should get its result. Its TTL runs to expiresAt counted from the claim's
-// Now.
-func (s *Store) CompleteSend(ctx context.Context, appID, key string, result []byte, expiresAt time.Time) error {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	err := completeSend.exec(ctx, s.c, []string{s.keys.send(appID, key), s.keys.app(appID)},
-		string(result), itoa(unixMS(expiresAt)), itoa(s.margin.Milliseconds()), itoa(s.ttlMS(fallbackSendTTL))).Error()
-	if err != nil {
-		return fmt.Errorf("storage/redis: complete send: %w", err)
+// completeSendWith runs the commands others and, unless done is nil, the
+// script that stores done's completed record, in one round trip (on a
+// cluster, in parallel on the nodes that own their keys), and returns the
+// others' results. The record is stored even if the pending one is gone
+// (released, expired or taken over): the carrier answered, and a retry
+// should get that answer. Its TTL runs to done.ExpiresAt counted from the
+// claim's Now.
+func (s *Store) completeSendWith(ctx context.Context, done *storage.SendCompletion, others ...rueidis.Completed) ([]rueidis.RedisResult, error) {
+	if done == nil {
+		return s.c.DoMulti(ctx, others...), nil
 	}
-	return nil
+	res, results := completeSend.execMulti(ctx, s.c, []string{s.keys.send(done.AppID, done.Key), s.keys.app(done.AppID)},
+		[]string{string(done.Result), itoa(unixMS(done.ExpiresAt)), itoa(s.margin.Milliseconds()), itoa(s.ttlMS(fallbackSendTTL))},
+		others...)
+	return results, res.Error()
 }
 
 // ReleaseSend deletes the pending record, if there is one; a completed one

@@ -35,29 +35,56 @@ const (
 		ORDER BY at_ms DESC LIMIT 1 OFFSET ?`
 )
 
-// PutCode makes c the one live code for its key, replacing any previous one.
-// It returns storage.ErrNotFound if no application has the ID c.Key.AppID
-// and the generation c.AppGeneration (it was deleted, perhaps re-created,
-// while the code was being sent): such a code could never verify.
-func (s *Store) PutCode(ctx context.Context, c storage.Code) error {
-	k := c.Key
+// RecordSend stores the code, the message record, the outbox message and
+// the completion in one write, so in one transaction. It returns storage.ErrNotFound, and stores
+// nothing, if no application has the ID r.Code.Key.AppID and the generation
+// r.Code.AppGeneration (it was deleted, perhaps re-created, while the code
+// was being sent): such a code could never verify.
+func (s *Store) RecordSend(ctx context.Context, r storage.SendRecord) error {
 	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
-		res, err := tx.ExecContext(ctx, putCode, k.Destination, k.ReferenceID, c.MAC, c.AllowedAttempts,
-			unixMS(c.CreatedAt), unixMS(c.ExpiresAt), k.AppID, c.AppGeneration)
-		if err != nil {
-			return err
+		if c := r.Code; c != nil {
+			if err := putCodeOf(ctx, tx, *c); err != nil {
+				return err
+			}
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
+		if m := r.Message; m != nil {
+			if err := putMessageRecord(ctx, tx, *m); err != nil {
+				return fmt.Errorf("message record %s: %w", m.MessageID, err)
+			}
 		}
-		if n == 0 {
-			return storage.ErrNotFound
+		if m := r.Outbox; m != nil {
+			if err := appendOutbox(ctx, tx, *m); err != nil {
+				return fmt.Errorf("outbox: %w", err)
+			}
+		}
+		if done := r.Completion; done != nil {
+			if err := completeSend(ctx, tx, *done); err != nil {
+				return fmt.Errorf("send record: %w", err)
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("storage/sqlite: put code: %w", err)
+		return fmt.Errorf("storage/sqlite: record send: %w", err)
+	}
+	return nil
+}
+
+// putCodeOf stores c under its application's number, or returns
+// storage.ErrNotFound if no application has c's ID and generation.
+func putCodeOf(ctx context.Context, tx *stmts, c storage.Code) error {
+	k := c.Key
+	res, err := tx.ExecContext(ctx, putCode, k.Destination, k.ReferenceID, c.MAC, c.AllowedAttempts,
+		unixMS(c.CreatedAt), unixMS(c.ExpiresAt), k.AppID, c.AppGeneration)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return storage.ErrNotFound
 	}
 	return nil
 }

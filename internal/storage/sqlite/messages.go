@@ -52,28 +52,21 @@ const (
 	) ORDER BY created_ms, message_id`
 )
 
-// PutMessage stores the record, replacing the one with the same MessageID,
-// in one write. If another record holds the same (Carrier,
-// CarrierMessageID), the new record takes it over: the other keeps
-// everything but its CarrierMessageID, which becomes empty, and reports
-// reach the new record.
-func (s *Store) PutMessage(ctx context.Context, m storage.MessageRecord) error {
+// putMessageRecord stores the record, replacing the one with the same
+// MessageID. If another record holds the same (Carrier, CarrierMessageID),
+// the new record takes it over: the other keeps everything but its
+// CarrierMessageID, which becomes empty, and reports reach the new record.
+func putMessageRecord(ctx context.Context, tx *stmts, m storage.MessageRecord) error {
 	carrierMessageID := nullIfEmpty(m.CarrierMessageID)
-	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
-		if carrierMessageID != nil {
-			if _, err := tx.ExecContext(ctx, releaseCarrierMessageID, m.Carrier, carrierMessageID, m.MessageID); err != nil {
-				return err
-			}
+	if carrierMessageID != nil {
+		if _, err := tx.ExecContext(ctx, releaseCarrierMessageID, m.Carrier, carrierMessageID, m.MessageID); err != nil {
+			return err
 		}
-		_, err := tx.ExecContext(ctx, putMessage, m.MessageID, m.AppID, m.Carrier, carrierMessageID,
-			m.OriginationIdentity, m.DestinationIdentity, m.ReferenceID, m.Country, m.Status, m.StatusCode,
-			unixMS(m.CreatedAt), unixMS(m.UpdatedAt))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("storage/sqlite: put message %s: %w", m.MessageID, err)
 	}
-	return nil
+	_, err := tx.ExecContext(ctx, putMessage, m.MessageID, m.AppID, m.Carrier, carrierMessageID,
+		m.OriginationIdentity, m.DestinationIdentity, m.ReferenceID, m.Country, m.Status, m.StatusCode,
+		unixMS(m.CreatedAt), unixMS(m.UpdatedAt))
+	return err
 }
 
 // UpdateMessageStatus applies the report and reads the record back, in one

@@ -27,14 +27,18 @@ const (
 // AppendOutbox stores a message delivered to the development outbox.
 func (s *Store) AppendOutbox(ctx context.Context, m storage.OutboxMessage) error {
 	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
-		_, err := tx.ExecContext(ctx, insertOutbox, m.MessageID, m.AppID, m.OriginationIdentity, m.DestinationIdentity,
-			m.ReferenceID, m.Language, m.Body, m.Encoding, m.Segments, unixMS(m.CreatedAt))
-		return err
+		return appendOutbox(ctx, tx, m)
 	})
 	if err != nil {
 		return fmt.Errorf("storage/sqlite: append to the outbox: %w", err)
 	}
 	return nil
+}
+
+func appendOutbox(ctx context.Context, tx *stmts, m storage.OutboxMessage) error {
+	_, err := tx.ExecContext(ctx, insertOutbox, m.MessageID, m.AppID, m.OriginationIdentity, m.DestinationIdentity,
+		m.ReferenceID, m.Language, m.Body, m.Encoding, m.Segments, unixMS(m.CreatedAt))
+	return err
 }
 
 // ListOutbox returns the newest q.Limit messages (all if Limit is zero) to

@@ -70,7 +70,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r storage.Retention) (
 	total := 0
 	for _, step := range steps {
 		var n int64
-		err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
+		err := s.w.doUnflushed(ctx, func(ctx context.Context, tx *stmts) error {
 			res, err := step.del(ctx, tx)
 			if err != nil {
 				return err

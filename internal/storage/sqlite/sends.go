@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/otpd/otpd/internal/storage"
 )
@@ -20,9 +19,13 @@ const (
 
 // ClaimSend claims the send (c.AppID, c.Key) inside the writer's
 // transaction, which makes it atomic for every Store on the database file.
-// A record is live while c.Now is before its lease end or expiry.
+// A record is live while c.Now is before its lease end or expiry. It returns
+// once the claim is committed, without waiting for the disk (see
+// doUnflushed): a completed record it returns has been committed, and is
+// on disk unless the first request is still within the few milliseconds
+// between its commit and its answer.
 func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []byte, claimed bool, err error) {
-	err = s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
+	err = s.w.doUnflushed(ctx, func(ctx context.Context, tx *stmts) error {
 		var (
 			completed bool
 			prior     []byte
@@ -55,28 +58,23 @@ func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []by
 	return result, claimed, nil
 }
 
-// CompleteSend stores the completed record for (appID, key), kept until
-// expiresAt. It stores it even if the pending record is gone (released,
-// purged after its lease ended, or taken over): the message went out, and a
-// retry should get its result.
-func (s *Store) CompleteSend(ctx context.Context, appID, key string, result []byte, expiresAt time.Time) error {
+// completeSend stores the completed record for (done.AppID, done.Key),
+// kept until done.ExpiresAt. It stores it even if the pending record is gone
+// (released, purged after its lease ended, or taken over): the message went
+// out, and a retry should get its result.
+func completeSend(ctx context.Context, tx *stmts, done storage.SendCompletion) error {
+	result := done.Result
 	if result == nil {
 		result = []byte{} // NULL would read as pending
 	}
-	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
-		_, err := tx.ExecContext(ctx, putCompleted, appID, key, result, unixMS(expiresAt))
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("storage/sqlite: complete send: %w", err)
-	}
-	return nil
+	_, err := tx.ExecContext(ctx, putCompleted, done.AppID, done.Key, result, unixMS(done.ExpiresAt))
+	return err
 }
 
 // ReleaseSend deletes the pending record for (appID, key), if there is one. A
 // completed record stays.
 func (s *Store) ReleaseSend(ctx context.Context, appID, key string) error {
-	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
+	err := s.w.doUnflushed(ctx, func(ctx context.Context, tx *stmts) error {
 		_, err := tx.ExecContext(ctx, deletePending, appID, key)
 		return err
 	})

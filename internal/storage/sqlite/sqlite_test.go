@@ -158,8 +158,9 @@ func TestMigrationUpgradesAVersion1Database(t *testing.T) {
 		t.Errorf("GetApp after the upgrade: %v", err)
 	}
 	m := storage.MessageRecord{MessageID: "m", AppID: app.ID, Carrier: "c", CarrierMessageID: "x", Status: storage.MessageSubmitted}
-	if err := s.PutMessage(t.Context(), m); err != nil {
-		t.Fatalf("PutMessage after the upgrade: %v", err)
+	c := storage.Code{Key: storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"}, AppGeneration: app.Generation, MAC: []byte("mac"), AllowedAttempts: 3}
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c, Message: &m}); err != nil {
+		t.Fatalf("RecordSend after the upgrade: %v", err)
 	}
 	if got, err := s.UpdateMessageStatus(t.Context(), "c", "x", storage.MessageStatusUpdate{Status: storage.MessageDelivered}); err != nil || got.Status != storage.MessageDelivered {
 		t.Errorf("UpdateMessageStatus after the upgrade = %+v, %v", got, err)
@@ -195,7 +196,9 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 
 func TestPragmas(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithBusyTimeout(3*time.Second), WithReadConns(1))
-	want := map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "3000"}
+	// synchronous=NORMAL (1): the writer flushes the log itself before it
+	// answers (TestEveryAnsweredWriteWasFlushed).
+	want := map[string]string{"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "3000"}
 	got := map[string]string{}
 	err := s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
 		for name := range want {
@@ -225,6 +228,40 @@ func TestPragmas(t *testing.T) {
 	}
 }
 
+func TestEveryAnsweredWriteWasFlushed(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	var flushedBefore []int64
+	for i := range 3 {
+		err := s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
+			flushedBefore = append(flushedBefore, s.w.flushes.Load())
+			_, err := tx.ExecContext(ctx, "INSERT INTO sends (app_id, key, result, until_ms) VALUES ('a', ?, NULL, 0)", i)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Stats().Flushes; got <= flushedBefore[i] {
+			t.Fatalf("write %d answered after %d flushes, as many as before it ran", i, got)
+		}
+	}
+}
+
+func TestAFailedFlushStopsTheWriter(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	s.w.walPath = filepath.Join(t.TempDir(), "missing", "otpd.db-wal") // the first flush cannot open it
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "unflushed", Generation: "g"}
+	if err := s.CreateApp(t.Context(), app); err == nil || !strings.Contains(err.Error(), "flush") {
+		t.Fatalf("CreateApp with a log that cannot be flushed: error %v, want one about the flush", err)
+	}
+	if err := s.Ping(t.Context()); err == nil {
+		t.Error("Ping after a failed flush succeeded, want an error")
+	}
+	app.ID = strings.Repeat("b", 32)
+	if err := s.CreateApp(t.Context(), app); err == nil || !strings.Contains(err.Error(), "flush") {
+		t.Errorf("CreateApp after a failed flush: error %v, want the flush's", err)
+	}
+}
+
 func TestGroupCommitBatches(t *testing.T) {
 	const maxBatch = 16
 	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithMaxBatch(maxBatch))
@@ -242,8 +279,8 @@ func TestGroupCommitBatches(t *testing.T) {
 					Key:           storage.CodeKey{AppID: app.ID, Destination: fmt.Sprintf("+1555%07d", g), ReferenceID: fmt.Sprint(i)},
 					AppGeneration: app.Generation, MAC: []byte("mac"), AllowedAttempts: 3,
 				}
-				if err := s.PutCode(t.Context(), c); err != nil {
-					t.Errorf("PutCode: %v", err)
+				if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+					t.Errorf("RecordSend: %v", err)
 				}
 			}
 		})
@@ -251,7 +288,7 @@ func TestGroupCommitBatches(t *testing.T) {
 	wg.Wait()
 	after := s.Stats()
 	writes, commits := after.Writes-before.Writes, after.Commits-before.Commits
-	t.Logf("%d writes in %d commits (%.1f writes per commit)", writes, commits, float64(writes)/float64(commits))
+	t.Logf("%d writes in %d commits (%.1f writes per commit), %d flushes", writes, commits, float64(writes)/float64(commits), after.Flushes-before.Flushes)
 	if writes != goroutines*each {
 		t.Errorf("writes = %d, want %d", writes, goroutines*each)
 	}
@@ -413,8 +450,8 @@ func TestCloseFinishesQueuedWrites(t *testing.T) {
 			t.Errorf("write queued before Close: %v", err)
 		}
 	}
-	if err := s.PutCode(t.Context(), storage.Code{}); !errors.Is(err, errClosed) {
-		t.Errorf("PutCode after Close: error %v, want %v", err, errClosed)
+	if err := s.RecordSend(t.Context(), storage.SendRecord{}); !errors.Is(err, errClosed) {
+		t.Errorf("RecordSend after Close: error %v, want %v", err, errClosed)
 	}
 	if err := s.Ping(t.Context()); err == nil {
 		t.Error("Ping after Close succeeded, want an error")
@@ -443,7 +480,7 @@ func TestInvalidArgumentsAreErrors(t *testing.T) {
 	}
 }
 
-func TestPutCodeNeedsItsApplication(t *testing.T) {
+func TestRecordSendNeedsItsApplication(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
 	app := storage.App{ID: strings.Repeat("a", 32), Name: "first", Generation: "g1"}
 	if err := s.CreateApp(t.Context(), app); err != nil {
@@ -453,12 +490,12 @@ func TestPutCodeNeedsItsApplication(t *testing.T) {
 		Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"},
 		AppGeneration: "g0", MAC: []byte("mac"), AllowedAttempts: 3,
 	}
-	if err := s.PutCode(t.Context(), c); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("PutCode under another generation: error %v, want %v", err, storage.ErrNotFound)
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("RecordSend under another generation: error %v, want %v", err, storage.ErrNotFound)
 	}
 	c.Key.AppID = strings.Repeat("b", 32)
-	if err := s.PutCode(t.Context(), c); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("PutCode of a missing application: error %v, want %v", err, storage.ErrNotFound)
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("RecordSend of a missing application: error %v, want %v", err, storage.ErrNotFound)
 	}
 }
 
@@ -505,8 +542,8 @@ func TestBytesPerCode(t *testing.T) {
 					AppGeneration: app.Generation, MAC: make([]byte, 32), AllowedAttempts: 3,
 					CreatedAt: now, ExpiresAt: now.Add(time.Duration(i%600) * time.Second),
 				}
-				if err := s.PutCode(t.Context(), c); err != nil {
-					t.Errorf("PutCode: %v", err)
+				if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+					t.Errorf("RecordSend: %v", err)
 				}
 			}
 		})

@@ -2,8 +2,10 @@
 // pure-Go driver modernc.org/sqlite.
 //
 // Writes go through a single writer goroutine that owns the only write
-// connection and commits queued writes together, one transaction and one fsync
-// per group (see writer). Reads that change nothing use a pool of read-only
+// connection and commits queued writes together, one transaction per group,
+// while a second goroutine flushes the committed groups to disk, one fsync
+// for all the groups committed since the last, before answering their
+// callers (see writer). Reads that change nothing use a pool of read-only
 // connections, which WAL mode lets run alongside the writer. Several Stores, in
 // one process or in many, may open the same file: every write transaction
 // begins with BEGIN IMMEDIATE, so SQLite runs them one at a time, and
@@ -128,8 +130,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("storage/sqlite: open read connections to %s: %w", path, err), rdb.Close(), conn.Close(), wdb.Close())
 	}
 
-	s := &Store{w: newWriter(conn, cfg.maxBatch), wdb: wdb, rdb: rdb, reads: newStmts(rdb)}
-	go s.w.run()
+	// The migrations committed with synchronous=FULL; from now on the
+	// writer flushes the log itself (see writer).
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
+		return nil, errors.Join(fmt.Errorf("storage/sqlite: open %s: %w", path, err), rdb.Close(), conn.Close(), wdb.Close())
+	}
+	s := &Store{w: newWriter(conn, cfg.maxBatch, path+"-wal"), wdb: wdb, rdb: rdb, reads: newStmts(rdb)}
+	s.w.start()
 	return s, nil
 }
 
@@ -141,11 +148,14 @@ func dsn(path string, params url.Values) string {
 	return u.String()
 }
 
-// Ping reports whether the store answers: the writer is running and a read
-// connection answers a query.
+// Ping reports whether the store answers: the writer is running and has not
+// failed, and a read connection answers a query.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.w.isClosed() {
 		return fmt.Errorf("storage/sqlite: ping: %w", errClosed)
+	}
+	if err := s.w.err(); err != nil {
+		return fmt.Errorf("storage/sqlite: ping: %w", err)
 	}
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("storage/sqlite: ping: %w", err)
@@ -167,15 +177,16 @@ func (s *Store) Close() error {
 }
 
 // Stats reports the writer's work since Open: how many writes shared how
-// many commits (tests check the group commit with it).
+// many commits and flushes (tests check the group commit with it).
 type Stats struct {
 	Writes  int64 // write operations run, including those that failed
-	Commits int64 // transactions committed: each is one fsync
+	Commits int64 // transactions committed
+	Flushes int64 // fsyncs of the write-ahead log: one or more commits each
 }
 
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Writes: s.w.writes.Load(), Commits: s.w.commits.Load()}
+	return Stats{Writes: s.w.writes.Load(), Commits: s.w.commits.Load(), Flushes: s.w.flushes.Load()}
 }
 
 // unixMS is how times are stored: integer Unix milliseconds.

@@ -248,9 +248,7 @@ var deleteAppTests = []test{
 		if _, claimed, err := s.ClaimSend(t.Context(), claim); err != nil || !claimed {
 			t.Fatalf("ClaimSend = %v, %v; want claimed", claimed, err)
 		}
-		if err := s.CompleteSend(t.Context(), app.ID, claim.Key, []byte("result"), base.Add(10*time.Minute)); err != nil {
-			t.Fatalf("CompleteSend: %v", err)
-		}
+		completeSend(t, s, app, claim.Key, []byte("result"), base.Add(10*time.Minute))
 
 		if _, err := s.DeleteApp(t.Context(), app.ID); err != nil {
 			t.Fatalf("DeleteApp: %v", err)

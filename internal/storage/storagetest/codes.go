@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -246,7 +247,47 @@ var isolationTests = []test{
 	}},
 }
 
-var putCodeTests = []test{
+var recordSendTests = []test{
+	{"StoresTheMessageRecordOutboxAndCompletionWithTheCode", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		claim := sendClaim(app, "inv-1", base)
+		expectClaim(t, s, "first claim", claim, nil, true)
+		c := newCode(app, dest1, "login-1", "123456")
+		m := messageRecord(app.ID, dest1, 1, base)
+		m.ReferenceID = c.Key.ReferenceID
+		o := outboxMessage(app.ID, dest1, 1, base)
+		sent := storage.SendRecord{Code: &c, Message: &m, Outbox: &o, Completion: &storage.SendCompletion{AppID: app.ID, Key: claim.Key, Result: sendResult, ExpiresAt: base.Add(10 * time.Minute)}}
+		if err := s.RecordSend(t.Context(), sent); err != nil {
+			t.Fatalf("RecordSend: %v", err)
+		}
+		expectRecords(t, "ListMessages", listMessages(t, s, storage.MessageQuery{}), m)
+		if got := listOutbox(t, s, storage.OutboxQuery{}); len(got) != 1 || got[0] != o {
+			t.Errorf("ListOutbox = %+v, want %+v", got, o)
+		}
+		expectClaim(t, s, "a retry", sendClaim(app, claim.Key, base.Add(time.Second)), sendResult, false)
+		expectVerify(t, s, "the code", attempt(c, "123456", base), storage.OutcomeValid)
+	}},
+	{"ApplicationGoneStoresNeitherRecordNorCompletion", func(t *testing.T, s storage.Store) {
+		app := createApp(t, s, 1)
+		claim := sendClaim(app, "inv-1", base)
+		expectClaim(t, s, "first claim", claim, nil, true)
+		stale := app
+		stale.Generation = "another generation"
+		c := newCode(stale, dest1, "login-1", "123456")
+		m := messageRecord(app.ID, dest1, 1, base)
+		o := outboxMessage(app.ID, dest1, 1, base)
+		sent := storage.SendRecord{Code: &c, Message: &m, Outbox: &o, Completion: &storage.SendCompletion{AppID: app.ID, Key: claim.Key, Result: sendResult, ExpiresAt: base.Add(10 * time.Minute)}}
+		if err := s.RecordSend(t.Context(), sent); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("RecordSend under another generation: error %v, want %v", err, storage.ErrNotFound)
+		}
+		expectRecords(t, "ListMessages", listMessages(t, s, storage.MessageQuery{}))
+		if got := listOutbox(t, s, storage.OutboxQuery{}); len(got) != 0 {
+			t.Errorf("ListOutbox = %+v, want nothing", got)
+		}
+		// Still pending: a retry waits for the lease, then sends afresh.
+		expectClaim(t, s, "a retry within the lease", sendClaim(app, claim.Key, base.Add(time.Second)), nil, false)
+		expectVerify(t, s, "the code", attempt(newCode(app, dest1, "login-1", "123456"), "123456", base), storage.OutcomeUnknown)
+	}},
 	{"ReplacementStopsThePreviousCode", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
 		putCode(t, s, newCode(app, dest1, "ref", "111111"))

@@ -130,7 +130,7 @@ var concurrencyTests = []sharedTest{
 			}
 		}
 	}},
-	{"PutCodeAndVerifyCodeNeverFail", func(t *testing.T, a, b storage.Store) {
+	{"RecordSendAndVerifyCodeNeverFail", func(t *testing.T, a, b storage.Store) {
 		app := createApp(t, a, 1)
 		putCode(t, a, newCode(app, dest1, "ref", "100000"))
 		race(32, func(i int) {
@@ -139,8 +139,8 @@ var concurrencyTests = []sharedTest{
 				code := fmt.Sprintf("1%05d", (i*10+j)%7)
 				c := newCode(app, dest1, "ref", code)
 				if i%2 == 0 {
-					if err := s.PutCode(t.Context(), c); err != nil {
-						t.Errorf("PutCode: %v", err)
+					if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+						t.Errorf("RecordSend: %v", err)
 					}
 					continue
 				}

@@ -69,11 +69,20 @@ func newCode(app storage.App, destination, ref, code string) storage.Code {
 	}
 }
 
-// putCode stores c.
+// longLivedCode returns a code that RecordSend stores with something else
+// under test (a message record), valid for a century, so that no Purge of
+// the tests deletes it.
+func longLivedCode(app storage.App, destination, ref string) storage.Code {
+	c := newCode(app, destination, ref, "123456")
+	c.ExpiresAt = base.AddDate(100, 0, 0)
+	return c
+}
+
+// putCode stores c through RecordSend, alone.
 func putCode(t *testing.T, s storage.Store, c storage.Code) {
 	t.Helper()
-	if err := s.PutCode(t.Context(), c); err != nil {
-		t.Fatalf("PutCode(%+v): %v", c.Key, err)
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+		t.Fatalf("RecordSend(%+v): %v", c.Key, err)
 	}
 }
 

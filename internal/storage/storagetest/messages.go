@@ -40,10 +40,21 @@ func messageRecord(appID, destination string, n int, at time.Time) storage.Messa
 func putMessages(t *testing.T, s storage.Store, recs ...storage.MessageRecord) {
 	t.Helper()
 	for _, m := range recs {
-		if err := s.PutMessage(t.Context(), m); err != nil {
-			t.Fatalf("PutMessage(%s): %v", m.MessageID, err)
+		if err := putMessage(t, s, m); err != nil {
+			t.Fatalf("RecordSend of message %s: %v", m.MessageID, err)
 		}
 	}
+}
+
+// putMessage stores m through RecordSend, with the code of its
+// destination and ReferenceId (which no Purge of the tests deletes).
+func putMessage(t *testing.T, s storage.Store, m storage.MessageRecord) error {
+	app, err := s.GetApp(t.Context(), m.AppID)
+	if err != nil {
+		return fmt.Errorf("GetApp: %w", err)
+	}
+	c := longLivedCode(app, m.DestinationIdentity, m.ReferenceID)
+	return s.RecordSend(t.Context(), storage.SendRecord{Code: &c, Message: &m})
 }
 
 // listMessages runs ListMessages.
@@ -367,8 +378,8 @@ var messageConcurrencyTests = []sharedTest{
 		race(puts, func(i int) {
 			m := messageRecord(app.ID, dest1, i, base.Add(time.Duration(i)*time.Millisecond))
 			m.CarrierMessageID = "shared"
-			if err := handle(i, a, b).PutMessage(t.Context(), m); err != nil {
-				t.Errorf("PutMessage(%s): %v", m.MessageID, err)
+			if err := putMessage(t, handle(i, a, b), m); err != nil {
+				t.Errorf("RecordSend of message %s: %v", m.MessageID, err)
 			}
 		})
 		got := listMessages(t, a, storage.MessageQuery{})
@@ -397,8 +408,8 @@ var messageConcurrencyTests = []sharedTest{
 			s := handle(i/2, a, b)
 			for k := range 10 {
 				if i%2 == 0 {
-					if err := s.PutMessage(t.Context(), m); err != nil {
-						t.Errorf("PutMessage: %v", err)
+					if err := putMessage(t, s, m); err != nil {
+						t.Errorf("RecordSend of the message: %v", err)
 					}
 					continue
 				}

@@ -104,8 +104,8 @@ var purgeTests = []test{
 		for _, key := range []string{"gone", "kept"} {
 			expectClaim(t, s, "claim "+key, sendClaim(app, key, base), nil, true)
 		}
-		completeSend(t, s, app.ID, "gone", []byte("gone"), base.Add(10*time.Minute))
-		completeSend(t, s, app.ID, "kept", sendResult, base.Add(2*time.Hour))
+		completeSend(t, s, app, "gone", []byte("gone"), base.Add(10*time.Minute))
+		completeSend(t, s, app, "kept", sendResult, base.Add(2*time.Hour))
 		now := base.Add(time.Hour)
 		expectPurged(t, purgeAll(t, s, now, keepAll, purgeKinds*keepAll.BatchSize), 1)
 		expectClaim(t, s, "retry of the live record", sendClaim(app, "kept", now), sendResult, false)
@@ -193,7 +193,7 @@ var purgeTests = []test{
 		for i := range 3 {
 			key := fmt.Sprintf("send-%d", i)
 			expectClaim(t, s, "claim "+key, sendClaim(app, key, base), nil, true)
-			completeSend(t, s, app.ID, key, []byte(key), base.Add(10*time.Minute))
+			completeSend(t, s, app, key, []byte(key), base.Add(10*time.Minute))
 		}
 		var msgs []storage.OutboxMessage
 		for i := range 6 {

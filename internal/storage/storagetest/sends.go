@@ -26,11 +26,13 @@ func expectClaim(t *testing.T, s storage.Store, what string, c storage.SendClaim
 	}
 }
 
-// completeSend runs CompleteSend.
-func completeSend(t *testing.T, s storage.Store, appID, key string, result []byte, expiresAt time.Time) {
+// completeSend completes the send of key for app through RecordSend, with
+// no code (as after a refusal by the carrier).
+func completeSend(t *testing.T, s storage.Store, app storage.App, key string, result []byte, expiresAt time.Time) {
 	t.Helper()
-	if err := s.CompleteSend(t.Context(), appID, key, result, expiresAt); err != nil {
-		t.Fatalf("CompleteSend(%s): %v", key, err)
+	sent := storage.SendRecord{Completion: &storage.SendCompletion{AppID: app.ID, Key: key, Result: result, ExpiresAt: expiresAt}}
+	if err := s.RecordSend(t.Context(), sent); err != nil {
+		t.Fatalf("RecordSend completing %s: %v", key, err)
 	}
 }
 
@@ -61,7 +63,7 @@ var sendTests = []test{
 	{"CompletedResultIsReturnedByteForByte", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
 		expectClaim(t, s, "first claim", sendClaim(app, "inv-1", base), nil, true)
-		completeSend(t, s, app.ID, "inv-1", sendResult, base.Add(10*time.Minute))
+		completeSend(t, s, app, "inv-1", sendResult, base.Add(10*time.Minute))
 		expectClaim(t, s, "retry", sendClaim(app, "inv-1", base.Add(time.Second)), sendResult, false)
 		expectClaim(t, s, "retry after the lease would have ended", sendClaim(app, "inv-1", base.Add(5*time.Minute)), sendResult, false)
 	}},
@@ -69,7 +71,7 @@ var sendTests = []test{
 		app := createApp(t, s, 1)
 		expectClaim(t, s, "first claim", sendClaim(app, "inv-1", base), nil, true)
 		expiresAt := base.Add(10 * time.Minute)
-		completeSend(t, s, app.ID, "inv-1", sendResult, expiresAt)
+		completeSend(t, s, app, "inv-1", sendResult, expiresAt)
 		expectClaim(t, s, "retry 1ms before expiry", sendClaim(app, "inv-1", expiresAt.Add(-time.Millisecond)), sendResult, false)
 		expectClaim(t, s, "retry at expiry", sendClaim(app, "inv-1", expiresAt), nil, true)
 	}},
@@ -90,7 +92,7 @@ var sendTests = []test{
 	{"ReleaseKeepsACompletedRecord", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
 		expectClaim(t, s, "first claim", sendClaim(app, "inv-1", base), nil, true)
-		completeSend(t, s, app.ID, "inv-1", sendResult, base.Add(10*time.Minute))
+		completeSend(t, s, app, "inv-1", sendResult, base.Add(10*time.Minute))
 		if err := s.ReleaseSend(t.Context(), app.ID, "inv-1"); err != nil {
 			t.Fatalf("ReleaseSend: %v", err)
 		}
@@ -102,7 +104,7 @@ var sendTests = []test{
 		expectClaim(t, s, "first claim", sendClaim(app, "inv-1", base), nil, true)
 		expectClaim(t, s, "same key, other application", sendClaim(other, "inv-1", base), nil, true)
 		expectClaim(t, s, "other key, same application", sendClaim(app, "inv-2", base), nil, true)
-		completeSend(t, s, app.ID, "inv-1", sendResult, base.Add(10*time.Minute))
+		completeSend(t, s, app, "inv-1", sendResult, base.Add(10*time.Minute))
 		expectClaim(t, s, "other application after completion", sendClaim(other, "inv-1", base.Add(time.Second)), nil, false)
 	}},
 }

@@ -76,7 +76,7 @@ var visibilityTests = []sharedTest{
 		app := createApp(t, a, 1)
 		expectClaim(t, a, "claim on a", sendClaim(app, "inv-1", base), nil, true)
 		expectClaim(t, b, "claim on b", sendClaim(app, "inv-1", base), nil, false)
-		completeSend(t, a, app.ID, "inv-1", sendResult, base.Add(10*time.Minute))
+		completeSend(t, a, app, "inv-1", sendResult, base.Add(10*time.Minute))
 		expectClaim(t, b, "claim on b after completion on a", sendClaim(app, "inv-1", base.Add(time.Second)), sendResult, false)
 	}},
 	{"OutboxAppendedOnAIsListedOnB", func(t *testing.T, a, b storage.Store) {

@@ -79,7 +79,7 @@ func RunWith(t *testing.T, open func(t *testing.T) storage.Store, opts Options) 
 		{"VerifyCode", verifyTests},
 		{"FailureBudget", budgetTests},
 		{"Isolation", isolationTests},
-		{"PutCode", putCodeTests},
+		{"RecordSend", recordSendTests},
 		{"DestinationLockout", lockoutTests},
 		{"ClaimSend", sendTests},
 		{"Outbox", outboxTests},

@@ -166,7 +166,7 @@ var purgeTTLTests = append([]test{
 		long := storage.SendClaim{AppID: app.ID, Key: "long", Now: base, LeaseUntil: base.Add(5 * time.Minute)}
 		expectClaim(t, s, "claim long", long, nil, true)
 		expectClaim(t, s, "claim completed", sendClaim(app, "completed", base), nil, true)
-		completeSend(t, s, app.ID, "completed", sendResult, base.Add(10*time.Minute))
+		completeSend(t, s, app, "completed", sendResult, base.Add(10*time.Minute))
 		expectClaim(t, s, "claim released", sendClaim(app, "released", base), nil, true)
 		if err := s.ReleaseSend(t.Context(), app.ID, "released"); err != nil {
 			t.Fatalf("ReleaseSend: %v", err)
