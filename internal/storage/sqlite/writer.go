@@ -33,16 +33,17 @@ type writeOp struct {
 }
 
 // writer runs all of a Store's writes on its one write connection, in groups
-// ("group commit"). It takes the first queued operation, then whatever else is
-// queued at that moment, up to maxBatch operations; runs them in one BEGIN
-// IMMEDIATE transaction with a SAVEPOINT for each; and commits once.
+// ("group commit"): one BEGIN IMMEDIATE transaction per group, a SAVEPOINT
+// for each operation in it, one commit.
 //
 // Its connection commits with synchronous=NORMAL, which writes the group to
 // the write-ahead log without waiting for the disk; a second goroutine (sync)
 // then fsyncs the log and only then answers the group's callers. So a caller
 // is answered only once its write is durable, as with synchronous=FULL, but
-// the next group runs while the disk flushes the previous ones, and one fsync
-// serves every group committed meanwhile. SQLite keeps the log's frames in
+// operations keep running while the disk flushes: the group grows, in its
+// open transaction, until sync is ready for it (see run). Under load, each
+// flush thus covers every write queued during the one before, and each page
+// those writes change goes to the log once. SQLite keeps the log's frames in
 // commit order, so a flush that covers a group covers every group before it;
 // and since the writer's connection stays open, the log file is never
 // deleted or replaced under the open file that sync flushes.
@@ -65,6 +66,7 @@ type writer struct {
 	walPath  string
 	wal      *os.File              // opened by sync at its first flush
 	groups   chan *group           // committed by run, waiting for sync
+	ready    chan struct{}         // sync waits for a group: run commits its own
 	failed   atomic.Pointer[error] // the flush that failed: every later write fails
 
 	mu     sync.RWMutex // read-held while sending on ops, write-held by close
@@ -78,9 +80,10 @@ type writer struct {
 
 // group is a transaction's operations and their outcome, until answered.
 type group struct {
-	ops  []*writeOp
-	errs []error // errs[i] is ops[i]'s own error
-	err  error   // the transaction's, which every operation gets
+	ops       []*writeOp
+	errs      []error // errs[i] is ops[i]'s own error
+	err       error   // the transaction's, which every operation gets
+	unflushed bool    // some operation is answered at commit
 }
 
 // SQL of the writer's transactions. One savepoint is open at a time, so one
@@ -104,7 +107,8 @@ func newWriter(conn *sql.Conn, maxBatch int, walPath string) *writer {
 		ops:      make(chan *writeOp, maxBatch),
 		maxBatch: maxBatch,
 		walPath:  walPath,
-		groups:   make(chan *group, 64),
+		groups:   make(chan *group, 1),
+		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 	}
 }
@@ -163,37 +167,121 @@ func (w *writer) enqueue(op *writeOp) error {
 	}
 }
 
-// run is the writer goroutine. It answers the unflushed operations of every
-// group it committed (or failed to), hands the group to sync for the others,
-// and returns once close has closed the queue and every queued operation has
-// been run.
+// run is the writer goroutine. It opens a transaction for the first queued
+// operation and runs every operation queued meanwhile in it, until one of
+// these commits the group: sync is ready for it (so the group grows while
+// the disk flushes the one before), the group holds an operation answered
+// at commit (doUnflushed: it should not wait for a flush), it has maxBatch
+// operations, or the queue is closed. It then answers the unflushed
+// operations itself, hands the group to sync for the others, and returns
+// once close has closed the queue and every queued operation has been run.
 func (w *writer) run() {
 	defer close(w.groups)
-	for first := range w.ops {
-		g := &group{ops: w.gather(append(make([]*writeOp, 0, w.maxBatch), first))}
-		g.errs = make([]error, len(g.ops))
-		g.err = w.runBatch(g.ops, g.errs)
-		flushed := 0
-		for i, op := range g.ops {
-			if !op.unflushed {
-				g.ops[flushed], g.errs[flushed] = op, g.errs[i]
-				flushed++
-				continue
+	var (
+		g      *group // the open group, nil if none
+		closed bool
+	)
+	take := func(op *writeOp, ok bool) {
+		switch {
+		case !ok:
+			closed = true
+		case g == nil:
+			if g = w.begin(op); g != nil {
+				w.add(g, op)
 			}
-			if g.err != nil {
-				op.done <- g.err
-			} else {
-				op.done <- g.errs[i]
+		default:
+			w.add(g, op)
+		}
+	}
+	for !closed || g != nil {
+		if g == nil {
+			op, ok := <-w.ops
+			take(op, ok)
+			continue
+		}
+		// What is queued joins the group before anything else.
+	drain:
+		for !closed && len(g.ops) < w.maxBatch && g.err == nil {
+			select {
+			case op, ok := <-w.ops:
+				take(op, ok)
+			default:
+				break drain
 			}
 		}
-		if flushed > 0 {
-			g.ops, g.errs = g.ops[:flushed], g.errs[:flushed]
-			w.groups <- g
+		if closed || g.unflushed || len(g.ops) >= w.maxBatch || g.err != nil {
+			w.commit(g)
+			g = nil
+			continue
+		}
+		select {
+		case op, ok := <-w.ops:
+			take(op, ok)
+		case <-w.ready:
+			w.commit(g)
+			g = nil
 		}
 	}
 }
 
-// sync is the goroutine that answers callers. It takes the groups run has
+// begin opens a transaction for a group starting with op. If it cannot, it
+// answers op with the error and returns nil.
+func (w *writer) begin(op *writeOp) *group {
+	if _, err := w.tx.ExecContext(context.Background(), beginImmediate); err != nil {
+		op.done <- fmt.Errorf("begin a write transaction: %w", err)
+		return nil
+	}
+	return &group{ops: make([]*writeOp, 0, 16), errs: make([]error, 0, 16)}
+}
+
+// add runs op in g's transaction. If the transaction breaks, it is rolled
+// back and g.err set: the group is then committed (that is, answered) at
+// once.
+func (w *writer) add(g *group, op *writeOp) {
+	g.ops = append(g.ops, op)
+	if g.err != nil {
+		g.errs = append(g.errs, nil) // g.err answers it
+		return
+	}
+	opErr, err := w.apply(context.Background(), op)
+	g.errs = append(g.errs, opErr)
+	g.unflushed = g.unflushed || op.unflushed
+	if err != nil {
+		g.err = w.rollback(context.Background(), err)
+	}
+}
+
+// commit commits g, unless its transaction broke, answers its unflushed
+// operations and hands the others to sync.
+func (w *writer) commit(g *group) {
+	if g.err == nil {
+		if _, err := w.tx.ExecContext(context.Background(), commit); err != nil {
+			g.err = w.rollback(context.Background(), fmt.Errorf("commit: %w", err))
+		} else {
+			w.commits.Add(1)
+		}
+	}
+	flushed := 0
+	for i, op := range g.ops {
+		if !op.unflushed {
+			g.ops[flushed], g.errs[flushed] = op, g.errs[i]
+			flushed++
+			continue
+		}
+		if g.err != nil {
+			op.done <- g.err
+		} else {
+			op.done <- g.errs[i]
+		}
+	}
+	if flushed > 0 {
+		g.ops, g.errs = g.ops[:flushed], g.errs[:flushed]
+		w.groups <- g
+	}
+}
+
+// sync is the goroutine that answers callers. While it has nothing to
+// flush, it tells run it is ready for a group. It takes the groups run has
 // handed over, all those waiting at once; flushes the log once if any of
 // them committed; and answers their operations. It returns, closing done,
 // after the last group.
@@ -205,8 +293,24 @@ func (w *writer) sync() {
 		}
 	}()
 	var waiting []*group
-	for g := range w.groups {
-		waiting = append(waiting[:0], g)
+	for {
+		select {
+		case g, ok := <-w.groups:
+			if !ok {
+				return
+			}
+			waiting = append(waiting[:0], g)
+		default:
+			select {
+			case g, ok := <-w.groups:
+				if !ok {
+					return
+				}
+				waiting = append(waiting[:0], g)
+			case w.ready <- struct{}{}:
+				continue // run commits its group and hands it over
+			}
+		}
 	gather:
 		for {
 			select {
@@ -219,26 +323,32 @@ func (w *writer) sync() {
 				break gather
 			}
 		}
-		var flushErr error
-		for _, g := range waiting {
-			if g.err == nil {
-				flushErr = w.flush()
-				break
-			}
-		}
-		for _, g := range waiting {
-			for i, op := range g.ops {
-				switch {
-				case g.err != nil:
-					op.done <- g.err
-				case flushErr != nil:
-					op.done <- flushErr
-				default:
-					op.done <- g.errs[i]
-				}
-			}
-		}
+		w.answer(waiting)
 		clear(waiting) // drop the references to the answered groups
+	}
+}
+
+// answer flushes the log if any of the groups committed, then answers their
+// operations.
+func (w *writer) answer(groups []*group) {
+	var flushErr error
+	for _, g := range groups {
+		if g.err == nil {
+			flushErr = w.flush()
+			break
+		}
+	}
+	for _, g := range groups {
+		for i, op := range g.ops {
+			switch {
+			case g.err != nil:
+				op.done <- g.err
+			case flushErr != nil:
+				op.done <- flushErr
+			default:
+				op.done <- g.errs[i]
+			}
+		}
 	}
 }
 
@@ -276,43 +386,6 @@ func (w *writer) err() error {
 	if p := w.failed.Load(); p != nil {
 		return *p
 	}
-	return nil
-}
-
-// gather adds to batch the operations already queued, without waiting, up to
-// maxBatch in all.
-func (w *writer) gather(batch []*writeOp) []*writeOp {
-	for len(batch) < w.maxBatch {
-		select {
-		case op, ok := <-w.ops:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, op)
-		default:
-			return batch
-		}
-	}
-	return batch
-}
-
-// runBatch runs batch in one transaction, setting errs[i] to the error of
-// batch[i] alone. It returns an error if the transaction failed as a whole.
-func (w *writer) runBatch(batch []*writeOp, errs []error) error {
-	ctx := context.Background()
-	if _, err := w.tx.ExecContext(ctx, beginImmediate); err != nil {
-		return fmt.Errorf("begin a write transaction: %w", err)
-	}
-	for i, op := range batch {
-		var err error
-		if errs[i], err = w.apply(ctx, op); err != nil {
-			return w.rollback(ctx, err)
-		}
-	}
-	if _, err := w.tx.ExecContext(ctx, commit); err != nil {
-		return w.rollback(ctx, fmt.Errorf("commit: %w", err))
-	}
-	w.commits.Add(1)
 	return nil
 }
 
