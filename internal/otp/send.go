@@ -330,7 +330,13 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams, claim
 	if err != nil {
 		return SendResult{}, err
 	}
-	msgID := uuid.NewString()
+	// A version 7 UUID: it starts with the time, so that message records
+	// (keyed by it) are appended to their index rather than scattered.
+	id, err := uuid.NewV7FromReader(s.rand)
+	if err != nil {
+		return SendResult{}, fmt.Errorf("message ID: %w", err)
+	}
+	msgID := id.String()
 	msg := sms.Message{
 		ID:          msgID,
 		AppID:       app.ID,

@@ -198,7 +198,7 @@ func TestPragmas(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithBusyTimeout(3*time.Second), WithReadConns(1))
 	// synchronous=NORMAL (1): the writer flushes the log itself before it
 	// answers (TestEveryAnsweredWriteWasFlushed).
-	want := map[string]string{"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "3000"}
+	want := map[string]string{"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "3000", "temp_store": "2", "wal_autocheckpoint": "0"}
 	got := map[string]string{}
 	err := s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
 		for name := range want {
@@ -243,6 +243,22 @@ func TestEveryAnsweredWriteWasFlushed(t *testing.T) {
 		if got := s.Stats().Flushes; got <= flushedBefore[i] {
 			t.Fatalf("write %d answered after %d flushes, as many as before it ran", i, got)
 		}
+	}
+}
+
+func TestTheLogIsCheckpointedInTheBackground(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "checkpointed", Generation: "g"}
+	if err := s.CreateApp(t.Context(), app); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().Checkpoints == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint 10s after a write: %+v", s.Stats())
+		}
+	}
+	if st := s.Stats(); st.CheckpointFailures != 0 {
+		t.Errorf("checkpoints failed: %+v", st)
 	}
 }
 

@@ -64,10 +64,16 @@ type writer struct {
 	ops      chan *writeOp
 	maxBatch int
 	walPath  string
-	wal      *os.File              // opened by sync at its first flush
-	groups   chan *group           // committed by run, waiting for sync
-	ready    chan struct{}         // sync waits for a group: run commits its own
-	failed   atomic.Pointer[error] // the flush that failed: every later write fails
+	wal      *os.File // opened by sync at its first flush
+	// committed holds the groups run committed and sync has not taken
+	// yet; run never waits to add one. run signals each addition on
+	// added, and closes it when it returns.
+	committedMu sync.Mutex
+	committed   []*group
+	added       chan struct{}
+	ready       chan struct{}         // sync waits for a group: run commits its own
+	failed      atomic.Pointer[error] // the flush that failed: every later write fails
+	flushed     func()                // called after every flush (asks for a checkpoint)
 
 	mu     sync.RWMutex // read-held while sending on ops, write-held by close
 	closed bool
@@ -99,15 +105,16 @@ const (
 
 // newWriter returns the writer of conn, whose database's write-ahead log is
 // the file at walPath. conn must commit with synchronous=NORMAL: the writer
-// flushes the log itself.
-func newWriter(conn *sql.Conn, maxBatch int, walPath string) *writer {
+// flushes the log itself, and calls flushed after each flush.
+func newWriter(conn *sql.Conn, maxBatch int, walPath string, flushed func()) *writer {
 	return &writer{
 		conn:     conn,
 		tx:       newStmts(conn),
 		ops:      make(chan *writeOp, maxBatch),
 		maxBatch: maxBatch,
 		walPath:  walPath,
-		groups:   make(chan *group, 1),
+		flushed:  flushed,
+		added:    make(chan struct{}, 1),
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
 	}
@@ -176,7 +183,7 @@ func (w *writer) enqueue(op *writeOp) error {
 // operations itself, hands the group to sync for the others, and returns
 // once close has closed the queue and every queued operation has been run.
 func (w *writer) run() {
-	defer close(w.groups)
+	defer close(w.added)
 	var (
 		g      *group // the open group, nil if none
 		closed bool
@@ -276,15 +283,21 @@ func (w *writer) commit(g *group) {
 	}
 	if flushed > 0 {
 		g.ops, g.errs = g.ops[:flushed], g.errs[:flushed]
-		w.groups <- g
+		w.committedMu.Lock()
+		w.committed = append(w.committed, g)
+		w.committedMu.Unlock()
+		select {
+		case w.added <- struct{}{}:
+		default: // sync has a signal pending already
+		}
 	}
 }
 
 // sync is the goroutine that answers callers. While it has nothing to
-// flush, it tells run it is ready for a group. It takes the groups run has
-// handed over, all those waiting at once; flushes the log once if any of
-// them committed; and answers their operations. It returns, closing done,
-// after the last group.
+// flush, it tells run it is ready for a group. It takes every group run has
+// committed since it last looked, flushes the log once if any of them
+// committed, and answers their operations. It returns, closing done, once run
+// has returned and its last group is answered.
 func (w *writer) sync() {
 	defer close(w.done)
 	defer func() {
@@ -292,39 +305,22 @@ func (w *writer) sync() {
 			w.wal.Close()
 		}
 	}()
-	var waiting []*group
+	var taken []*group
 	for {
+		more := true
 		select {
-		case g, ok := <-w.groups:
-			if !ok {
-				return
-			}
-			waiting = append(waiting[:0], g)
-		default:
-			select {
-			case g, ok := <-w.groups:
-				if !ok {
-					return
-				}
-				waiting = append(waiting[:0], g)
-			case w.ready <- struct{}{}:
-				continue // run commits its group and hands it over
-			}
+		case _, more = <-w.added:
+		case w.ready <- struct{}{}:
+			continue // run commits its group and adds it
 		}
-	gather:
-		for {
-			select {
-			case g, ok := <-w.groups:
-				if !ok {
-					break gather
-				}
-				waiting = append(waiting, g)
-			default:
-				break gather
-			}
+		w.committedMu.Lock()
+		taken, w.committed = w.committed, taken[:0]
+		w.committedMu.Unlock()
+		w.answer(taken)
+		clear(taken) // drop the references to the answered groups
+		if !more {
+			return
 		}
-		w.answer(waiting)
-		clear(waiting) // drop the references to the answered groups
 	}
 }
 
@@ -367,6 +363,7 @@ func (w *writer) flush() error {
 		return err
 	}
 	w.flushes.Add(1)
+	w.flushed()
 	return nil
 }
 
