@@ -318,8 +318,9 @@ func TestGroupCommitBatches(t *testing.T) {
 func holdWriter(t *testing.T, s *Store) (release func()) {
 	t.Helper()
 	held, done := make(chan struct{}), make(chan struct{})
+	var holding sync.Once // the writer may run a write twice
 	go s.w.do(context.Background(), func(ctx context.Context, tx *stmts) error {
-		close(held)
+		holding.Do(func() { close(held) })
 		<-done
 		return nil
 	})

@@ -20,6 +20,10 @@ var errClosed = errors.New("store is closed")
 // ctx is the writer's own context, never the caller's: an interrupted
 // statement makes SQLite roll back the whole transaction, the other callers'
 // writes included, so a caller that gives up must not interrupt one.
+//
+// A writeFunc may run twice, the second time after its first changes were
+// rolled back (see add): it must do nothing but run its statements and set
+// its results.
 type writeFunc func(ctx context.Context, tx *stmts) error
 
 // writeOp is a queued writeFunc and the way back to its caller.
@@ -90,6 +94,7 @@ type group struct {
 	errs      []error // errs[i] is ops[i]'s own error
 	err       error   // the transaction's, which every operation gets
 	unflushed bool    // some operation is answered at commit
+	guarded   bool    // operations run in savepoints (see add)
 }
 
 // SQL of the writer's transactions. One savepoint is open at a time, so one
@@ -244,18 +249,57 @@ func (w *writer) begin(op *writeOp) *group {
 // add runs op in g's transaction. If the transaction breaks, it is rolled
 // back and g.err set: the group is then committed (that is, answered) at
 // once.
+//
+// Operations run bare at first, without a savepoint of their own, since
+// almost none fails. When one fails, the transaction may hold part of its
+// changes: add then rolls the group back and runs its operations again, each
+// in a savepoint, and so on for the rest of the group. (An operation may thus
+// run twice; its writeFunc sees the same database both times.)
 func (w *writer) add(g *group, op *writeOp) {
 	g.ops = append(g.ops, op)
+	g.errs = append(g.errs, nil)
+	g.unflushed = g.unflushed || op.unflushed
 	if g.err != nil {
-		g.errs = append(g.errs, nil) // g.err answers it
+		return // g.err answers it
+	}
+	w.writes.Add(1)
+	ctx := context.Background()
+	if g.guarded {
+		var err error
+		if g.errs[len(g.errs)-1], err = w.apply(ctx, op); err != nil {
+			g.err = w.rollback(ctx, err)
+		}
 		return
 	}
-	opErr, err := w.apply(context.Background(), op)
-	g.errs = append(g.errs, opErr)
-	g.unflushed = g.unflushed || op.unflushed
-	if err != nil {
-		g.err = w.rollback(context.Background(), err)
+	if err := op.ctx.Err(); err != nil {
+		g.errs[len(g.errs)-1] = fmt.Errorf("write given up before it ran: %w", err)
+		return
 	}
+	if op.fn(ctx, w.tx) == nil {
+		return
+	}
+	g.guarded = true
+	if err := w.rerun(ctx, g); err != nil {
+		g.err = w.rollback(ctx, err)
+	}
+}
+
+// rerun rolls back g's transaction and runs its operations again in a new
+// one, each in a savepoint.
+func (w *writer) rerun(ctx context.Context, g *group) error {
+	if _, err := w.tx.ExecContext(ctx, rollback); err != nil {
+		return fmt.Errorf("roll back to run the group in savepoints: %w", err)
+	}
+	if _, err := w.tx.ExecContext(ctx, beginImmediate); err != nil {
+		return fmt.Errorf("begin a write transaction: %w", err)
+	}
+	for i, op := range g.ops {
+		var err error
+		if g.errs[i], err = w.apply(ctx, op); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // commit commits g, unless its transaction broke, answers its unflushed
@@ -402,7 +446,6 @@ func (w *writer) apply(ctx context.Context, op *writeOp) (opErr, err error) {
 	if err := op.ctx.Err(); err != nil {
 		return fmt.Errorf("write given up before it ran: %w", err), nil
 	}
-	w.writes.Add(1)
 	if _, err := w.tx.ExecContext(ctx, savepoint); err != nil {
 		return nil, fmt.Errorf("open a savepoint: %w", err)
 	}
