@@ -194,9 +194,10 @@ func (s *Store) Close() error {
 // Stats reports the writer's work since Open: how many writes shared how
 // many commits and flushes (tests check the group commit with it).
 type Stats struct {
-	Writes  int64 // write operations run, including those that failed
-	Commits int64 // transactions committed
-	Flushes int64 // fsyncs of the write-ahead log: one or more commits each
+	Writes    int64         // write operations run, including those that failed
+	Commits   int64         // transactions committed
+	Flushes   int64         // fsyncs of the write-ahead log: one or more commits each
+	FlushTime time.Duration // time spent in them
 	// Checkpoints and CheckpointFailures count the background copies of
 	// the log into the database file.
 	Checkpoints        int64
@@ -206,7 +207,7 @@ type Stats struct {
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
-		Writes: s.w.writes.Load(), Commits: s.w.commits.Load(), Flushes: s.w.flushes.Load(),
+		Writes: s.w.writes.Load(), Commits: s.w.commits.Load(), Flushes: s.w.flushes.Load(), FlushTime: time.Duration(s.w.flushNS.Load()),
 		Checkpoints: s.cp.checkpoints.Load(), CheckpointFailures: s.cp.failures.Load(),
 	}
 }

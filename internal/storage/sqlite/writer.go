@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // errClosed answers every write and Ping made after Close.
@@ -86,6 +87,7 @@ type writer struct {
 	writes  atomic.Int64 // operations run
 	commits atomic.Int64 // transactions committed
 	flushes atomic.Int64 // fsyncs of the log
+	flushNS atomic.Int64 // time spent in them
 }
 
 // group is a transaction's operations and their outcome, until answered.
@@ -400,7 +402,9 @@ func (w *writer) flush() error {
 	if err := w.err(); err != nil {
 		return err
 	}
+	start := time.Now()
 	err := w.flushLog()
+	w.flushNS.Add(int64(time.Since(start)))
 	if err != nil {
 		err = fmt.Errorf("flush the write-ahead log to disk, so stop writing: %w", err)
 		w.failed.Store(&err)
