@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -198,7 +199,7 @@ func TestPragmas(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithBusyTimeout(3*time.Second), WithReadConns(1))
 	// synchronous=NORMAL (1): the writer flushes the log itself before it
 	// answers (TestEveryAnsweredWriteWasFlushed).
-	want := map[string]string{"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "3000", "temp_store": "2", "wal_autocheckpoint": "0"}
+	want := map[string]string{"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "3000", "temp_store": "2", "wal_autocheckpoint": "1000"}
 	got := map[string]string{}
 	err := s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
 		for name := range want {
@@ -246,20 +247,45 @@ func TestEveryAnsweredWriteWasFlushed(t *testing.T) {
 	}
 }
 
-func TestTheLogIsCheckpointedInTheBackground(t *testing.T) {
-	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
-	app := storage.App{ID: strings.Repeat("a", 32), Name: "checkpointed", Generation: "g"}
+// TestTheLogStaysBounded: under writes without pause, checkpoints still
+// start the write-ahead log over, so that it does not grow without end.
+func TestTheLogStaysBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "otpd.db")
+	s := openStore(t, path)
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "busy", Generation: "g"}
 	if err := s.CreateApp(t.Context(), app); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); s.Stats().Checkpoints == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint 10s after a write: %+v", s.Stats())
-		}
+	const goroutines, each = 32, 400
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				c := storage.Code{
+					Key:           storage.CodeKey{AppID: app.ID, Destination: fmt.Sprintf("+1555%07d", g*each+i), ReferenceID: "ref"},
+					AppGeneration: app.Generation, MAC: bytes.Repeat([]byte{byte(i)}, 32), AllowedAttempts: 3,
+				}
+				if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := s.DestinationLockout(t.Context(), app.ID, app.Generation, c.Key.Destination, time.Now(), storage.FailureBudget{Limit: 3, Window: time.Hour}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
 	}
-	if st := s.Stats(); st.CheckpointFailures != 0 {
-		t.Errorf("checkpoints failed: %+v", st)
+	wg.Wait()
+	info, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
 	}
+	const limit = 32 << 20
+	if info.Size() > limit {
+		t.Errorf("the write-ahead log is %d bytes after %d writes, want at most %d", info.Size(), goroutines*each, limit)
+	}
+	t.Logf("write-ahead log: %d bytes after %d writes", info.Size(), goroutines*each)
 }
 
 func TestAFailedFlushStopsTheWriter(t *testing.T) {
