@@ -67,7 +67,32 @@ Workloads (--workload):
 
 --ceiling (default on) also drives a bare net/http server answering a
 constant JSON body of the size otpd answered, with the same generator,
-requests and concurrency (closed loop), and shows otpd's req/s as a ratio.`
+requests and concurrency (closed loop), and shows otpd's req/s as a ratio.
+
+Storage at scale (with --start; the codes go straight into the server's store
+from 256 goroutines at once, a random 32-byte MAC each, over 10,000 numbers):
+  --preload N     before the runs, store N live codes (valid for 60 minutes,
+                  AllowedAttempts 3) and report, after the preload and after
+                  each run: the codes stored, the store's size on disk and
+                  bytes per code (embedded SQLite: the database, -wal and -shm
+                  files after a WAL checkpoint, and the -wal as found before
+                  it; PostgreSQL: the codes table with its indexes; Redis: not
+                  measured), the resident memory of the bench process (VmRSS
+                  and its peak VmHWM: the server and the load generator
+                  together, so an upper bound on the server's) and the Go
+                  heap. The workload's own codes are pre-sent as usual,
+                  besides.
+  --purge-test N  at each concurrency, with the server's purge held (it
+                  purges nothing), run the workload once undisturbed, store N
+                  codes that expired a minute ago and pre-send the workload's
+                  codes; then release the purge (every second: --purge-interval
+                  1s), wait for its first call and run the workload again while
+                  it deletes them. Reports both p99s and their ratio, the codes
+                  purged during the run, when the purge began and ended
+                  relative to the run and how many expired codes were left at
+                  its end. The second row reuses the first's ceiling. Most
+                  telling with --workload verify --rate R. Not with a Redis
+                  --store, which expires codes itself.`
 
 // benchOptions are the flags of otpd bench.
 type benchOptions struct {
@@ -81,6 +106,8 @@ type benchOptions struct {
 	ceiling                                bool
 	codes                                  int
 	jsonOut                                bool
+	preload                                int // live codes to store before the runs
+	purgeTest                              int // expired codes to purge during a second run
 }
 
 // benchRow is one run as the report shows it.
@@ -103,6 +130,10 @@ type benchRow struct {
 	CeilingRPS   float64          `json:"ceiling_rps,omitempty"`
 	CeilingBytes int              `json:"ceiling_body_bytes,omitempty"`
 	Ratio        float64          `json:"ratio_to_ceiling,omitempty"`
+	Phase        string           `json:"phase,omitempty"`   // --purge-test: undisturbed or purging
+	Preload      *preloadReport   `json:"preload,omitempty"` // --preload: the same on every row
+	Store        *storeFigures    `json:"store,omitempty"`   // --preload: right after this run
+	Purge        *purgeReport     `json:"purge,omitempty"`   // --purge-test: on the purging row
 }
 
 // runBench is `otpd bench`.
@@ -122,6 +153,8 @@ func runBench(args []string, out io.Writer) error {
 	fs.BoolVar(&o.ceiling, "ceiling", true, "also measure a bare net/http server with the same generator and print the ratio")
 	fs.IntVar(&o.codes, "codes", 0, "verify workloads: codes to pre-send (0: enough for --rate, or as many as --duration of sending gives)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON")
+	fs.IntVar(&o.preload, "preload", 0, "with --start: live codes to store before the runs; reports memory and disk per code")
+	fs.IntVar(&o.purgeTest, "purge-test", 0, "with --start: expired codes for the server to purge during a second run at each concurrency")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -151,13 +184,18 @@ func runBench(args []string, out io.Writer) error {
 	if b.appID, err = b.createApp(ctx); err != nil {
 		return err
 	}
+	if o.preload > 0 {
+		if err := b.preloadCodes(ctx); err != nil {
+			return err
+		}
+	}
 	var rows []benchRow
 	for _, c := range o.concurrency {
-		row, err := b.runOne(ctx, c)
+		got, err := b.runConcurrency(ctx, c)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, row)
+		rows = append(rows, got...)
 	}
 	if o.jsonOut {
 		enc := json.NewEncoder(out)
@@ -165,6 +203,7 @@ func runBench(args []string, out io.Writer) error {
 		return enc.Encode(rows)
 	}
 	printBenchTable(out, rows)
+	printStoreReports(out, rows)
 	return nil
 }
 
@@ -217,6 +256,18 @@ func (o *benchOptions) check() error {
 	if o.codes < 0 {
 		errs = append(errs, fmt.Errorf("--codes %d: want 0 (automatic) or more", o.codes))
 	}
+	if o.preload < 0 {
+		errs = append(errs, fmt.Errorf("--preload %d: want 0 (none) or more live codes", o.preload))
+	}
+	if o.purgeTest < 0 {
+		errs = append(errs, fmt.Errorf("--purge-test %d: want 0 (none) or more expired codes", o.purgeTest))
+	}
+	if !o.start && (o.preload != 0 || o.purgeTest != 0) {
+		errs = append(errs, errors.New("--preload and --purge-test go with --start only: they store codes straight into the server's store"))
+	}
+	if scheme, _, _ := strings.Cut(o.store, "://"); o.purgeTest != 0 && (scheme == schemeRedis || scheme == schemeRedisCluster) {
+		errs = append(errs, errors.New("--purge-test: a Redis store expires codes itself, and otpd's purge deletes none; use the embedded store or a postgres:// --store"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -228,8 +279,12 @@ type bench struct {
 	signer  *loadgen.Signer
 	client  *http.Client
 	store   storage.Store // with --start
+	dataDir string        // with --start: the in-process server's
 	appID   string
 	runs    atomic.Int64 // distinguishes ReferenceIds across runs
+
+	preloaded *preloadReport // with --preload, once done
+	purge     *purgeGate     // with --purge-test: in front of the server's purge loop
 }
 
 // startServer starts otpd in-process as --start says; done stops it.
@@ -266,11 +321,13 @@ func (b *bench) startServer(ctx context.Context) (done func(), err error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
+	b.instrument(s)
 	served := make(chan error, 1)
 	go func() { served <- s.serve(sctx, ln) }()
 	b.baseURL = "http://" + ln.Addr().String()
 	b.signer = loadgen.NewSigner(s.creds.AccessKeyID, s.creds.SecretAccessKey, cfg.Region, "mobiletargeting")
 	b.store = s.store
+	b.dataDir = dir
 	fmt.Fprintf(b.log, "otpd bench: started otpd on %s (store: %s)\n", b.baseURL, storeName(b.opts.store))
 	return func() {
 		cancel()
@@ -601,12 +658,19 @@ func (f *firstRequest) Build(ctx context.Context, w int) (*loadgen.Request, erro
 	return r, err
 }
 
+// runOne builds the workload at concurrency c and measures it.
 func (b *bench) runOne(ctx context.Context, c int) (benchRow, error) {
-	o := b.opts
 	builder, err := b.workload(ctx, c)
 	if err != nil {
 		return benchRow{}, err
 	}
+	return b.measure(ctx, c, builder, b.opts.ceiling)
+}
+
+// measure runs builder's requests at concurrency c and, with ceiling, the
+// ceiling server after them.
+func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, ceiling bool) (benchRow, error) {
+	o := b.opts
 	first := &firstRequest{Builder: builder}
 	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: b.baseURL, Concurrency: c, Duration: o.duration, Rate: o.rate, Signer: b.signer, Builder: first})
 	if err != nil {
@@ -624,7 +688,7 @@ func (b *bench) runOne(ctx context.Context, c int) (benchRow, error) {
 	if res.Early {
 		fmt.Fprintf(b.log, "otpd bench: %s at concurrency %d ran out of pre-sent codes after %s (raise --codes)\n", o.workload, c, res.Elapsed.Round(time.Millisecond))
 	}
-	if o.ceiling && res.Requests > 0 {
+	if ceiling && res.Requests > 0 {
 		rps, size, err := b.ceiling(ctx, c, first.req, res.MeanBodyBytes())
 		if err != nil {
 			return benchRow{}, err
@@ -686,6 +750,9 @@ func printBenchTable(out io.Writer, rows []benchRow) {
 		}
 		if r.EndedEarly {
 			mode += " (early)"
+		}
+		if r.Phase != "" {
+			mode += " " + r.Phase
 		}
 		ceil, ratio := "-", "-"
 		if r.CeilingRPS > 0 {

@@ -86,6 +86,11 @@ func TestBenchFlagErrors(t *testing.T) {
 		{"--start", "--rate", "-1"},
 		{"--start", "--duration", "0s"},
 		{"--start", "extra"},
+		{"--start", "--preload", "-1"},
+		{"--start", "--purge-test", "-1"},
+		{"--target", "http://127.0.0.1:1", "--access-key-id", "a", "--secret-access-key", "b", "--preload", "10"},
+		{"--target", "http://127.0.0.1:1", "--access-key-id", "a", "--secret-access-key", "b", "--purge-test", "10"},
+		{"--start", "--store", "redis://127.0.0.1:6379/0", "--purge-test", "10"},
 	} {
 		if err := runBench(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("otpd bench %q: no error", args)
