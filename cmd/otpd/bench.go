@@ -30,6 +30,7 @@ import (
 	"github.com/otpd/otpd/internal/loadgen"
 	"github.com/otpd/otpd/internal/pinpointapi"
 	"github.com/otpd/otpd/internal/storage"
+	"github.com/otpd/otpd/internal/storage/sqlite"
 )
 
 const benchHelp = `otpd bench [flags]
@@ -134,6 +135,38 @@ type benchRow struct {
 	Preload      *preloadReport   `json:"preload,omitempty"` // --preload: the same on every row
 	Store        *storeFigures    `json:"store,omitempty"`   // --preload: right after this run
 	Purge        *purgeReport     `json:"purge,omitempty"`   // --purge-test: on the purging row
+	Writer       *writerFigures   `json:"writer,omitempty"`  // the embedded store's writer during the run
+}
+
+// writerFigures is what the embedded store's writer did during a run: how
+// many writes shared how many commits and flushes of its log, and how long
+// a flush took. With --start on the embedded store only.
+type writerFigures struct {
+	Writes      int64   `json:"writes"`
+	Commits     int64   `json:"commits"`
+	Flushes     int64   `json:"flushes"`
+	MeanFlushMs float64 `json:"mean_flush_ms"`
+}
+
+// writerStats is the embedded store's view of its writer.
+type writerStats interface{ Stats() sqlite.Stats }
+
+// writerDelta returns what the writer did between two readings.
+func writerDelta(before, after sqlite.Stats) *writerFigures {
+	f := &writerFigures{Writes: after.Writes - before.Writes, Commits: after.Commits - before.Commits, Flushes: after.Flushes - before.Flushes}
+	if f.Flushes > 0 {
+		f.MeanFlushMs = ms((after.FlushTime - before.FlushTime) / time.Duration(f.Flushes))
+	}
+	return f
+}
+
+func (f *writerFigures) describe() string {
+	perFlush := 0.0
+	if f.Flushes > 0 {
+		perFlush = float64(f.Writes) / float64(f.Flushes)
+	}
+	return fmt.Sprintf("%d writes in %d commits and %d flushes of the log (%.1f writes per flush, %.2f ms per flush)",
+		f.Writes, f.Commits, f.Flushes, perFlush, f.MeanFlushMs)
 }
 
 // runBench is `otpd bench`.
@@ -672,6 +705,11 @@ func (b *bench) runOne(ctx context.Context, c int) (benchRow, error) {
 func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, ceiling bool) (benchRow, error) {
 	o := b.opts
 	first := &firstRequest{Builder: builder}
+	ws, _ := b.store.(writerStats)
+	var before sqlite.Stats
+	if ws != nil {
+		before = ws.Stats()
+	}
 	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: b.baseURL, Concurrency: c, Duration: o.duration, Rate: o.rate, Signer: b.signer, Builder: first})
 	if err != nil {
 		return benchRow{}, err
@@ -681,6 +719,9 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, cei
 		Requests: res.Requests, Seconds: res.Elapsed.Seconds(), RPS: res.RPS(),
 		P50ms: ms(res.Latency.P50), P90ms: ms(res.Latency.P90), P99ms: ms(res.Latency.P99), MaxMs: ms(res.Latency.Max),
 		Errors: res.Errors, ErrorsByKind: res.ByKind, EndedEarly: res.Early, Scheduled: res.Scheduled,
+	}
+	if ws != nil {
+		row.Writer = writerDelta(before, ws.Stats())
 	}
 	if o.rate > 0 {
 		row.Mode = "open"

@@ -544,6 +544,9 @@ func printStoreReports(out io.Writer, rows []benchRow) {
 		fmt.Fprintf(out, "store after the preload: %s\n", p.Store.describe())
 	}
 	for _, r := range rows {
+		if r.Writer != nil {
+			fmt.Fprintf(out, "embedded store during %s c=%d: %s\n", r.Workload, r.Concurrency, r.Writer.describe())
+		}
 		if r.Store != nil {
 			fmt.Fprintf(out, "store after %s c=%d: %s\n", r.Workload, r.Concurrency, r.Store.describe())
 		}
