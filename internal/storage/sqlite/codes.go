@@ -17,11 +17,17 @@ const (
 	putCode = `INSERT OR REPLACE INTO codes
 		(app_num, destination, reference_id, mac, allowed, failed, consumed, created_ms, expires_ms)
 		SELECT num, ?, ?, ?, ?, 0, 0, ?, ? FROM apps WHERE id = ? AND generation = ?`
-	// selectCode finds a code of the application with the given ID and
-	// generation.
-	selectCode = `SELECT c.app_num, c.mac, c.allowed, c.failed, c.consumed, c.expires_ms
+	// selectCodeAndLockout finds a code of the application with the given
+	// ID (?1) and generation (?2) for the destination (?3) and reference
+	// (?4), with the time of the failure that exhausts the destination's
+	// budget, as selectLimitingFailure finds it (from ?5, to ?6, offset
+	// ?7), or NULL: one statement for the two reads of a verification.
+	selectCodeAndLockout = `SELECT c.app_num, c.mac, c.allowed, c.failed, c.consumed, c.expires_ms,
+			(SELECT f.at_ms FROM failures f
+				WHERE f.app_id = ?1 AND f.destination = ?3 AND f.at_ms > ?5 AND f.at_ms <= ?6
+				ORDER BY f.at_ms DESC LIMIT 1 OFFSET ?7)
 		FROM apps a JOIN codes c ON c.app_num = a.num
-		WHERE a.id = ? AND a.generation = ? AND c.destination = ? AND c.reference_id = ?`
+		WHERE a.id = ?1 AND a.generation = ?2 AND c.destination = ?3 AND c.reference_id = ?4`
 	consumeCode = `UPDATE codes SET consumed = 1
 		WHERE app_num = ? AND destination = ? AND reference_id = ?`
 	countFailedAttempt = `UPDATE codes SET failed = failed + 1
@@ -108,9 +114,10 @@ func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage
 	return outcome, nil
 }
 
-// verify applies the rules of storage.Verification, in their order. Rule 1
-// is one lookup: codes hang off the number of the application with the
-// verification's ID and generation.
+// verify applies the rules of storage.Verification, in their order. Rules 1
+// and 2 are one lookup: codes hang off the number of the application with
+// the verification's ID and generation, and the failure budget is read
+// alongside.
 func verify(ctx context.Context, tx *stmts, v storage.Verification) (storage.Outcome, error) {
 	k := v.Key
 	var (
@@ -118,21 +125,19 @@ func verify(ctx context.Context, tx *stmts, v storage.Verification) (storage.Out
 		mac               []byte
 		allowed, failed   int
 		consumed          bool
+		limitingMS        sql.NullInt64
 	)
-	err := tx.QueryRowContext(ctx, selectCode, k.AppID, v.AppGeneration, k.Destination, k.ReferenceID).
-		Scan(&appNum, &mac, &allowed, &failed, &consumed, &expiresMS)
+	err := tx.QueryRowContext(ctx, selectCodeAndLockout, k.AppID, v.AppGeneration, k.Destination, k.ReferenceID,
+		unixMS(v.Now.Add(-v.Budget.Window)), unixMS(v.Now), v.Budget.Limit-1).
+		Scan(&appNum, &mac, &allowed, &failed, &consumed, &expiresMS, &limitingMS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.OutcomeUnknown, nil
 	}
 	if err != nil {
 		return "", err
 	}
-	until, err := lockout(ctx, tx, k.AppID, k.Destination, v.Now, v.Budget)
-	if err != nil {
-		return "", err
-	}
 	switch {
-	case !until.IsZero():
+	case limitingMS.Valid:
 		return storage.OutcomeThrottled, nil
 	case consumed:
 		return storage.OutcomeConsumed, nil
