@@ -199,7 +199,7 @@ func TestPragmas(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithBusyTimeout(3*time.Second), WithReadConns(1))
 	// synchronous=NORMAL (1): the writer flushes the log itself before it
 	// answers (TestEveryAnsweredWriteWasFlushed).
-	want := map[string]string{"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "3000", "temp_store": "2", "wal_autocheckpoint": "1000"}
+	want := map[string]string{"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "3000", "temp_store": "2", "wal_autocheckpoint": "1000", "cache_size": "-32768"}
 	got := map[string]string{}
 	err := s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
 		for name := range want {

@@ -104,9 +104,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// the sub-journals of the writer's savepoints (one per operation) in
 	// memory rather than in temporary files: the copies of the pages a
 	// savepoint changes would otherwise cost a file write each.
+	// cache_size(-32768) gives the writer 32 MiB of pages, SQLite's default
+	// being 2 MiB: the indexes every send and verification walk stay in
+	// memory rather than being read back from the operating system.
 	busy := "busy_timeout(" + strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10) + ")"
 	wdb, err := sql.Open("sqlite", dsn(path, url.Values{
-		"_pragma": {busy, "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)"},
+		"_pragma": {busy, "journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(1)", "temp_store(MEMORY)", "cache_size(-32768)"},
 		"_txlock": {"immediate"},
 	}))
 	if err != nil {

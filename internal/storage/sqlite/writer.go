@@ -91,11 +91,10 @@ type writer struct {
 
 // group is a transaction's operations and their outcome, until answered.
 type group struct {
-	ops       []*writeOp
-	errs      []error // errs[i] is ops[i]'s own error
-	err       error   // the transaction's, which every operation gets
-	unflushed bool    // some operation is answered at commit
-	guarded   bool    // operations run in savepoints (see add)
+	ops     []*writeOp
+	errs    []error // errs[i] is ops[i]'s own error
+	err     error   // the transaction's, which every operation gets
+	guarded bool    // operations run in savepoints (see add)
 }
 
 // SQL of the writer's transactions. One savepoint is open at a time, so one
@@ -182,9 +181,10 @@ func (w *writer) enqueue(op *writeOp) error {
 // run is the writer goroutine. It opens a transaction for the first queued
 // operation and runs every operation queued meanwhile in it, until one of
 // these commits the group: sync is ready for it (so the group grows while
-// the disk flushes the one before), the group holds an operation answered
-// at commit (doUnflushed: it should not wait for a flush), it has maxBatch
-// operations, or the queue is closed. It then answers the unflushed
+// the disk flushes the one before), it has maxBatch operations, or the
+// queue is closed. (An operation answered at commit waits for that commit
+// like the others: committing early for it would write the pages it shares
+// with the rest of the group to the log twice.) It then answers the unflushed
 // operations itself, hands the group to sync for the others, and returns
 // once close has closed the queue and every queued operation has been run.
 func (w *writer) run() {
@@ -221,7 +221,7 @@ func (w *writer) run() {
 				break drain
 			}
 		}
-		if closed || g.unflushed || len(g.ops) >= w.maxBatch || g.err != nil {
+		if closed || len(g.ops) >= w.maxBatch || g.err != nil {
 			w.commit(g)
 			g = nil
 			continue
@@ -258,7 +258,6 @@ func (w *writer) begin(op *writeOp) *group {
 func (w *writer) add(g *group, op *writeOp) {
 	g.ops = append(g.ops, op)
 	g.errs = append(g.errs, nil)
-	g.unflushed = g.unflushed || op.unflushed
 	if g.err != nil {
 		return // g.err answers it
 	}
