@@ -179,8 +179,14 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 }
 
 // purgeBatch is how many records one purge step deletes at most, so that no
-// request waits long behind it.
-const purgeBatch = 1000
+// request waits long behind it: expired codes lie all over their table, so
+// each one deleted is a page changed.
+const purgeBatch = 250
+
+// purgeShare bounds the store's time that a backlog of expired records may
+// take: after each batch, the purge pauses for (1/purgeShare - 1) times what
+// the batch took, so that requests keep the rest.
+const purgeShare = 0.2
 
 // purgeLoop deletes expired codes and old records every PurgeInterval, in
 // bounded batches with pauses between them.
@@ -196,6 +202,7 @@ func (s *server) purgeLoop(ctx context.Context) {
 	defer t.Stop()
 	for {
 		for {
+			start := time.Now()
 			n, err := s.store.Purge(ctx, s.now(), r)
 			if err != nil {
 				if ctx.Err() == nil {
@@ -207,10 +214,11 @@ func (s *server) purgeLoop(ctx context.Context) {
 			if n < purgeBatch {
 				break
 			}
+			pause := time.Duration(float64(time.Since(start)) * (1/purgeShare - 1))
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(10 * time.Millisecond):
+			case <-time.After(max(pause, 10*time.Millisecond)):
 			}
 		}
 		select {
