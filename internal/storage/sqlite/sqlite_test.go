@@ -199,7 +199,7 @@ func TestPragmas(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithBusyTimeout(3*time.Second), WithReadConns(1))
 	// synchronous=NORMAL (1): the writer flushes the log itself before it
 	// answers (TestEveryAnsweredWriteWasFlushed).
-	want := map[string]string{"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "3000", "temp_store": "2", "wal_autocheckpoint": "1000", "cache_size": "-32768"}
+	want := map[string]string{"journal_mode": "wal", "synchronous": "1", "foreign_keys": "1", "busy_timeout": "3000", "temp_store": "2", "wal_autocheckpoint": "4096", "cache_size": "-32768"}
 	got := map[string]string{}
 	err := s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
 		for name := range want {
@@ -286,6 +286,22 @@ func TestTheLogStaysBounded(t *testing.T) {
 		t.Errorf("the write-ahead log is %d bytes after %d writes, want at most %d", info.Size(), goroutines*each, limit)
 	}
 	t.Logf("write-ahead log: %d bytes after %d writes", info.Size(), goroutines*each)
+}
+
+func TestTheLogIsCheckpointedInTheBackground(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "checkpointed", Generation: "g"}
+	if err := s.CreateApp(t.Context(), app); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.Stats().Checkpoints == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint 10s after a write: %+v", s.Stats())
+		}
+	}
+	if st := s.Stats(); st.CheckpointFailures != 0 {
+		t.Errorf("checkpoints failed: %+v", st)
+	}
 }
 
 func TestAFailedFlushStopsTheWriter(t *testing.T) {

@@ -34,6 +34,8 @@ import (
 // release it with Close.
 type Store struct {
 	w     *writer
+	cp    *checkpointer
+	cdb   *sql.DB // holds the checkpointer's one connection
 	wdb   *sql.DB // holds the writer's one connection
 	rdb   *sql.DB // read-only connections
 	reads *stmts  // the statements of rdb
@@ -136,17 +138,21 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, errors.Join(fmt.Errorf("storage/sqlite: open read connections to %s: %w", path, err), rdb.Close(), conn.Close(), wdb.Close())
 	}
 
-	// The migrations committed with synchronous=FULL; from now on the
-	// writer flushes the log itself (see writer). Checkpoints stay
-	// SQLite's: a commit that finds the log over 1,000 pages copies it into
-	// the database file, and the next transaction starts the log over. (A
-	// checkpoint off the writer's path, on another connection, never
-	// finds the log complete at a moment no write is open, so the log
-	// would grow without end.)
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL"); err != nil {
-		return nil, errors.Join(fmt.Errorf("storage/sqlite: open %s: %w", path, err), rdb.Close(), conn.Close(), wdb.Close())
+	cdb, err := sql.Open("sqlite", dsn(path, url.Values{"_pragma": {busy}}))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("storage/sqlite: open the checkpoint connection to %s: %w", path, err), rdb.Close(), conn.Close(), wdb.Close())
 	}
-	s := &Store{w: newWriter(conn, cfg.maxBatch, path+"-wal"), wdb: wdb, rdb: rdb, reads: newStmts(rdb)}
+	cdb.SetMaxOpenConns(1)
+
+	// The migrations committed with synchronous=FULL; from now on the
+	// writer flushes the log itself (see writer), and the checkpointer
+	// copies it into the database file (see checkpointer).
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint="+strconv.Itoa(walRestartPages)); err != nil {
+		return nil, errors.Join(fmt.Errorf("storage/sqlite: open %s: %w", path, err), cdb.Close(), rdb.Close(), conn.Close(), wdb.Close())
+	}
+	cp := newCheckpointer(cdb)
+	s := &Store{w: newWriter(conn, cfg.maxBatch, path+"-wal", cp.request), cp: cp, cdb: cdb, wdb: wdb, rdb: rdb, reads: newStmts(rdb)}
+	go cp.run()
 	s.w.start()
 	return s, nil
 }
@@ -179,7 +185,8 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.w.close()
-		s.closeErr = errors.Join(s.w.tx.close(), s.w.conn.Close(), s.wdb.Close(), s.reads.close(), s.rdb.Close())
+		s.cp.stop()
+		s.closeErr = errors.Join(s.w.tx.close(), s.w.conn.Close(), s.wdb.Close(), s.cdb.Close(), s.reads.close(), s.rdb.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("storage/sqlite: close: %w", s.closeErr)
 		}
@@ -194,12 +201,17 @@ type Stats struct {
 	Commits   int64         // transactions committed
 	Flushes   int64         // fsyncs of the write-ahead log: one or more commits each
 	FlushTime time.Duration // time spent in them
+	// Checkpoints and CheckpointFailures count the background copies of
+	// the log into the database file.
+	Checkpoints        int64
+	CheckpointFailures int64
 }
 
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
 	return Stats{
 		Writes: s.w.writes.Load(), Commits: s.w.commits.Load(), Flushes: s.w.flushes.Load(), FlushTime: time.Duration(s.w.flushNS.Load()),
+		Checkpoints: s.cp.checkpoints.Load(), CheckpointFailures: s.cp.failures.Load(),
 	}
 }
 

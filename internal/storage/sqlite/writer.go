@@ -78,6 +78,7 @@ type writer struct {
 	added       chan struct{}
 	ready       chan struct{}         // sync waits for a group: run commits its own
 	failed      atomic.Pointer[error] // the flush that failed: every later write fails
+	flushed     func()                // called after every flush (asks for a checkpoint)
 
 	mu     sync.RWMutex // read-held while sending on ops, write-held by close
 	closed bool
@@ -110,14 +111,15 @@ const (
 
 // newWriter returns the writer of conn, whose database's write-ahead log is
 // the file at walPath. conn must commit with synchronous=NORMAL: the writer
-// flushes the log itself.
-func newWriter(conn *sql.Conn, maxBatch int, walPath string) *writer {
+// flushes the log itself, and calls flushed after each flush.
+func newWriter(conn *sql.Conn, maxBatch int, walPath string, flushed func()) *writer {
 	return &writer{
 		conn:     conn,
 		tx:       newStmts(conn),
 		ops:      make(chan *writeOp, maxBatch),
 		maxBatch: maxBatch,
 		walPath:  walPath,
+		flushed:  flushed,
 		added:    make(chan struct{}, 1),
 		ready:    make(chan struct{}),
 		done:     make(chan struct{}),
@@ -408,6 +410,7 @@ func (w *writer) flush() error {
 		return err
 	}
 	w.flushes.Add(1)
+	w.flushed()
 	return nil
 }
 
