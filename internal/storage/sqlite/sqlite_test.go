@@ -329,6 +329,22 @@ func TestGroupCommitBatches(t *testing.T) {
 	}
 	before := s.Stats()
 	const goroutines, each = 64, 10
+	recordCodes(t, s, app, goroutines, each)
+	after := s.Stats()
+	writes, commits := after.Writes-before.Writes, after.Commits-before.Commits
+	t.Logf("%d writes in %d commits (%.1f writes per commit), %d flushes", writes, commits, float64(writes)/float64(commits), after.Flushes-before.Flushes)
+	if writes != goroutines*each {
+		t.Errorf("writes = %d, want %d", writes, goroutines*each)
+	}
+	if commits >= writes || commits < writes/maxBatch {
+		t.Errorf("commits = %d for %d concurrent writes, want fewer, but at least one per %d writes", commits, writes, maxBatch)
+	}
+}
+
+// recordCodes stores codes for goroutines destinations at once, each
+// destination's each codes one after the other.
+func recordCodes(t *testing.T, s *Store, app storage.App, goroutines, each int) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for g := range goroutines {
 		wg.Go(func() {
@@ -344,14 +360,45 @@ func TestGroupCommitBatches(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	after := s.Stats()
-	writes, commits := after.Writes-before.Writes, after.Commits-before.Commits
-	t.Logf("%d writes in %d commits (%.1f writes per commit), %d flushes", writes, commits, float64(writes)/float64(commits), after.Flushes-before.Flushes)
-	if writes != goroutines*each {
-		t.Errorf("writes = %d, want %d", writes, goroutines*each)
+}
+
+func TestCommitDelaySpacesFlushesUnderLoad(t *testing.T) {
+	const delay = 100 * time.Millisecond
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithCommitDelay(delay))
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "delayed", Generation: "g"}
+	if err := s.CreateApp(t.Context(), app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
 	}
-	if commits >= writes || commits < writes/maxBatch {
-		t.Errorf("commits = %d for %d concurrent writes, want fewer, but at least one per %d writes", commits, writes, maxBatch)
+	before, start := s.Stats(), time.Now()
+	recordCodes(t, s, app, 64, 5)
+	elapsed, after := time.Since(start), s.Stats()
+	flushes := after.Flushes - before.Flushes
+	t.Logf("%d writes in %d flushes over %s", after.Writes-before.Writes, flushes, elapsed)
+	// Once a flush covers busyFlush writes, the next starts delay after it
+	// did; the few before that are not held back.
+	if limit := int64(elapsed/delay) + 3; flushes > limit {
+		t.Errorf("%d flushes in %s with a commit delay of %s, want at most %d", flushes, elapsed, delay, limit)
+	}
+}
+
+func TestCommitDelayDoesNotHoldBackALoneWriter(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithCommitDelay(time.Hour))
+	app := storage.App{ID: strings.Repeat("a", 32), Name: "alone", Generation: "g"}
+	if err := s.CreateApp(t.Context(), app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	// Each write waits for its flush; a write held back for the delay
+	// would end the test with its deadline.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	for i := range 20 {
+		c := storage.Code{
+			Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: fmt.Sprint(i)},
+			AppGeneration: app.Generation, MAC: []byte("mac"), AllowedAttempts: 3,
+		}
+		if err := s.RecordSend(ctx, storage.SendRecord{Code: &c}); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
 	}
 }
 

@@ -79,6 +79,7 @@ type writer struct {
 	ready       chan struct{}         // sync waits for a group: run commits its own
 	failed      atomic.Pointer[error] // the flush that failed: every later write fails
 	flushed     func()                // called after every flush (asks for a checkpoint)
+	commitDelay time.Duration         // see sync
 
 	mu     sync.RWMutex // read-held while sending on ops, write-held by close
 	closed bool
@@ -111,20 +112,26 @@ const (
 
 // newWriter returns the writer of conn, whose database's write-ahead log is
 // the file at walPath. conn must commit with synchronous=NORMAL: the writer
-// flushes the log itself, and calls flushed after each flush.
-func newWriter(conn *sql.Conn, maxBatch int, walPath string, flushed func()) *writer {
+// flushes the log itself, and calls flushed after each flush. Under load,
+// flushes start at most one per commitDelay (see sync).
+func newWriter(conn *sql.Conn, maxBatch int, commitDelay time.Duration, walPath string, flushed func()) *writer {
 	return &writer{
-		conn:     conn,
-		tx:       newStmts(conn),
-		ops:      make(chan *writeOp, maxBatch),
-		maxBatch: maxBatch,
-		walPath:  walPath,
-		flushed:  flushed,
-		added:    make(chan struct{}, 1),
-		ready:    make(chan struct{}),
-		done:     make(chan struct{}),
+		conn:        conn,
+		tx:          newStmts(conn),
+		ops:         make(chan *writeOp, maxBatch),
+		maxBatch:    maxBatch,
+		commitDelay: commitDelay,
+		walPath:     walPath,
+		flushed:     flushed,
+		added:       make(chan struct{}, 1),
+		ready:       make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 }
+
+// busyFlush is the number of writes a flush must cover for the writer to
+// take the load as heavy and hold the next commit back (see sync).
+const busyFlush = 4
 
 // start starts the writer's goroutines.
 func (w *writer) start() {
@@ -343,6 +350,14 @@ func (w *writer) commit(g *group) {
 // committed since it last looked, flushes the log once if any of them
 // committed, and answers their operations. It returns, closing done, once run
 // has returned and its last group is answered.
+//
+// Under load (the last flush covered at least busyFlush writes), sync tells
+// run it is ready only commitDelay after that flush began, as PostgreSQL's
+// commit_delay does: the group then grows for longer, and a flush, with the
+// commit, the fsync and the wake-ups it costs, serves more writes. On a
+// machine whose cores are busy this buys more throughput than the delay
+// costs in latency; a lone writer, whose flushes cover one write each, is
+// never held back.
 func (w *writer) sync() {
 	defer close(w.done)
 	defer func() {
@@ -350,8 +365,15 @@ func (w *writer) sync() {
 			w.wal.Close()
 		}
 	}()
-	var taken []*group
+	var (
+		taken     []*group
+		lastStart time.Time // when the last flush began
+		lastOps   int       // the writes it covered
+	)
 	for {
+		if wait := w.commitDelay - time.Since(lastStart); lastOps >= busyFlush && wait > 0 {
+			time.Sleep(wait)
+		}
 		more := true
 		select {
 		case _, more = <-w.added:
@@ -361,6 +383,10 @@ func (w *writer) sync() {
 		w.committedMu.Lock()
 		taken, w.committed = w.committed, taken[:0]
 		w.committedMu.Unlock()
+		lastStart, lastOps = time.Now(), 0
+		for _, g := range taken {
+			lastOps += len(g.ops)
+		}
 		w.answer(taken)
 		clear(taken) // drop the references to the answered groups
 		if !more {
