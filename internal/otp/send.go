@@ -279,16 +279,40 @@ func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, i
 	}
 	sum := sha256.Sum256(append(digest, app.Generation...))
 	key := invocationID + ":" + hex.EncodeToString(sum[:16])
+	// When the carrier is the development outbox, handing it the message
+	// is part of the store's write, so a store that can decide the claim
+	// in that same write saves one.
+	once, _ := s.store.(storage.SendOnceRecorder)
+	if _, ok := s.carrier.(OutboxCarrier); !ok {
+		once = nil
+	}
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
 		now := s.now()
-		prior, claimed, err := s.store.ClaimSend(ctx, storage.SendClaim{
+		claim := storage.SendClaim{
 			AppID: app.ID, Key: key, Now: now, LeaseUntil: now.Add(s.sendTimeout + afterSendTimeout + 5*time.Second),
-		})
-		if err != nil {
-			return SendResult{}, fmt.Errorf("claim send: %w", err)
 		}
-		if claimed {
-			break
+		var (
+			prior []byte
+			done  bool
+		)
+		if once != nil {
+			res, rec, err := s.deliver(ctx, app, p, key)
+			if err != nil {
+				return SendResult{}, err
+			}
+			if prior, done, err = s.recordOnce(ctx, once, claim, app, res, rec); err != nil {
+				return SendResult{}, err
+			}
+			if done {
+				return res, nil
+			}
+		} else {
+			if prior, done, err = s.store.ClaimSend(ctx, claim); err != nil {
+				return SendResult{}, fmt.Errorf("claim send: %w", err)
+			}
+			if done {
+				return s.sendClaimed(ctx, app, p, key)
+			}
 		}
 		if prior != nil {
 			var res SendResult
@@ -307,6 +331,11 @@ func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, i
 		case <-t.C:
 		}
 	}
+}
+
+// sendClaimed sends under the claim of key, releasing the claim if nothing
+// was recorded as sent.
+func (s *Service) sendClaimed(ctx context.Context, app storage.App, p sendParams, key string) (SendResult, error) {
 	res, err := s.send(ctx, app, p, key)
 	if err != nil {
 		// Nothing was recorded as sent; let a retry start afresh. The
@@ -322,19 +351,61 @@ func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, i
 }
 
 // send generates the code, hands the message to the carrier and records
-// what the carrier's answer leaves behind: if it accepted the message, the
-// code and the message's record; under a send claim (claimKey not empty),
-// the result, for retries of the same request.
+// what the carrier's answer leaves behind (see deliver).
 func (s *Service) send(ctx context.Context, app storage.App, p sendParams, claimKey string) (SendResult, error) {
-	code, err := newCode(s.rand, p.CodeLength)
+	res, rec, err := s.deliver(ctx, app, p, claimKey)
 	if err != nil {
 		return SendResult{}, err
+	}
+	if rec != (storage.SendRecord{}) {
+		// The carrier has answered: record it even if the client has gone
+		// meanwhile, or the user would hold a code that never verifies.
+		storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
+		err = s.store.RecordSend(storeCtx, rec)
+		cancel()
+		if err := s.recorded(ctx, app, rec, err); err != nil {
+			return SendResult{}, err
+		}
+	}
+	s.sent(ctx, app, res, rec)
+	return res, nil
+}
+
+// recordOnce records a send to the development outbox under claim, in one
+// write: done is true if it was recorded (or failed: then err says why),
+// and otherwise prior is the first send's result, or nil while it is under
+// way.
+func (s *Service) recordOnce(ctx context.Context, once storage.SendOnceRecorder, claim storage.SendClaim, app storage.App, res SendResult, rec storage.SendRecord) (prior []byte, done bool, err error) {
+	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
+	prior, recorded, err := once.RecordSendOnce(storeCtx, claim, rec)
+	cancel()
+	if !recorded && err == nil {
+		return prior, false, nil
+	}
+	if err := s.recorded(ctx, app, rec, err); err != nil {
+		return nil, true, err
+	}
+	s.sent(ctx, app, res, rec)
+	return nil, true, nil
+}
+
+// deliver generates the code and hands the message to the carrier; it
+// returns the result for the client and what the carrier's answer leaves
+// behind: if it accepted the message, the code and the message's record;
+// under a send claim (claimKey not empty), the result, for retries of the
+// same request. The development outbox is handed the message in the record
+// (as its outbox entry), which delivers it when stored.
+func (s *Service) deliver(ctx context.Context, app storage.App, p sendParams, claimKey string) (SendResult, storage.SendRecord, error) {
+	var record storage.SendRecord
+	code, err := newCode(s.rand, p.CodeLength)
+	if err != nil {
+		return SendResult{}, record, err
 	}
 	// A version 7 UUID: it starts with the time, so that message records
 	// (keyed by it) are appended to their index rather than scattered.
 	id, err := uuid.NewV7FromReader(s.rand)
 	if err != nil {
-		return SendResult{}, fmt.Errorf("message ID: %w", err)
+		return SendResult{}, record, fmt.Errorf("message ID: %w", err)
 	}
 	msgID := id.String()
 	msg := sms.Message{
@@ -349,7 +420,6 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams, claim
 		TemplateID:  p.TemplateID,
 	}
 	var (
-		record  storage.SendRecord
 		receipt sms.Receipt
 		sendErr error
 	)
@@ -369,57 +439,63 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams, claim
 	if claimKey != "" {
 		encoded, err := json.Marshal(res)
 		if err != nil {
-			return SendResult{}, fmt.Errorf("encode send result: %w", err)
+			return SendResult{}, record, fmt.Errorf("encode send result: %w", err)
 		}
 		record.Completion = &storage.SendCompletion{AppID: app.ID, Key: claimKey, Result: encoded, ExpiresAt: s.now().Add(s.retryWindow)}
 	}
+	if sendErr != nil {
+		return res, record, nil
+	}
 	now := s.now().UTC().Truncate(timeResolution)
-	if sendErr == nil {
-		record.Code = &storage.Code{
-			Key:             storage.CodeKey{AppID: app.ID, Destination: p.Destination, ReferenceID: p.ReferenceID},
-			AppGeneration:   app.Generation,
-			MAC:             s.codeMAC(app.Generation, p.Destination, p.ReferenceID, code),
-			AllowedAttempts: p.AllowedAttempts,
-			CreatedAt:       now,
-			ExpiresAt:       now.Add(time.Duration(p.Validity) * time.Minute),
-		}
-		record.Message = &storage.MessageRecord{
-			MessageID:           msgID,
-			AppID:               app.ID,
-			Carrier:             cmp.Or(receipt.Carrier, s.carrier.Name()),
-			CarrierMessageID:    receipt.CarrierMessageID,
-			OriginationIdentity: p.Origination,
-			DestinationIdentity: p.Destination,
-			ReferenceID:         p.ReferenceID,
-			Country:             p.Country,
-			Status:              storage.MessageSubmitted,
-			CreatedAt:           now,
-			UpdatedAt:           now,
-		}
+	record.Code = &storage.Code{
+		Key:             storage.CodeKey{AppID: app.ID, Destination: p.Destination, ReferenceID: p.ReferenceID},
+		AppGeneration:   app.Generation,
+		MAC:             s.codeMAC(app.Generation, p.Destination, p.ReferenceID, code),
+		AllowedAttempts: p.AllowedAttempts,
+		CreatedAt:       now,
+		ExpiresAt:       now.Add(time.Duration(p.Validity) * time.Minute),
 	}
-	if record != (storage.SendRecord{}) {
-		// The carrier has answered: record it even if the client has gone
-		// meanwhile, or the user would hold a code that never verifies.
-		storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
-		err = s.store.RecordSend(storeCtx, record)
-		cancel()
-		switch {
-		case errors.Is(err, storage.ErrNotFound):
-			return SendResult{}, ErrAppNotFound // deleted while the message was on its way
-		case err != nil && sendErr == nil:
-			return SendResult{}, fmt.Errorf("store code: %w", err)
-		case err != nil:
-			// Only the refusal's memory for retries is lost: a retry
-			// asks the carrier again.
-			s.log.WarnContext(ctx, "could not record a refused send for retry de-duplication", "app", app.ID, "err", err)
-		}
+	record.Message = &storage.MessageRecord{
+		MessageID:           msgID,
+		AppID:               app.ID,
+		Carrier:             cmp.Or(receipt.Carrier, s.carrier.Name()),
+		CarrierMessageID:    receipt.CarrierMessageID,
+		OriginationIdentity: p.Origination,
+		DestinationIdentity: p.Destination,
+		ReferenceID:         p.ReferenceID,
+		Country:             p.Country,
+		Status:              storage.MessageSubmitted,
+		CreatedAt:           now,
+		UpdatedAt:           now,
 	}
+	return res, record, nil
+}
+
+// recorded turns the store's answer to recording rec into the send's
+// error: none if it was stored, or if only a refused send's memory for
+// retries was lost.
+func (s *Service) recorded(ctx context.Context, app storage.App, rec storage.SendRecord, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound):
+		return ErrAppNotFound // deleted while the message was on its way
+	case rec.Code != nil:
+		return fmt.Errorf("store code: %w", err)
+	}
+	// Only the refusal's memory for retries is lost: a retry asks the
+	// carrier again.
+	s.log.WarnContext(ctx, "could not record a refused send for retry de-duplication", "app", app.ID, "err", err)
+	return nil
+}
+
+// sent counts a send answered with res, having recorded rec.
+func (s *Service) sent(ctx context.Context, app storage.App, res SendResult, rec storage.SendRecord) {
 	s.observer.Sent(res.DeliveryStatus)
-	if sendErr == nil {
-		s.log.DebugContext(ctx, "code sent", "app", app.ID, "message_id", msgID,
-			"carrier", cmp.Or(receipt.Carrier, s.carrier.Name()), "carrier_message_id", receipt.CarrierMessageID)
+	if m := rec.Message; m != nil {
+		s.log.DebugContext(ctx, "code sent", "app", app.ID, "message_id", m.MessageID,
+			"carrier", m.Carrier, "carrier_message_id", m.CarrierMessageID)
 	}
-	return res, nil
 }
 
 // resultOf maps a carrier's answer to Pinpoint's per-destination result.

@@ -254,3 +254,66 @@ func TestOutboxEntryIsStoredWithTheCode(t *testing.T) {
 		t.Errorf("ListOutbox after a send for a deleted application = %d messages, %v; want still 1", len(msgs), err)
 	}
 }
+
+// TestOutboxRetriesSendOnce: with the development outbox, a store that
+// decides the send's claim in the write that delivers it
+// (storage.SendOnceRecorder) lets retries of one request, concurrent or
+// later, deliver one message and all get its result.
+func TestOutboxRetriesSendOnce(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "otpd.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key := make([]byte, 32)
+	rand.Read(key)
+	svc, err := NewService(Config{Store: st, Carrier: outbox.New(st, nil), MACKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	app, err := svc.CreateApp(ctx, NewApp{Name: "outbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := sendRequest(app.ID)
+	req.InvocationID = "0b6f3d7e-2a41-4c55-9d0e-5f1c2b3a4d6e"
+	results := make([]SendResult, 8)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			res, err := svc.Send(ctx, req)
+			if err != nil {
+				t.Errorf("send %d: %v", i, err)
+			}
+			results[i] = res
+		})
+	}
+	wg.Wait()
+	later, err := svc.Send(ctx, req)
+	if err != nil {
+		t.Fatalf("a later retry: %v", err)
+	}
+	for i, res := range append(results, later) {
+		if res.MessageID != results[0].MessageID || res.DeliveryStatus != StatusSuccessful {
+			t.Errorf("result %d = %+v, want the first result %+v", i, res, results[0])
+		}
+	}
+	msgs, err := st.ListOutbox(ctx, storage.OutboxQuery{})
+	if err != nil || len(msgs) != 1 || msgs[0].MessageID != results[0].MessageID {
+		t.Fatalf("ListOutbox = %+v, %v; want the one message %s", msgs, err, results[0].MessageID)
+	}
+	if code := regexp.MustCompile(`\d{6}`).FindString(msgs[0].Body); !verifies(t, svc, app.ID, code) {
+		t.Error("the code in the outbox does not verify")
+	}
+
+	other := req
+	other.ReferenceID = "another-reference"
+	writes := st.Stats().Writes
+	if res, err := svc.Send(ctx, other); err != nil || res.MessageID == results[0].MessageID {
+		t.Errorf("the same invocation ID with other parameters = %+v, %v; want a send of its own", res, err)
+	}
+	if n := st.Stats().Writes - writes; n != 1 {
+		t.Errorf("a send to the outbox took %d writes of the store, want 1", n)
+	}
+}

@@ -190,6 +190,21 @@ type Code struct {
 	ExpiresAt       time.Time
 }
 
+// SendOnceRecorder is implemented by stores that can decide a send's claim
+// and record the send in one atomic write. The Service uses it when handing
+// the message to the carrier is itself a store write (the development
+// outbox): nothing leaves otpd before the claim is decided, so a send costs
+// one write instead of two (ClaimSend, then RecordSend).
+type SendOnceRecorder interface {
+	// RecordSendOnce atomically decides c as ClaimSend does, except that
+	// the send it would claim is recorded at once: r is stored as
+	// RecordSend stores it, and it returns recorded=true. Otherwise it
+	// stores nothing and returns what ClaimSend would: the live completed
+	// record's result, or nil while another send's lease is live. r's
+	// Completion, if any, is for c's AppID and Key.
+	RecordSendOnce(ctx context.Context, c SendClaim, r SendRecord) (result []byte, recorded bool, err error)
+}
+
 // SendRecord is what a send leaves behind; see Store.RecordSend.
 type SendRecord struct {
 	Code       *Code           // nil: the carrier refused the message

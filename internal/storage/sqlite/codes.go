@@ -48,30 +48,35 @@ const (
 // was being sent): such a code could never verify.
 func (s *Store) RecordSend(ctx context.Context, r storage.SendRecord) error {
 	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
-		if c := r.Code; c != nil {
-			if err := putCodeOf(ctx, tx, *c); err != nil {
-				return err
-			}
-		}
-		if m := r.Message; m != nil {
-			if err := putMessageRecord(ctx, tx, *m); err != nil {
-				return fmt.Errorf("message record %s: %w", m.MessageID, err)
-			}
-		}
-		if m := r.Outbox; m != nil {
-			if err := appendOutbox(ctx, tx, *m); err != nil {
-				return fmt.Errorf("outbox: %w", err)
-			}
-		}
-		if done := r.Completion; done != nil {
-			if err := completeSend(ctx, tx, *done); err != nil {
-				return fmt.Errorf("send record: %w", err)
-			}
-		}
-		return nil
+		return recordSend(ctx, tx, r)
 	})
 	if err != nil {
 		return fmt.Errorf("storage/sqlite: record send: %w", err)
+	}
+	return nil
+}
+
+// recordSend stores r in the writer's transaction.
+func recordSend(ctx context.Context, tx *stmts, r storage.SendRecord) error {
+	if c := r.Code; c != nil {
+		if err := putCodeOf(ctx, tx, *c); err != nil {
+			return err
+		}
+	}
+	if m := r.Message; m != nil {
+		if err := putMessageRecord(ctx, tx, *m); err != nil {
+			return fmt.Errorf("message record %s: %w", m.MessageID, err)
+		}
+	}
+	if m := r.Outbox; m != nil {
+		if err := appendOutbox(ctx, tx, *m); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+	}
+	if done := r.Completion; done != nil {
+		if err := completeSend(ctx, tx, *done); err != nil {
+			return fmt.Errorf("send record: %w", err)
+		}
 	}
 	return nil
 }

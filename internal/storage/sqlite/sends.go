@@ -26,36 +26,65 @@ const (
 // between its commit and its answer.
 func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []byte, claimed bool, err error) {
 	err = s.w.doUnflushed(ctx, func(ctx context.Context, tx *stmts) error {
-		var (
-			completed bool
-			prior     []byte
-			untilMS   int64
-		)
-		err := tx.QueryRowContext(ctx, selectSend, c.AppID, c.Key).Scan(&completed, &prior, &untilMS)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
+		prior, live, err := liveSend(ctx, tx, c)
+		result, claimed = prior, false // it may run twice (see writeFunc)
+		if err != nil || live {
 			return err
-		case unixMS(c.Now) < untilMS && completed:
-			if prior == nil {
-				prior = []byte{} // an empty result; nil would mean "pending"
-			}
-			result, claimed = prior, false
-			return nil
-		case unixMS(c.Now) < untilMS:
-			result, claimed = nil, false
-			return nil
 		}
 		if _, err := tx.ExecContext(ctx, putPending, c.AppID, c.Key, unixMS(c.LeaseUntil)); err != nil {
 			return err
 		}
-		result, claimed = nil, true
+		claimed = true
 		return nil
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("storage/sqlite: claim send: %w", err)
 	}
 	return result, claimed, nil
+}
+
+// RecordSendOnce decides c and records r in one write of the writer's, so
+// in one transaction; it returns once that is on disk.
+func (s *Store) RecordSendOnce(ctx context.Context, c storage.SendClaim, r storage.SendRecord) (result []byte, recorded bool, err error) {
+	err = s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
+		prior, live, err := liveSend(ctx, tx, c)
+		result, recorded = prior, false // it may run twice (see writeFunc)
+		if err != nil || live {
+			return err
+		}
+		if err := recordSend(ctx, tx, r); err != nil {
+			return err
+		}
+		recorded = true
+		return nil
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("storage/sqlite: record send once: %w", err)
+	}
+	return result, recorded, nil
+}
+
+// liveSend reports whether the send (c.AppID, c.Key) has a record that is
+// live at c.Now, with its result if it is completed (nil while pending).
+func liveSend(ctx context.Context, tx *stmts, c storage.SendClaim) (result []byte, live bool, err error) {
+	var (
+		completed bool
+		untilMS   int64
+	)
+	err = tx.QueryRowContext(ctx, selectSend, c.AppID, c.Key).Scan(&completed, &result, &untilMS)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, err
+	case unixMS(c.Now) >= untilMS:
+		return nil, false, nil
+	case !completed:
+		return nil, true, nil
+	case result == nil:
+		return []byte{}, true, nil // an empty result; nil would mean "pending"
+	}
+	return result, true, nil
 }
 
 // completeSend stores the completed record for (done.AppID, done.Key),

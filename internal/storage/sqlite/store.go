@@ -44,7 +44,10 @@ type Store struct {
 	closeErr  error
 }
 
-var _ storage.Store = (*Store)(nil)
+var (
+	_ storage.Store            = (*Store)(nil)
+	_ storage.SendOnceRecorder = (*Store)(nil)
+)
 
 // Option changes a default of Open.
 type Option func(*config)

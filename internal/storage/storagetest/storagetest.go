@@ -82,6 +82,7 @@ func RunWith(t *testing.T, open func(t *testing.T) storage.Store, opts Options) 
 		{"RecordSend", recordSendTests},
 		{"DestinationLockout", lockoutTests},
 		{"ClaimSend", sendTests},
+		{"RecordSendOnce", sendOnceTests},
 		{"Outbox", outboxTests},
 		{"Messages", messageTests},
 		{"Purge", purge},
