@@ -79,8 +79,9 @@ func WithMaxBatch(n int) Option {
 }
 
 // WithCommitDelay sets how long after a flush of the log began the writer
-// starts the next one while under load (see writer.sync). The default is
-// 500 microseconds; zero flushes as soon as the last flush is done.
+// may hold the next group back for more writes, when under load and while
+// the other goroutines keep queueing writes (see writer.holdBack). The
+// default is 500 microseconds; zero never holds a group back.
 func WithCommitDelay(d time.Duration) Option {
 	return func(c *config) { c.commitDelay = d }
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,10 +77,10 @@ type writer struct {
 	committedMu sync.Mutex
 	committed   []*group
 	added       chan struct{}
-	ready       chan struct{}         // sync waits for a group: run commits its own
+	ready       chan lastFlush        // sync waits for a group: run commits its own
 	failed      atomic.Pointer[error] // the flush that failed: every later write fails
 	flushed     func()                // called after every flush (asks for a checkpoint)
-	commitDelay time.Duration         // see sync
+	commitDelay time.Duration         // see holdBack
 
 	mu     sync.RWMutex // read-held while sending on ops, write-held by close
 	closed bool
@@ -112,8 +113,9 @@ const (
 
 // newWriter returns the writer of conn, whose database's write-ahead log is
 // the file at walPath. conn must commit with synchronous=NORMAL: the writer
-// flushes the log itself, and calls flushed after each flush. Under load,
-// flushes start at most one per commitDelay (see sync).
+// flushes the log itself, and calls flushed after each flush. Under load, a
+// group may wait for more writes until commitDelay after the last flush
+// began (see holdBack).
 func newWriter(conn *sql.Conn, maxBatch int, commitDelay time.Duration, walPath string, flushed func()) *writer {
 	return &writer{
 		conn:        conn,
@@ -124,14 +126,26 @@ func newWriter(conn *sql.Conn, maxBatch int, commitDelay time.Duration, walPath 
 		walPath:     walPath,
 		flushed:     flushed,
 		added:       make(chan struct{}, 1),
-		ready:       make(chan struct{}),
+		ready:       make(chan lastFlush),
 		done:        make(chan struct{}),
 	}
 }
 
+// lastFlush is what sync tells run with each offer to take a group: when
+// its last flush began and how many writes it covered.
+type lastFlush struct {
+	start  time.Time
+	writes int
+}
+
 // busyFlush is the number of writes a flush must cover for the writer to
-// take the load as heavy and hold the next commit back (see sync).
+// take the load as heavy and hold the next group back (see holdBack).
 const busyFlush = 4
+
+// quietYields is how many times in a row holdBack lets the other
+// goroutines run without a write arriving before it takes them to have
+// none to give.
+const quietYields = 3
 
 // start starts the writer's goroutines.
 func (w *writer) start() {
@@ -238,9 +252,45 @@ func (w *writer) run() {
 		select {
 		case op, ok := <-w.ops:
 			take(op, ok)
-		case <-w.ready:
+		case last := <-w.ready:
+			if !closed && g.err == nil {
+				w.holdBack(last, g, take)
+			}
 			w.commit(g)
 			g = nil
+		}
+	}
+}
+
+// holdBack lets the open group g grow before sync flushes it, while that
+// pays, as PostgreSQL's commit_delay does: a flush, with its commit, its
+// fsync and the wake-ups it costs, then serves more writes. It holds back
+// only under load, when the last flush covered at least busyFlush writes,
+// and at most until commitDelay after that flush began. Meanwhile it yields
+// the processor to the other goroutines, taking the writes they queue
+// (through take), and stops as soon as quietYields yields in a row bring
+// none: then the writes to come are waiting for this very group, or the
+// cores are idle, and waiting longer would only delay them. So the delay
+// applies when the cores are busy with requests on their way to the store,
+// which is when the flushes it saves are worth more than the latency it
+// adds. (Yields rather than a timer: Go's timers wake no sooner than a
+// millisecond when the process is otherwise idle.)
+func (w *writer) holdBack(last lastFlush, g *group, take func(*writeOp, bool)) {
+	if w.commitDelay <= 0 || last.writes < busyFlush {
+		return
+	}
+	deadline := last.start.Add(w.commitDelay)
+	for quiet := 0; quiet < quietYields && len(g.ops) < w.maxBatch && g.err == nil && time.Now().Before(deadline); {
+		runtime.Gosched()
+		select {
+		case op, ok := <-w.ops:
+			take(op, ok)
+			if !ok {
+				return
+			}
+			quiet = 0
+		default:
+			quiet++
 		}
 	}
 }
@@ -350,14 +400,6 @@ func (w *writer) commit(g *group) {
 // committed since it last looked, flushes the log once if any of them
 // committed, and answers their operations. It returns, closing done, once run
 // has returned and its last group is answered.
-//
-// Under load (the last flush covered at least busyFlush writes), sync tells
-// run it is ready only commitDelay after that flush began, as PostgreSQL's
-// commit_delay does: the group then grows for longer, and a flush, with the
-// commit, the fsync and the wake-ups it costs, serves more writes. On a
-// machine whose cores are busy this buys more throughput than the delay
-// costs in latency; a lone writer, whose flushes cover one write each, is
-// never held back.
 func (w *writer) sync() {
 	defer close(w.done)
 	defer func() {
@@ -366,26 +408,22 @@ func (w *writer) sync() {
 		}
 	}()
 	var (
-		taken     []*group
-		lastStart time.Time // when the last flush began
-		lastOps   int       // the writes it covered
+		taken []*group
+		last  lastFlush
 	)
 	for {
-		if wait := w.commitDelay - time.Since(lastStart); lastOps >= busyFlush && wait > 0 {
-			time.Sleep(wait)
-		}
 		more := true
 		select {
 		case _, more = <-w.added:
-		case w.ready <- struct{}{}:
+		case w.ready <- last:
 			continue // run commits its group and adds it
 		}
 		w.committedMu.Lock()
 		taken, w.committed = w.committed, taken[:0]
 		w.committedMu.Unlock()
-		lastStart, lastOps = time.Now(), 0
+		last = lastFlush{start: time.Now()}
 		for _, g := range taken {
-			lastOps += len(g.ops)
+			last.writes += len(g.ops)
 		}
 		w.answer(taken)
 		clear(taken) // drop the references to the answered groups
