@@ -24,8 +24,14 @@ const (
 // doUnflushed): a completed record it returns has been committed, and is
 // on disk unless the first request is still within the few milliseconds
 // between its commit and its answer.
-func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []byte, claimed bool, err error) {
-	err = s.w.doUnflushed(ctx, func(ctx context.Context, tx *stmts) error {
+func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) ([]byte, bool, error) {
+	// The write may still run after a caller that gave up has returned:
+	// it sets only these, which the caller reads once the write is done.
+	var (
+		result  []byte
+		claimed bool
+	)
+	err := s.w.doUnflushed(ctx, func(ctx context.Context, tx *stmts) error {
 		prior, live, err := liveSend(ctx, tx, c)
 		result, claimed = prior, false // it may run twice (see writeFunc)
 		if err != nil || live {
@@ -45,8 +51,13 @@ func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) (result []by
 
 // RecordSendOnce decides c and records r in one write of the writer's, so
 // in one transaction; it returns once that is on disk.
-func (s *Store) RecordSendOnce(ctx context.Context, c storage.SendClaim, r storage.SendRecord) (result []byte, recorded bool, err error) {
-	err = s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
+func (s *Store) RecordSendOnce(ctx context.Context, c storage.SendClaim, r storage.SendRecord) ([]byte, bool, error) {
+	// As in ClaimSend, the write sets only these.
+	var (
+		result   []byte
+		recorded bool
+	)
+	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		prior, live, err := liveSend(ctx, tx, c)
 		result, recorded = prior, false // it may run twice (see writeFunc)
 		if err != nil || live {

@@ -110,9 +110,9 @@ var sendTests = []test{
 }
 
 // recordOnce runs s's RecordSendOnce (the test is skipped if s has none)
-// with a code for key's send to destination, and the completion result;
-// it checks the answer and returns the code.
-func recordOnce(t *testing.T, s storage.Store, what string, c storage.SendClaim, app storage.App, destination string, wantResult []byte, wantRecorded bool) storage.Code {
+// for c with a code to destination and a completion holding result; it
+// checks the answer and returns the code.
+func recordOnce(t *testing.T, s storage.Store, what string, c storage.SendClaim, app storage.App, destination string, result, wantResult []byte, wantRecorded bool) storage.Code {
 	t.Helper()
 	once, ok := s.(storage.SendOnceRecorder)
 	if !ok {
@@ -121,15 +121,15 @@ func recordOnce(t *testing.T, s storage.Store, what string, c storage.SendClaim,
 	code := longLivedCode(app, destination, c.Key)
 	r := storage.SendRecord{
 		Code:       &code,
-		Completion: &storage.SendCompletion{AppID: c.AppID, Key: c.Key, Result: sendResult, ExpiresAt: c.Now.Add(10 * time.Minute)},
+		Completion: &storage.SendCompletion{AppID: c.AppID, Key: c.Key, Result: result, ExpiresAt: c.Now.Add(10 * time.Minute)},
 	}
-	result, recorded, err := once.RecordSendOnce(t.Context(), c, r)
+	got, recorded, err := once.RecordSendOnce(t.Context(), c, r)
 	if err != nil {
 		t.Fatalf("%s: RecordSendOnce: %v", what, err)
 	}
-	if recorded != wantRecorded || (result == nil) != (wantResult == nil) || !bytes.Equal(result, wantResult) {
+	if recorded != wantRecorded || (got == nil) != (wantResult == nil) || !bytes.Equal(got, wantResult) {
 		t.Errorf("%s: RecordSendOnce(%s at %v) = %q (nil: %v), recorded %v; want %q (nil: %v), recorded %v",
-			what, c.Key, c.Now, result, result == nil, recorded, wantResult, wantResult == nil, wantRecorded)
+			what, c.Key, c.Now, got, got == nil, recorded, wantResult, wantResult == nil, wantRecorded)
 	}
 	return code
 }
@@ -137,30 +137,33 @@ func recordOnce(t *testing.T, s storage.Store, what string, c storage.SendClaim,
 var sendOnceTests = []test{
 	{"FirstSendIsRecordedWithItsCompletion", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
-		code := recordOnce(t, s, "first send", sendClaim(app, "inv-1", base), app, "+14255550100", nil, true)
+		code := recordOnce(t, s, "first send", sendClaim(app, "inv-1", base), app, "+14255550100", sendResult, nil, true)
 		expectVerify(t, s, "its code", attempt(code, "123456", base.Add(time.Second)), storage.OutcomeValid)
 		expectClaim(t, s, "a retry's claim", sendClaim(app, "inv-1", base.Add(time.Second)), sendResult, false)
 	}},
 	{"RetryGetsTheFirstResultAndStoresNothing", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
-		recordOnce(t, s, "first send", sendClaim(app, "inv-1", base), app, "+14255550100", nil, true)
-		retry := recordOnce(t, s, "retry", sendClaim(app, "inv-1", base.Add(time.Second)), app, "+14255550101", sendResult, false)
+		recordOnce(t, s, "first send", sendClaim(app, "inv-1", base), app, "+14255550100", sendResult, nil, true)
+		retry := recordOnce(t, s, "retry", sendClaim(app, "inv-1", base.Add(time.Second)), app, "+14255550101", []byte("the retry's"), sendResult, false)
 		expectVerify(t, s, "the retry's code", attempt(retry, "123456", base.Add(2*time.Second)), storage.OutcomeUnknown)
+		expectClaim(t, s, "a claim after the retry", sendClaim(app, "inv-1", base.Add(2*time.Second)), sendResult, false)
 	}},
 	{"LivePendingClaimStoresNothing", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
 		first := sendClaim(app, "inv-1", base)
 		expectClaim(t, s, "another instance's claim", first, nil, true)
-		code := recordOnce(t, s, "send during its lease", sendClaim(app, "inv-1", base.Add(time.Second)), app, "+14255550100", nil, false)
+		code := recordOnce(t, s, "send during its lease", sendClaim(app, "inv-1", base.Add(time.Second)), app, "+14255550100", sendResult, nil, false)
 		expectVerify(t, s, "its code", attempt(code, "123456", base.Add(2*time.Second)), storage.OutcomeUnknown)
-		recordOnce(t, s, "send once the lease ended", sendClaim(app, "inv-1", first.LeaseUntil), app, "+14255550100", nil, true)
+		recordOnce(t, s, "send once the lease ended", sendClaim(app, "inv-1", first.LeaseUntil), app, "+14255550100", sendResult, nil, true)
 	}},
 	{"ExpiredCompletionIsReplaced", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
-		recordOnce(t, s, "first send", sendClaim(app, "inv-1", base), app, "+14255550100", nil, true)
+		recordOnce(t, s, "first send", sendClaim(app, "inv-1", base), app, "+14255550100", sendResult, nil, true)
 		later := base.Add(10 * time.Minute)
-		code := recordOnce(t, s, "send at the completion's expiry", sendClaim(app, "inv-1", later), app, "+14255550100", nil, true)
+		second := []byte("the second send's")
+		code := recordOnce(t, s, "send at the completion's expiry", sendClaim(app, "inv-1", later), app, "+14255550101", second, nil, true)
 		expectVerify(t, s, "the new code", attempt(code, "123456", later.Add(time.Second)), storage.OutcomeValid)
+		expectClaim(t, s, "a claim after the second send", sendClaim(app, "inv-1", later.Add(time.Second)), second, false)
 	}},
 	{"UnknownApplicationStoresNothing", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
