@@ -59,11 +59,32 @@ func (c *scriptedCarrier) lastCode(t *testing.T) string {
 
 func newTestService(t *testing.T, carrier sms.Carrier, sendTimeout time.Duration) (*Service, string) {
 	t.Helper()
+	return newTestServiceOn(t, openTestStore(t), carrier, sendTimeout)
+}
+
+// newOutboxService is newTestService with the development outbox as
+// carrier, and its store.
+func newOutboxService(t *testing.T) (*Service, *sqlite.Store, string) {
+	t.Helper()
+	st := openTestStore(t)
+	svc, appID := newTestServiceOn(t, st, outbox.New(st, nil), 0)
+	return svc, st, appID
+}
+
+func openTestStore(t *testing.T) *sqlite.Store {
+	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "otpd.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// newTestServiceOn returns a Service on st sending through carrier, and
+// the ID of an application created through it.
+func newTestServiceOn(t *testing.T, st *sqlite.Store, carrier sms.Carrier, sendTimeout time.Duration) (*Service, string) {
+	t.Helper()
 	key := make([]byte, 32)
 	rand.Read(key)
 	svc, err := NewService(Config{Store: st, Carrier: carrier, MACKey: key, SendTimeout: sendTimeout})
@@ -213,23 +234,9 @@ func TestOriginationCheckedBeforeSending(t *testing.T) {
 // message reaches the outbox in the same write as its code, and neither
 // when the application is gone by then.
 func TestOutboxEntryIsStoredWithTheCode(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "otpd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key := make([]byte, 32)
-	rand.Read(key)
-	svc, err := NewService(Config{Store: st, Carrier: outbox.New(st, nil), MACKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, st, appID := newOutboxService(t)
 	ctx := context.Background()
-	app, err := svc.CreateApp(ctx, NewApp{Name: "outbox"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := svc.Send(ctx, sendRequest(app.ID))
+	res, err := svc.Send(ctx, sendRequest(appID))
 	if err != nil || res.DeliveryStatus != StatusSuccessful {
 		t.Fatalf("Send = %+v, %v", res, err)
 	}
@@ -238,16 +245,16 @@ func TestOutboxEntryIsStoredWithTheCode(t *testing.T) {
 		t.Fatalf("ListOutbox = %+v, %v; want the message %s", msgs, err, res.MessageID)
 	}
 	code := regexp.MustCompile(`\d{6}`).FindString(msgs[0].Body)
-	if !verifies(t, svc, app.ID, code) {
+	if !verifies(t, svc, appID, code) {
 		t.Error("the code in the outbox does not verify")
 	}
 
 	// Deleted behind the Service's back (another instance), so that its
 	// cache still holds the application.
-	if _, err := st.DeleteApp(ctx, app.ID); err != nil {
+	if _, err := st.DeleteApp(ctx, appID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Send(ctx, sendRequest(app.ID)); !errors.Is(err, ErrAppNotFound) {
+	if _, err := svc.Send(ctx, sendRequest(appID)); !errors.Is(err, ErrAppNotFound) {
 		t.Fatalf("Send for a deleted application: %v, want ErrAppNotFound", err)
 	}
 	if msgs, err := st.ListOutbox(ctx, storage.OutboxQuery{}); err != nil || len(msgs) != 1 {
@@ -260,23 +267,9 @@ func TestOutboxEntryIsStoredWithTheCode(t *testing.T) {
 // (storage.SendOnceRecorder) lets retries of one request, concurrent or
 // later, deliver one message and all get its result.
 func TestOutboxRetriesSendOnce(t *testing.T) {
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "otpd.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key := make([]byte, 32)
-	rand.Read(key)
-	svc, err := NewService(Config{Store: st, Carrier: outbox.New(st, nil), MACKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, st, appID := newOutboxService(t)
 	ctx := context.Background()
-	app, err := svc.CreateApp(ctx, NewApp{Name: "outbox"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := sendRequest(app.ID)
+	req := sendRequest(appID)
 	req.InvocationID = "0b6f3d7e-2a41-4c55-9d0e-5f1c2b3a4d6e"
 	results := make([]SendResult, 8)
 	var wg sync.WaitGroup
@@ -303,7 +296,7 @@ func TestOutboxRetriesSendOnce(t *testing.T) {
 	if err != nil || len(msgs) != 1 || msgs[0].MessageID != results[0].MessageID {
 		t.Fatalf("ListOutbox = %+v, %v; want the one message %s", msgs, err, results[0].MessageID)
 	}
-	if code := regexp.MustCompile(`\d{6}`).FindString(msgs[0].Body); !verifies(t, svc, app.ID, code) {
+	if code := regexp.MustCompile(`\d{6}`).FindString(msgs[0].Body); !verifies(t, svc, appID, code) {
 		t.Error("the code in the outbox does not verify")
 	}
 

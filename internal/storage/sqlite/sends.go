@@ -25,23 +25,9 @@ const (
 // on disk unless the first request is still within the few milliseconds
 // between its commit and its answer.
 func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) ([]byte, bool, error) {
-	// The write may still run after a caller that gave up has returned:
-	// it sets only these, which the caller reads once the write is done.
-	var (
-		result  []byte
-		claimed bool
-	)
-	err := s.w.doUnflushed(ctx, func(ctx context.Context, tx *stmts) error {
-		prior, live, err := liveSend(ctx, tx, c)
-		result, claimed = prior, false // it may run twice (see writeFunc)
-		if err != nil || live {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, putPending, c.AppID, c.Key, unixMS(c.LeaseUntil)); err != nil {
-			return err
-		}
-		claimed = true
-		return nil
+	result, claimed, err := unlessLive(ctx, s.w.doUnflushed, c, func(ctx context.Context, tx *stmts) error {
+		_, err := tx.ExecContext(ctx, putPending, c.AppID, c.Key, unixMS(c.LeaseUntil))
+		return err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("storage/sqlite: claim send: %w", err)
@@ -52,27 +38,42 @@ func (s *Store) ClaimSend(ctx context.Context, c storage.SendClaim) ([]byte, boo
 // RecordSendOnce decides c and records r in one write of the writer's, so
 // in one transaction; it returns once that is on disk.
 func (s *Store) RecordSendOnce(ctx context.Context, c storage.SendClaim, r storage.SendRecord) ([]byte, bool, error) {
-	// As in ClaimSend, the write sets only these.
-	var (
-		result   []byte
-		recorded bool
-	)
-	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
-		prior, live, err := liveSend(ctx, tx, c)
-		result, recorded = prior, false // it may run twice (see writeFunc)
-		if err != nil || live {
-			return err
-		}
-		if err := recordSend(ctx, tx, r); err != nil {
-			return err
-		}
-		recorded = true
-		return nil
+	result, recorded, err := unlessLive(ctx, s.w.do, c, func(ctx context.Context, tx *stmts) error {
+		return recordSend(ctx, tx, r)
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("storage/sqlite: record send once: %w", err)
 	}
 	return result, recorded, nil
+}
+
+// unlessLive runs, through write (the writer's do or doUnflushed), one
+// write that runs take unless the send (c.AppID, c.Key) has a live record.
+// It returns that record's result (nil while pending) and took=false, or
+// took=true once take succeeded.
+func unlessLive(ctx context.Context, write func(context.Context, writeFunc) error, c storage.SendClaim, take writeFunc) (result []byte, took bool, err error) {
+	// The write may still run after a caller that gave up has returned:
+	// it sets only these locals, which are read once the write is done.
+	var (
+		prior []byte
+		taken bool
+	)
+	err = write(ctx, func(ctx context.Context, tx *stmts) error {
+		p, live, err := liveSend(ctx, tx, c)
+		prior, taken = p, false // it may run twice (see writeFunc)
+		if err != nil || live {
+			return err
+		}
+		if err := take(ctx, tx); err != nil {
+			return err
+		}
+		taken = true
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return prior, taken, nil
 }
 
 // liveSend reports whether the send (c.AppID, c.Key) has a record that is

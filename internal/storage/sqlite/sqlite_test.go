@@ -322,11 +322,7 @@ func TestAFailedFlushStopsTheWriter(t *testing.T) {
 
 func TestGroupCommitBatches(t *testing.T) {
 	const maxBatch = 16
-	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithMaxBatch(maxBatch))
-	app := storage.App{ID: strings.Repeat("a", 32), Name: "batched", Generation: "g"}
-	if err := s.CreateApp(t.Context(), app); err != nil {
-		t.Fatalf("CreateApp: %v", err)
-	}
+	s, app := openWithApp(t, WithMaxBatch(maxBatch))
 	before := s.Stats()
 	const goroutines, each = 64, 10
 	recordCodes(t, t.Context(), s, app, goroutines, each)
@@ -339,6 +335,18 @@ func TestGroupCommitBatches(t *testing.T) {
 	if commits >= writes || commits < writes/maxBatch {
 		t.Errorf("commits = %d for %d concurrent writes, want fewer, but at least one per %d writes", commits, writes, maxBatch)
 	}
+}
+
+// openWithApp opens a store in a new directory with opts and creates an
+// application in it.
+func openWithApp(t *testing.T, opts ...Option) (*Store, storage.App) {
+	t.Helper()
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), opts...)
+	app := storage.App{ID: strings.Repeat("a", 32), Name: t.Name(), Generation: "g"}
+	if err := s.CreateApp(t.Context(), app); err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	return s, app
 }
 
 // recordCodes stores codes for goroutines destinations at once, each
@@ -367,11 +375,7 @@ func recordCodes(t *testing.T, ctx context.Context, s *Store, app storage.App, g
 // waiting for the open group, no write is on its way, and the group is
 // flushed without waiting out the delay.
 func TestCommitDelayDoesNotHoldBackWaitingWriters(t *testing.T) {
-	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithCommitDelay(time.Hour))
-	app := storage.App{ID: strings.Repeat("a", 32), Name: "waiting", Generation: "g"}
-	if err := s.CreateApp(t.Context(), app); err != nil {
-		t.Fatalf("CreateApp: %v", err)
-	}
+	s, app := openWithApp(t, WithCommitDelay(time.Hour))
 	// Held back for the delay, a write would end the test with its
 	// deadline; closing the store lets the writer go on.
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -383,11 +387,7 @@ func TestCommitDelayDoesNotHoldBackWaitingWriters(t *testing.T) {
 }
 
 func TestCommitDelayDoesNotHoldBackALoneWriter(t *testing.T) {
-	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"), WithCommitDelay(time.Hour))
-	app := storage.App{ID: strings.Repeat("a", 32), Name: "alone", Generation: "g"}
-	if err := s.CreateApp(t.Context(), app); err != nil {
-		t.Fatalf("CreateApp: %v", err)
-	}
+	s, app := openWithApp(t, WithCommitDelay(time.Hour))
 	// Each write waits for its flush; a write held back for the delay
 	// would end the test with its deadline.
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
