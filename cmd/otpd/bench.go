@@ -68,7 +68,10 @@ Workloads (--workload):
 
 --ceiling (default on) also drives a bare net/http server answering a
 constant JSON body of the size otpd answered, with the same generator,
-requests and concurrency (closed loop), and shows otpd's req/s as a ratio.
+requests and concurrency, and shows otpd's req/s as a ratio of its own. In
+open loop it drives it at the same rate and shows its latency instead: what
+the machine and the generator alone add to any server's, the floor under
+otpd's.
 
 Storage at scale (with --start; the codes go straight into the server's store
 from 256 goroutines at once, a random 32-byte MAC each, over 10,000 numbers):
@@ -130,12 +133,24 @@ type benchRow struct {
 	Scheduled    int64            `json:"scheduled,omitempty"`
 	CeilingRPS   float64          `json:"ceiling_rps,omitempty"`
 	CeilingBytes int              `json:"ceiling_body_bytes,omitempty"`
-	Ratio        float64          `json:"ratio_to_ceiling,omitempty"`
-	Phase        string           `json:"phase,omitempty"`   // --purge-test: undisturbed or purging
-	Preload      *preloadReport   `json:"preload,omitempty"` // --preload: the same on every row
-	Store        *storeFigures    `json:"store,omitempty"`   // --preload: right after this run
-	Purge        *purgeReport     `json:"purge,omitempty"`   // --purge-test: on the purging row
-	Writer       *writerFigures   `json:"writer,omitempty"`  // the embedded store's writer during the run
+	Ratio        float64          `json:"ratio_to_ceiling,omitempty"` // closed loop only
+	// CeilingLatency, in open loop, is the ceiling server's latency at the
+	// same rate: what the machine and the generator alone add to any
+	// server's, the floor of otpd's.
+	CeilingLatency *latencyFigures `json:"ceiling_latency,omitempty"`
+	Phase          string          `json:"phase,omitempty"`   // --purge-test: undisturbed or purging
+	Preload        *preloadReport  `json:"preload,omitempty"` // --preload: the same on every row
+	Store          *storeFigures   `json:"store,omitempty"`   // --preload: right after this run
+	Purge          *purgeReport    `json:"purge,omitempty"`   // --purge-test: on the purging row
+	Writer         *writerFigures  `json:"writer,omitempty"`  // the embedded store's writer during the run
+}
+
+// latencyFigures are a run's latency percentiles, in milliseconds.
+type latencyFigures struct {
+	P50ms float64 `json:"p50_ms"`
+	P90ms float64 `json:"p90_ms"`
+	P99ms float64 `json:"p99_ms"`
+	MaxMs float64 `json:"max_ms"`
 }
 
 // writerFigures is what the embedded store's writer did during a run: how
@@ -730,25 +745,29 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, cei
 		fmt.Fprintf(b.log, "otpd bench: %s at concurrency %d ran out of pre-sent codes after %s (raise --codes)\n", o.workload, c, res.Elapsed.Round(time.Millisecond))
 	}
 	if ceiling && res.Requests > 0 {
-		rps, size, err := b.ceiling(ctx, c, first.req, res.MeanBodyBytes())
+		ceil, size, err := b.ceiling(ctx, c, first.req, res.MeanBodyBytes())
 		if err != nil {
 			return benchRow{}, err
 		}
-		row.CeilingRPS, row.CeilingBytes = rps, size
-		if rps > 0 {
-			row.Ratio = res.RPS() / rps
+		row.CeilingRPS, row.CeilingBytes = ceil.RPS(), size
+		switch {
+		case o.rate > 0:
+			row.CeilingLatency = &latencyFigures{P50ms: ms(ceil.Latency.P50), P90ms: ms(ceil.Latency.P90), P99ms: ms(ceil.Latency.P99), MaxMs: ms(ceil.Latency.Max)}
+		case row.CeilingRPS > 0:
+			row.Ratio = res.RPS() / row.CeilingRPS
 		}
 	}
 	return row, nil
 }
 
 // ceiling drives a bare net/http server answering a constant JSON body of
-// size bytes with req, closed loop at concurrency c, and returns its req/s.
-func (b *bench) ceiling(ctx context.Context, c int, req loadgen.Request, size int) (float64, int, error) {
+// size bytes with req at concurrency c, closed loop or, with --rate, open
+// loop at the same rate, and returns the run's result and the body's size.
+func (b *bench) ceiling(ctx context.Context, c int, req loadgen.Request, size int) (loadgen.Result, int, error) {
 	body := constantBody(size)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, 0, err
+		return loadgen.Result{}, 0, err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -760,16 +779,16 @@ func (b *bench) ceiling(ctx context.Context, c int, req loadgen.Request, size in
 	defer srv.Close()
 	req.Check = nil
 	res, err := loadgen.Run(ctx, loadgen.Config{
-		BaseURL: "http://" + ln.Addr().String(), Concurrency: c, Duration: b.opts.duration, Signer: b.signer,
+		BaseURL: "http://" + ln.Addr().String(), Concurrency: c, Duration: b.opts.duration, Rate: b.opts.rate, Signer: b.signer,
 		Builder: loadgen.BuilderFunc(func(context.Context, int) (*loadgen.Request, error) { return &req, nil }),
 	})
 	if err != nil {
-		return 0, 0, err
+		return loadgen.Result{}, 0, err
 	}
 	if res.Errors > 0 {
-		return 0, 0, fmt.Errorf("the ceiling server failed %d requests: %v", res.Errors, res.ByKind)
+		return loadgen.Result{}, 0, fmt.Errorf("the ceiling server failed %d requests: %v", res.Errors, res.ByKind)
 	}
-	return res.RPS(), len(body), nil
+	return res, len(body), nil
 }
 
 // constantBody is a JSON object of exactly size bytes (at least its minimum).
@@ -797,13 +816,20 @@ func printBenchTable(out io.Writer, rows []benchRow) {
 		}
 		ceil, ratio := "-", "-"
 		if r.CeilingRPS > 0 {
-			ceil, ratio = fmt.Sprintf("%.0f", r.CeilingRPS), fmt.Sprintf("%.3f", r.Ratio)
+			ceil = fmt.Sprintf("%.0f", r.CeilingRPS)
+		}
+		if r.Ratio > 0 {
+			ratio = fmt.Sprintf("%.3f", r.Ratio)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.2fms\t%.2fms\t%.2fms\t%.2fms\t%d\t%s\t%s\t\n",
 			r.Workload, mode, r.Concurrency, r.Requests, r.RPS, r.P50ms, r.P90ms, r.P99ms, r.MaxMs, r.Errors, ceil, ratio)
 	}
 	tw.Flush()
 	for _, r := range rows {
+		if l := r.CeilingLatency; l != nil {
+			fmt.Fprintf(out, "  %s c=%d: the ceiling server at the same rate: p50 %.2fms, p90 %.2fms, p99 %.2fms, max %.2fms\n",
+				r.Workload, r.Concurrency, l.P50ms, l.P90ms, l.P99ms, l.MaxMs)
+		}
 		for _, k := range slices.Sorted(maps.Keys(r.ErrorsByKind)) {
 			fmt.Fprintf(out, "  %s c=%d error %s: %d\n", r.Workload, r.Concurrency, k, r.ErrorsByKind[k])
 		}

@@ -57,18 +57,31 @@ func TestBenchStartVerifyPools(t *testing.T) {
 	}
 }
 
+// In open loop the ceiling server runs at the same rate, and the row shows
+// its latency instead of a ratio of throughputs.
 func TestBenchStartOpenLoopSend(t *testing.T) {
-	rows := runBenchJSON(t, "--start", "--workload", "send", "--rate", "100", "--duration", "500ms", "--concurrency", "4", "--ceiling=false")
-	if r := rows[0]; r.Mode != "open" || r.Scheduled != 50 || r.Requests != 50 || r.Errors != 0 {
+	rows := runBenchJSON(t, "--start", "--workload", "send", "--rate", "100", "--duration", "500ms", "--concurrency", "4")
+	r := rows[0]
+	if r.Mode != "open" || r.Scheduled != 50 || r.Requests != 50 || r.Errors != 0 {
 		t.Fatalf("%+v", r)
+	}
+	l := r.CeilingLatency
+	if l == nil || l.P50ms <= 0 || l.P50ms > l.P99ms || l.P99ms > l.MaxMs {
+		t.Fatalf("ceiling latency %+v", l)
+	}
+	if r.Ratio != 0 || r.CeilingRPS < 90 || r.CeilingRPS > 110 {
+		t.Fatalf("the ceiling ran at %.1f req/s (want the rate, 100), ratio %v", r.CeilingRPS, r.Ratio)
 	}
 }
 
 func TestBenchTable(t *testing.T) {
 	var out bytes.Buffer
 	printBenchTable(&out, []benchRow{{Workload: "send", Mode: "closed", Concurrency: 8, Requests: 10, RPS: 5, CeilingRPS: 50, Ratio: 0.1,
-		Errors: 2, ErrorsByKind: map[string]int64{"429 TooManyRequestsException": 2}}})
-	for _, want := range []string{"workload", "req/s", "p99", "ratio", "0.100", "error 429 TooManyRequestsException: 2"} {
+		Errors: 2, ErrorsByKind: map[string]int64{"429 TooManyRequestsException": 2}},
+		{Workload: "verify", Mode: "open", Rate: 900, Concurrency: 32, Requests: 9000, RPS: 900, CeilingRPS: 900,
+			CeilingLatency: &latencyFigures{P50ms: 0.5, P90ms: 1.5, P99ms: 6.25, MaxMs: 12}}})
+	for _, want := range []string{"workload", "req/s", "p99", "ratio", "0.100", "error 429 TooManyRequestsException: 2",
+		"verify c=32: the ceiling server at the same rate: p50 0.50ms, p90 1.50ms, p99 6.25ms, max 12.00ms"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

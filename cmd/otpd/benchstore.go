@@ -208,8 +208,8 @@ func (b *bench) purgeTest(ctx context.Context, c int) ([]benchRow, error) {
 	}
 	end := time.Now()
 	row.Phase = "purging"
-	row.CeilingRPS, row.CeilingBytes = undisturbed.CeilingRPS, undisturbed.CeilingBytes
-	if row.CeilingRPS > 0 {
+	row.CeilingRPS, row.CeilingBytes, row.CeilingLatency = undisturbed.CeilingRPS, undisturbed.CeilingBytes, undisturbed.CeilingLatency
+	if row.CeilingRPS > 0 && row.CeilingLatency == nil {
 		row.Ratio = row.RPS / row.CeilingRPS
 	}
 	ended, err := b.waitPurged(ctx, n)
