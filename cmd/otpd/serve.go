@@ -67,6 +67,9 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Store == "" {
+		spareProcForFlushes(log)
+	}
 	m := metrics.New()
 	delivery := &reports{log: log}
 	var (
