@@ -764,6 +764,16 @@ func TestHealthAndMetrics(t *testing.T) {
 	if v := ts.metricValue(t, `otpd_requests_total{operation="SendOTPMessage",status="200"}`); v != 1 {
 		t.Errorf("requests SendOTPMessage 200 = %v, want 1", v)
 	}
+	// The embedded store's writer: the application, the send and the
+	// verification were written, committed and flushed.
+	writes, commits := ts.metricValue(t, "otpd_store_writes_total"), ts.metricValue(t, "otpd_store_commits_total")
+	flushes, flushTime := ts.metricValue(t, "otpd_store_log_flushes_total"), ts.metricValue(t, "otpd_store_log_flush_seconds_total")
+	if writes < 3 || commits < 1 || commits > writes || flushes < 1 || flushes > commits || flushTime <= 0 {
+		t.Errorf("store writer: %v writes, %v commits, %v flushes in %vs", writes, commits, flushes, flushTime)
+	}
+	if v := ts.metricValue(t, "otpd_store_checkpoint_failures_total"); v != 0 {
+		t.Errorf("checkpoint failures = %v, want 0", v)
+	}
 	resp, err := http.Get(ts.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)

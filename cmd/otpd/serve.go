@@ -20,6 +20,7 @@ import (
 	"github.com/otpd/otpd/internal/sms"
 	"github.com/otpd/otpd/internal/sms/outbox"
 	"github.com/otpd/otpd/internal/storage"
+	"github.com/otpd/otpd/internal/storage/sqlite"
 )
 
 // server is a configured otpd, ready to serve.
@@ -71,6 +72,13 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		spareProcForFlushes(log)
 	}
 	m := metrics.New()
+	if embedded, ok := st.(*sqlite.Store); ok {
+		m.WatchWriter(func() metrics.WriterStats {
+			s := embedded.Stats()
+			return metrics.WriterStats{Writes: s.Writes, Commits: s.Commits, Flushes: s.Flushes, FlushTime: s.FlushTime,
+				Checkpoints: s.Checkpoints, CheckpointFailures: s.CheckpointFailures}
+		})
+	}
 	delivery := &reports{log: log}
 	var (
 		carrier  sms.Carrier              = outbox.New(st, now)

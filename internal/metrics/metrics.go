@@ -126,3 +126,37 @@ func (m *Metrics) Delivered(carrier, status, country string) {
 
 // Purged counts records deleted by the background purge.
 func (m *Metrics) Purged(n int) { m.purged.Add(float64(n)) }
+
+// WriterStats is what the embedded store's writer has done since it opened;
+// see sqlite.Stats.
+type WriterStats struct {
+	Writes, Commits, Flushes        int64
+	FlushTime                       time.Duration
+	Checkpoints, CheckpointFailures int64
+}
+
+// WatchWriter exports the embedded store's writer counters, which stats
+// reads at every scrape: how many writes share a commit and a flush of the
+// log (group commit at work), how long the flushes take (the disk's
+// health: their rate over the rate of flushes is the mean flush time), and
+// the background checkpoints, whose failures let the log grow. Call it
+// once.
+func (m *Metrics) WatchWriter(stats func() WriterStats) {
+	counter := func(name, help string, value func(WriterStats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return value(stats()) })
+	}
+	m.registry.MustRegister(
+		counter("otpd_store_writes_total", "Write operations the embedded store ran, failed ones included.",
+			func(s WriterStats) float64 { return float64(s.Writes) }),
+		counter("otpd_store_commits_total", "Transactions the embedded store committed, each a group of writes.",
+			func(s WriterStats) float64 { return float64(s.Commits) }),
+		counter("otpd_store_log_flushes_total", "Flushes (fdatasync) of the embedded store's write-ahead log, each covering one or more commits.",
+			func(s WriterStats) float64 { return float64(s.Flushes) }),
+		counter("otpd_store_log_flush_seconds_total", "Time spent flushing the embedded store's write-ahead log.",
+			func(s WriterStats) float64 { return s.FlushTime.Seconds() }),
+		counter("otpd_store_checkpoints_total", "Background checkpoints that copied the write-ahead log into the database file.",
+			func(s WriterStats) float64 { return float64(s.Checkpoints) }),
+		counter("otpd_store_checkpoint_failures_total", "Background checkpoints that failed (tried again at the next flush); while they fail, the log grows.",
+			func(s WriterStats) float64 { return float64(s.CheckpointFailures) }),
+	)
+}
