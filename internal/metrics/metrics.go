@@ -136,27 +136,40 @@ type WriterStats struct {
 }
 
 // WatchWriter exports the embedded store's writer counters, which stats
-// reads at every scrape: how many writes share a commit and a flush of the
-// log (group commit at work), how long the flushes take (the disk's
-// health: their rate over the rate of flushes is the mean flush time), and
-// the background checkpoints, whose failures let the log grow. Call it
-// once.
+// reads once at every scrape, so that they are consistent with each other:
+// how many writes share a commit and a flush of the log (group commit at
+// work), how long the flushes take (the disk's health: their rate over the
+// rate of flushes is the mean flush time), and the background checkpoints,
+// whose failures let the log grow. Call it once.
 func (m *Metrics) WatchWriter(stats func() WriterStats) {
-	counter := func(name, help string, value func(WriterStats) float64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return value(stats()) })
+	m.registry.MustRegister(writerCollector{stats})
+}
+
+// writerCollector is WatchWriter's collector.
+type writerCollector struct{ stats func() WriterStats }
+
+var writerDescs = struct{ writes, commits, flushes, flushTime, checkpoints, checkpointFailures *prometheus.Desc }{
+	prometheus.NewDesc("otpd_store_writes_total", "Write operations the embedded store ran, failed ones included.", nil, nil),
+	prometheus.NewDesc("otpd_store_commits_total", "Transactions the embedded store committed, each a group of writes.", nil, nil),
+	prometheus.NewDesc("otpd_store_log_flushes_total", "Flushes (fdatasync) of the embedded store's write-ahead log, each covering one or more commits.", nil, nil),
+	prometheus.NewDesc("otpd_store_log_flush_seconds_total", "Time spent flushing the embedded store's write-ahead log.", nil, nil),
+	prometheus.NewDesc("otpd_store_checkpoints_total", "Background checkpoints that copied the write-ahead log into the database file.", nil, nil),
+	prometheus.NewDesc("otpd_store_checkpoint_failures_total", "Background checkpoints that failed (tried again after the next flush); while they fail, the log grows.", nil, nil),
+}
+
+func (writerCollector) Describe(ch chan<- *prometheus.Desc) {
+	d := writerDescs
+	for _, desc := range []*prometheus.Desc{d.writes, d.commits, d.flushes, d.flushTime, d.checkpoints, d.checkpointFailures} {
+		ch <- desc
 	}
-	m.registry.MustRegister(
-		counter("otpd_store_writes_total", "Write operations the embedded store ran, failed ones included.",
-			func(s WriterStats) float64 { return float64(s.Writes) }),
-		counter("otpd_store_commits_total", "Transactions the embedded store committed, each a group of writes.",
-			func(s WriterStats) float64 { return float64(s.Commits) }),
-		counter("otpd_store_log_flushes_total", "Flushes (fdatasync) of the embedded store's write-ahead log, each covering one or more commits.",
-			func(s WriterStats) float64 { return float64(s.Flushes) }),
-		counter("otpd_store_log_flush_seconds_total", "Time spent flushing the embedded store's write-ahead log.",
-			func(s WriterStats) float64 { return s.FlushTime.Seconds() }),
-		counter("otpd_store_checkpoints_total", "Background checkpoints that copied the write-ahead log into the database file.",
-			func(s WriterStats) float64 { return float64(s.Checkpoints) }),
-		counter("otpd_store_checkpoint_failures_total", "Background checkpoints that failed (tried again at the next flush); while they fail, the log grows.",
-			func(s WriterStats) float64 { return float64(s.CheckpointFailures) }),
-	)
+}
+
+func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
+	s, d := c.stats(), writerDescs
+	for desc, v := range map[*prometheus.Desc]float64{
+		d.writes: float64(s.Writes), d.commits: float64(s.Commits), d.flushes: float64(s.Flushes),
+		d.flushTime: s.FlushTime.Seconds(), d.checkpoints: float64(s.Checkpoints), d.checkpointFailures: float64(s.CheckpointFailures),
+	} {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v)
+	}
 }

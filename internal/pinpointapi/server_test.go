@@ -101,7 +101,31 @@ func TestAccessLog(t *testing.T) {
 	if _, ok := line["latency_ms"].(float64); !ok {
 		t.Errorf("no latency_ms in %v", line)
 	}
-	if _, ok := line["source"]; ok {
-		t.Errorf("the line has a source: %v", line)
+}
+
+// TestAccessLogLevel checks that the access log keeps the logger's own
+// attributes and writes nothing below the logger's level.
+func TestAccessLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		level slog.Level
+		lines int
+	}{{slog.LevelError, 1}, {slog.LevelError + 1, 0}} {
+		var logs syncBuffer
+		logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: tc.level})).With("instance", "a")
+		srv := httptest.NewServer(New(Config{Auth: allowAll{}, Metrics: metrics.New(), Logger: logger}))
+		resp, err := http.Get(srv.URL + "/v1/apps/0123456789abcdef0123456789abcdef") // a 500: level ERROR
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		srv.Close() // waits for the handler, and so for its log line
+		out := logs.String()
+		if got := strings.Count(out, "\n"); got != tc.lines {
+			t.Fatalf("level %v: %d lines, want %d: %q", tc.level, got, tc.lines, out)
+		}
+		if tc.lines > 0 && !strings.Contains(out, `"instance":"a"`) {
+			t.Errorf("the logger's attributes are lost: %q", out)
+		}
 	}
 }
