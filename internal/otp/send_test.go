@@ -163,7 +163,21 @@ func TestConcurrentRetriesSendOnce(t *testing.T) {
 	svc, app := newTestService(t, carrier, 5*time.Second)
 	req := sendRequest(app)
 	req.InvocationID = "b5f6a3e0-6a1c-4c43-8a39-0d6f3b1e2c77"
-	results := make([]SendResult, 4)
+	results := sendConcurrently(t, svc, req, 4, func() {
+		time.Sleep(100 * time.Millisecond) // the retries arrive while the first is at the carrier
+		close(carrier.hold)
+	})
+	if n := carrier.calls.Load(); n != 1 {
+		t.Errorf("the carrier was called %d times for one invocation ID, want 1", n)
+	}
+	checkOneResult(t, results)
+}
+
+// sendConcurrently sends req n times at once, calls meanwhile (if not nil)
+// while they run, and returns their results once all have returned.
+func sendConcurrently(t *testing.T, svc *Service, req SendRequest, n int, meanwhile func()) []SendResult {
+	t.Helper()
+	results := make([]SendResult, n)
 	var wg sync.WaitGroup
 	for i := range results {
 		wg.Go(func() {
@@ -174,12 +188,16 @@ func TestConcurrentRetriesSendOnce(t *testing.T) {
 			results[i] = res
 		})
 	}
-	time.Sleep(100 * time.Millisecond) // the retries arrive while the first is at the carrier
-	close(carrier.hold)
-	wg.Wait()
-	if n := carrier.calls.Load(); n != 1 {
-		t.Errorf("the carrier was called %d times for one invocation ID, want 1", n)
+	if meanwhile != nil {
+		meanwhile()
 	}
+	wg.Wait()
+	return results
+}
+
+// checkOneResult checks that every result is the first, a successful send.
+func checkOneResult(t *testing.T, results []SendResult) {
+	t.Helper()
 	for i, res := range results {
 		if res.MessageID != results[0].MessageID || res.DeliveryStatus != StatusSuccessful {
 			t.Errorf("result %d = %+v, want the first result %+v", i, res, results[0])
@@ -271,27 +289,12 @@ func TestOutboxRetriesSendOnce(t *testing.T) {
 	ctx := context.Background()
 	req := sendRequest(appID)
 	req.InvocationID = "0b6f3d7e-2a41-4c55-9d0e-5f1c2b3a4d6e"
-	results := make([]SendResult, 8)
-	var wg sync.WaitGroup
-	for i := range results {
-		wg.Go(func() {
-			res, err := svc.Send(ctx, req)
-			if err != nil {
-				t.Errorf("send %d: %v", i, err)
-			}
-			results[i] = res
-		})
-	}
-	wg.Wait()
+	results := sendConcurrently(t, svc, req, 8, nil)
 	later, err := svc.Send(ctx, req)
 	if err != nil {
 		t.Fatalf("a later retry: %v", err)
 	}
-	for i, res := range append(results, later) {
-		if res.MessageID != results[0].MessageID || res.DeliveryStatus != StatusSuccessful {
-			t.Errorf("result %d = %+v, want the first result %+v", i, res, results[0])
-		}
-	}
+	checkOneResult(t, append(results, later))
 	msgs, err := st.ListOutbox(ctx, storage.OutboxQuery{})
 	if err != nil || len(msgs) != 1 || msgs[0].MessageID != results[0].MessageID {
 		t.Fatalf("ListOutbox = %+v, %v; want the one message %s", msgs, err, results[0].MessageID)
