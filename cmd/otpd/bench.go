@@ -78,6 +78,13 @@ docs/performance.md), which the generator shares: the ceiling is then
 measured both with it and without, and the better of the two counts (which
 can only lower otpd's ratio).
 
+--rounds N repeats each run N times, each round followed by its own ceiling
+run, and adds a row ("median of N") with the median of the rounds' req/s,
+latencies and ratios, and prints the range of the ratios (closed loop) or of
+the p99s (open loop). On a shared machine one ratio moves by several
+hundredths from run to run; the median of alternating rounds is the figure
+to quote.
+
 Storage at scale (with --start; the codes go straight into the server's store
 from 256 goroutines at once, a random 32-byte MAC each, over 10,000 numbers):
   --preload N     before the runs, store N live codes (valid for 60 minutes,
@@ -117,6 +124,7 @@ type benchOptions struct {
 	jsonOut                                bool
 	preload                                int // live codes to store before the runs
 	purgeTest                              int // expired codes to purge during a second run
+	rounds                                 int // runs at each concurrency, each with its ceiling
 }
 
 // benchRow is one run as the report shows it.
@@ -148,6 +156,12 @@ type benchRow struct {
 	Store          *storeFigures   `json:"store,omitempty"`   // --preload: right after this run
 	Purge          *purgeReport    `json:"purge,omitempty"`   // --purge-test: on the purging row
 	Writer         *writerFigures  `json:"writer,omitempty"`  // the embedded store's writer during the run
+	// Round numbers the runs of --rounds (from 1); Rounds marks the row
+	// that sums them up (see summarizeRounds), and Range is the spread
+	// of the rounds' ratios (closed loop) or p99s (open loop) there.
+	Round  int          `json:"round,omitempty"`
+	Rounds int          `json:"rounds,omitempty"`
+	Range  *figureRange `json:"range,omitempty"`
 }
 
 // latencyFigures are a run's latency percentiles, in milliseconds.
@@ -211,6 +225,7 @@ func runBench(args []string, out io.Writer) error {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON")
 	fs.IntVar(&o.preload, "preload", 0, "with --start: live codes to store before the runs; reports memory and disk per code")
 	fs.IntVar(&o.purgeTest, "purge-test", 0, "with --start: expired codes for the server to purge during a second run at each concurrency")
+	fs.IntVar(&o.rounds, "rounds", 1, "runs at each concurrency, each followed by its ceiling run; more than one adds their medians")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -259,6 +274,7 @@ func runBench(args []string, out io.Writer) error {
 		return enc.Encode(rows)
 	}
 	printBenchTable(out, rows)
+	printRoundSummaries(out, rows)
 	printStoreReports(out, rows)
 	return nil
 }
@@ -317,6 +333,12 @@ func (o *benchOptions) check() error {
 	}
 	if o.purgeTest < 0 {
 		errs = append(errs, fmt.Errorf("--purge-test %d: want 0 (none) or more expired codes", o.purgeTest))
+	}
+	if o.rounds < 1 || o.rounds > 100 {
+		errs = append(errs, fmt.Errorf("--rounds %d: want 1 to 100", o.rounds))
+	}
+	if o.rounds > 1 && o.purgeTest != 0 {
+		errs = append(errs, errors.New("--rounds and --purge-test exclude each other: a purge test runs its own pair of runs"))
 	}
 	if !o.start && (o.preload != 0 || o.purgeTest != 0) {
 		errs = append(errs, errors.New("--preload and --purge-test go with --start only: they store codes straight into the server's store"))
@@ -842,6 +864,12 @@ func printBenchTable(out io.Writer, rows []benchRow) {
 		}
 		if r.Phase != "" {
 			mode += " " + r.Phase
+		}
+		switch {
+		case r.Round > 0:
+			mode += fmt.Sprintf(" #%d", r.Round)
+		case r.Rounds > 0:
+			mode += fmt.Sprintf(" median of %d", r.Rounds)
 		}
 		ceil, ratio := "-", "-"
 		if r.CeilingRPS > 0 && r.CeilingLatency == nil { // in open loop, the rate: its latency follows the table

@@ -101,6 +101,8 @@ func TestBenchFlagErrors(t *testing.T) {
 		{"--start", "extra"},
 		{"--start", "--preload", "-1"},
 		{"--start", "--purge-test", "-1"},
+		{"--start", "--rounds", "0"},
+		{"--start", "--rounds", "3", "--purge-test", "10"},
 		{"--target", "http://127.0.0.1:1", "--access-key-id", "a", "--secret-access-key", "b", "--preload", "10"},
 		{"--target", "http://127.0.0.1:1", "--access-key-id", "a", "--secret-access-key", "b", "--purge-test", "10"},
 		{"--start", "--store", "redis://127.0.0.1:6379/0", "--purge-test", "10"},

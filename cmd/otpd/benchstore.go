@@ -123,11 +123,10 @@ func (b *bench) runConcurrency(ctx context.Context, c int) ([]benchRow, error) {
 			return nil, err
 		}
 	} else {
-		row, err := b.runOne(ctx, c)
-		if err != nil {
+		var err error
+		if rows, err = b.runRounds(ctx, c); err != nil {
 			return nil, err
 		}
-		rows = []benchRow{row}
 	}
 	if b.preloaded == nil {
 		return rows, nil
