@@ -851,6 +851,19 @@ func constantBody(size int) []byte {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// label names the row in the lines that follow the table: its workload,
+// its concurrency and, with --rounds, its round or its summary.
+func (r benchRow) label() string {
+	l := fmt.Sprintf("%s c=%d", r.Workload, r.Concurrency)
+	switch {
+	case r.Round > 0:
+		l += fmt.Sprintf(" #%d", r.Round)
+	case r.Rounds > 0:
+		l += fmt.Sprintf(" (median of %d)", r.Rounds)
+	}
+	return l
+}
+
 func printBenchTable(out io.Writer, rows []benchRow) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tmode\tconc\trequests\treq/s\tp50\tp90\tp99\tmax\terrors\tceiling req/s\tratio\t")
@@ -884,11 +897,11 @@ func printBenchTable(out io.Writer, rows []benchRow) {
 	tw.Flush()
 	for _, r := range rows {
 		if l := r.CeilingLatency; l != nil {
-			fmt.Fprintf(out, "  %s c=%d: the ceiling server at the same rate: p50 %.2fms, p90 %.2fms, p99 %.2fms, max %.2fms, %d errors\n",
-				r.Workload, r.Concurrency, l.P50ms, l.P90ms, l.P99ms, l.MaxMs, l.Errors)
+			fmt.Fprintf(out, "  %s: the ceiling server at the same rate: p50 %.2fms, p90 %.2fms, p99 %.2fms, max %.2fms, %d errors\n",
+				r.label(), l.P50ms, l.P90ms, l.P99ms, l.MaxMs, l.Errors)
 		}
 		for _, k := range slices.Sorted(maps.Keys(r.ErrorsByKind)) {
-			fmt.Fprintf(out, "  %s c=%d error %s: %d\n", r.Workload, r.Concurrency, k, r.ErrorsByKind[k])
+			fmt.Fprintf(out, "  %s error %s: %d\n", r.label(), k, r.ErrorsByKind[k])
 		}
 	}
 }

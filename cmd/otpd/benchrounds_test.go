@@ -55,9 +55,11 @@ func TestSummarizeRounds(t *testing.T) {
 	}
 
 	var out bytes.Buffer
-	printBenchTable(&out, append(closed, summarizeRounds(closed)))
+	printBenchTable(&out, append(closed, summarizeRounds(closed), open[0], summarizeRounds(open)))
 	printRoundSummaries(&out, []benchRow{summarizeRounds(closed), summarizeRounds(open)})
-	for _, want := range []string{"closed #2", "closed median of 3", "verify c=32 over 3 rounds: ratio median 0.400 (rounds from 0.250 to 0.500)",
+	for _, want := range []string{"closed #2", "closed median of 3", "verify c=32 #3 error timeout: 2",
+		"send c=4: the ceiling server at the same rate: p50 0.00ms, p90 0.00ms, p99 5.00ms",
+		"send c=4 (median of 2): the ceiling server at the same rate: p50 0.00ms, p90 0.00ms, p99 6.00ms", "verify c=32 over 3 rounds: ratio median 0.400 (rounds from 0.250 to 0.500)",
 		"send c=4 over 2 rounds: p99 median 10.00ms (rounds from 8.00ms to 12.00ms)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
