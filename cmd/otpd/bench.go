@@ -78,10 +78,12 @@ docs/performance.md), which the generator shares: the ceiling is then
 measured both with it and without, and the better of the two counts (which
 can only lower otpd's ratio).
 
---rounds N repeats each run N times, each round followed by its own ceiling
-run, and adds a row ("median of N") with the median of the rounds' req/s,
-latencies and ratios, and prints the range of the ratios (closed loop) or of
-the p99s (open loop). On a shared machine one ratio moves by several
+--rounds N (at most 100; not with --purge-test) repeats each run N times,
+each round followed by its own ceiling run, then repeats the median round
+("median round of N": all its figures from that one round) and prints the
+range of the rounds' ratios to the ceiling (closed loop; req/s with
+--ceiling=false) or of their p99s (open loop). With an even N it is the worse
+of the two middle rounds. On a shared machine one ratio moves by several
 hundredths from run to run; the median of alternating rounds is the figure
 to quote.
 
@@ -156,9 +158,9 @@ type benchRow struct {
 	Store          *storeFigures   `json:"store,omitempty"`   // --preload: right after this run
 	Purge          *purgeReport    `json:"purge,omitempty"`   // --purge-test: on the purging row
 	Writer         *writerFigures  `json:"writer,omitempty"`  // the embedded store's writer during the run
-	// Round numbers the runs of --rounds (from 1); Rounds marks the row
-	// that sums them up (see summarizeRounds), and Range is the spread
-	// of the rounds' ratios (closed loop) or p99s (open loop) there.
+	// Round numbers the runs of --rounds (from 1). Rounds marks the row
+	// that sums them up, a copy of their median round (see medianRound),
+	// and Range there is the spread of the figure that ranked them.
 	Round  int          `json:"round,omitempty"`
 	Rounds int          `json:"rounds,omitempty"`
 	Range  *figureRange `json:"range,omitempty"`
@@ -852,14 +854,11 @@ func constantBody(size int) []byte {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // label names the row in the lines that follow the table: its workload,
-// its concurrency and, with --rounds, its round or its summary.
+// its concurrency and, with --rounds, its round or the median round.
 func (r benchRow) label() string {
 	l := fmt.Sprintf("%s c=%d", r.Workload, r.Concurrency)
-	switch {
-	case r.Round > 0:
-		l += fmt.Sprintf(" #%d", r.Round)
-	case r.Rounds > 0:
-		l += fmt.Sprintf(" (median of %d)", r.Rounds)
+	if tag := r.roundTag(); tag != "" {
+		l += " (" + tag + ")"
 	}
 	return l
 }
@@ -878,11 +877,8 @@ func printBenchTable(out io.Writer, rows []benchRow) {
 		if r.Phase != "" {
 			mode += " " + r.Phase
 		}
-		switch {
-		case r.Round > 0:
-			mode += fmt.Sprintf(" #%d", r.Round)
-		case r.Rounds > 0:
-			mode += fmt.Sprintf(" median of %d", r.Rounds)
+		if tag := r.roundTag(); tag != "" {
+			mode += " " + tag
 		}
 		ceil, ratio := "-", "-"
 		if r.CeilingRPS > 0 && r.CeilingLatency == nil { // in open loop, the rate: its latency follows the table

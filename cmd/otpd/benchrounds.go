@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +10,7 @@ import (
 
 // runRounds is a run at concurrency c repeated --rounds times, each round
 // with its own ceiling run right after it, followed, with more than one
-// round, by their summary (see summarizeRounds). On a shared machine a
+// round, by their median round (see medianRound). On a shared machine a
 // single ratio moves by several hundredths from run to run; the median of
 // rounds that alternate otpd and the ceiling is the figure to quote.
 func (b *bench) runRounds(ctx context.Context, c int) ([]benchRow, error) {
@@ -26,104 +27,76 @@ func (b *bench) runRounds(ctx context.Context, c int) ([]benchRow, error) {
 		rows = append(rows, row)
 	}
 	if n > 1 {
-		rows = append(rows, summarizeRounds(rows))
+		rows = append(rows, medianRound(rows))
 	}
 	return rows, nil
 }
 
-// summarizeRounds returns the row that sums up rounds, the runs of one
-// workload at one concurrency: requests and errors added up; req/s, the
-// latency percentiles, the ceiling's req/s and latency and the ratio each the
-// median of the rounds' (so not necessarily one round's figures), with the
-// range of the ratio (closed loop) or of the p99 (open loop).
-func summarizeRounds(rounds []benchRow) benchRow {
-	first := rounds[0]
-	s := benchRow{
-		Workload: first.Workload, Mode: first.Mode, Rate: first.Rate, Concurrency: first.Concurrency,
-		Rounds: len(rounds), ErrorsByKind: map[string]int64{}, CeilingBytes: first.CeilingBytes,
+// medianRound returns the row that sums up rounds, the runs of one workload
+// at one concurrency: a copy of the median round, so that all its figures
+// come from one run (its req/s divided by its ceiling's is its ratio), with
+// Rounds set and Range the spread of the rounds' figure that ranks them.
+// Rounds rank by their ratio to the ceiling in closed loop (by req/s
+// without a ceiling run) and by their p99 in open loop. With an even number
+// of rounds it is the worse of the two middle ones.
+func medianRound(rounds []benchRow) benchRow {
+	of, figure := "ratio", func(r benchRow) float64 { return r.Ratio }
+	switch {
+	case rounds[0].Mode == "open":
+		// Negated, so that the ranking goes from worse to better.
+		of, figure = "p99_ms", func(r benchRow) float64 { return -r.P99ms }
+	case !slices.ContainsFunc(rounds, func(r benchRow) bool { return r.Ratio > 0 }):
+		of, figure = "rps", func(r benchRow) float64 { return r.RPS }
 	}
-	field := func(get func(benchRow) float64) []float64 {
-		vs := make([]float64, len(rounds))
-		for i, r := range rounds {
-			vs[i] = get(r)
-		}
-		return vs
+	ranked := slices.Clone(rounds)
+	slices.SortStableFunc(ranked, func(a, b benchRow) int { return cmp.Compare(figure(a), figure(b)) })
+	m := ranked[(len(ranked)-1)/2]
+	m.Round, m.Rounds = 0, len(rounds)
+	m.Store = nil // measured after a round, not after the summary
+	lo, hi := figure(ranked[0]), figure(ranked[len(ranked)-1])
+	if of == "p99_ms" {
+		lo, hi = -hi, -lo
 	}
-	for _, r := range rounds {
-		s.Requests += r.Requests
-		s.Scheduled += r.Scheduled
-		s.Seconds += r.Seconds
-		s.Errors += r.Errors
-		s.EndedEarly = s.EndedEarly || r.EndedEarly
-		for k, v := range r.ErrorsByKind {
-			s.ErrorsByKind[k] += v
-		}
-	}
-	s.RPS = median(field(func(r benchRow) float64 { return r.RPS }))
-	s.P50ms = median(field(func(r benchRow) float64 { return r.P50ms }))
-	s.P90ms = median(field(func(r benchRow) float64 { return r.P90ms }))
-	p99s := field(func(r benchRow) float64 { return r.P99ms })
-	s.P99ms = median(p99s)
-	s.MaxMs = median(field(func(r benchRow) float64 { return r.MaxMs }))
-	s.CeilingRPS = median(field(func(r benchRow) float64 { return r.CeilingRPS }))
-	if first.Ratio > 0 {
-		ratios := field(func(r benchRow) float64 { return r.Ratio })
-		s.Ratio = median(ratios)
-		s.Range = &figureRange{Min: slices.Min(ratios), Max: slices.Max(ratios)}
-	}
-	if first.CeilingLatency != nil {
-		ceil := func(get func(latencyFigures) float64) float64 {
-			return median(field(func(r benchRow) float64 { return get(*r.CeilingLatency) }))
-		}
-		var errs int64
-		for _, r := range rounds {
-			errs += r.CeilingLatency.Errors
-		}
-		s.CeilingLatency = &latencyFigures{
-			P50ms:  ceil(func(l latencyFigures) float64 { return l.P50ms }),
-			P90ms:  ceil(func(l latencyFigures) float64 { return l.P90ms }),
-			P99ms:  ceil(func(l latencyFigures) float64 { return l.P99ms }),
-			MaxMs:  ceil(func(l latencyFigures) float64 { return l.MaxMs }),
-			Errors: errs,
-		}
-	}
-	if first.Mode == "open" {
-		s.Range = &figureRange{Min: slices.Min(p99s), Max: slices.Max(p99s)}
-	}
-	return s
+	m.Range = &figureRange{Of: of, Min: lo, Max: hi}
+	return m
 }
 
-// figureRange is the smallest and the largest of the rounds' figures that a
-// summary row's median stands for.
+// figureRange is the smallest and the largest of the rounds' figure that
+// ranks them (Of: "ratio", "rps" or "p99_ms").
 type figureRange struct {
+	Of  string  `json:"of"`
 	Min float64 `json:"min"`
 	Max float64 `json:"max"`
 }
 
-// median is the middle value of vs, or the mean of the two middle ones.
-func median(vs []float64) float64 {
-	s := slices.Clone(vs)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
+// roundTag is how the report marks a round of --rounds ("#2") or their
+// median round ("median round of 5"), or "" for a row of neither.
+func (r benchRow) roundTag() string {
+	switch {
+	case r.Round > 0:
+		return fmt.Sprintf("#%d", r.Round)
+	case r.Rounds > 0:
+		return fmt.Sprintf("median round of %d", r.Rounds)
 	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	return ""
 }
 
-// printRoundSummaries prints, for each summary row, the median the report
-// quotes and the range of the rounds.
+// printRoundSummaries prints, for each median round, the figure that ranked
+// the rounds and their range.
 func printRoundSummaries(out io.Writer, rows []benchRow) {
 	for _, r := range rows {
-		if r.Rounds == 0 || r.Range == nil {
+		g := r.Range
+		if r.Rounds == 0 || g == nil {
 			continue
 		}
-		switch {
-		case r.Ratio > 0:
-			fmt.Fprintf(out, "  %s c=%d over %d rounds: ratio median %.3f (rounds from %.3f to %.3f)\n",
-				r.Workload, r.Concurrency, r.Rounds, r.Ratio, r.Range.Min, r.Range.Max)
-		case r.Mode == "open":
-			fmt.Fprintf(out, "  %s c=%d over %d rounds: p99 median %.2fms (rounds from %.2fms to %.2fms)\n",
-				r.Workload, r.Concurrency, r.Rounds, r.P99ms, r.Range.Min, r.Range.Max)
+		prefix := fmt.Sprintf("  %s c=%d over %d rounds:", r.Workload, r.Concurrency, r.Rounds)
+		switch g.Of {
+		case "ratio":
+			fmt.Fprintf(out, "%s ratio median %.3f (rounds from %.3f to %.3f)\n", prefix, r.Ratio, g.Min, g.Max)
+		case "rps":
+			fmt.Fprintf(out, "%s req/s median %.0f (rounds from %.0f to %.0f)\n", prefix, r.RPS, g.Min, g.Max)
+		case "p99_ms":
+			fmt.Fprintf(out, "%s p99 median %.2fms (rounds from %.2fms to %.2fms)\n", prefix, r.P99ms, g.Min, g.Max)
 		}
 	}
 }

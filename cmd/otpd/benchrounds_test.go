@@ -7,60 +7,78 @@ import (
 )
 
 // --rounds runs each concurrency that many times, each round with its own
-// ceiling, and sums them up in a row of medians.
+// ceiling, and repeats the median round.
 func TestBenchStartRounds(t *testing.T) {
 	rows := runBenchJSON(t, "--start", "--workload", "verify", "--codes", "30", "--duration", "500ms", "--concurrency", "2", "--rounds", "3")
 	if len(rows) != 4 {
-		t.Fatalf("%d rows, want 3 rounds and their summary: %+v", len(rows), rows)
+		t.Fatalf("%d rows, want 3 rounds and their median: %+v", len(rows), rows)
 	}
-	var requests int64
+	var ratios []float64
 	for i, r := range rows[:3] {
 		if r.Round != i+1 || r.Rounds != 0 || r.Requests == 0 || r.Requests > 30 || r.Errors != 0 || r.Ratio <= 0 || r.CeilingRPS <= 0 {
 			t.Errorf("round %d: %+v", i+1, r)
 		}
-		requests += r.Requests
+		ratios = append(ratios, r.Ratio)
 	}
-	s := rows[3]
-	if s.Round != 0 || s.Rounds != 3 || s.Requests != requests || s.Errors != 0 || s.Range == nil {
-		t.Fatalf("summary %+v", s)
+	m := rows[3]
+	if m.Round != 0 || m.Rounds != 3 || m.Range == nil || m.Range.Of != "ratio" {
+		t.Fatalf("median round %+v", m)
 	}
-	ratios := []float64{rows[0].Ratio, rows[1].Ratio, rows[2].Ratio}
-	if s.Ratio != median(ratios) || s.Range.Min > s.Ratio || s.Ratio > s.Range.Max {
-		t.Errorf("summary ratio %v in [%v, %v], rounds' %v", s.Ratio, s.Range.Min, s.Range.Max, ratios)
+	below, above := 0, 0
+	for _, v := range ratios {
+		switch {
+		case v < m.Ratio:
+			below++
+		case v > m.Ratio:
+			above++
+		}
+	}
+	if below > 1 || above > 1 || m.Range.Min > m.Ratio || m.Ratio > m.Range.Max || m.RPS/m.CeilingRPS != m.Ratio {
+		t.Errorf("median round: ratio %v (%v / %v) in [%v, %v]; the rounds' %v", m.Ratio, m.RPS, m.CeilingRPS, m.Range.Min, m.Range.Max, ratios)
 	}
 }
 
-func TestSummarizeRounds(t *testing.T) {
-	closed := []benchRow{
-		{Workload: "verify", Mode: "closed", Concurrency: 32, Requests: 100, RPS: 10, P99ms: 4, CeilingRPS: 40, Ratio: 0.25, Round: 1,
-			Errors: 1, ErrorsByKind: map[string]int64{"timeout": 1}},
-		{Workload: "verify", Mode: "closed", Concurrency: 32, Requests: 200, RPS: 20, P99ms: 2, CeilingRPS: 40, Ratio: 0.5, Round: 2},
-		{Workload: "verify", Mode: "closed", Concurrency: 32, Requests: 120, RPS: 12, P99ms: 9, CeilingRPS: 30, Ratio: 0.4, Round: 3,
-			Errors: 2, ErrorsByKind: map[string]int64{"timeout": 2}},
+func TestMedianRound(t *testing.T) {
+	round := func(n int, rps, ceil, p99 float64, errs int64) benchRow {
+		return benchRow{Workload: "verify", Mode: "closed", Concurrency: 32, Round: n, Requests: int64(rps) * 5, RPS: rps,
+			P50ms: p99 / 4, P99ms: p99, CeilingRPS: ceil, Ratio: rps / ceil, Errors: errs, ErrorsByKind: map[string]int64{"timeout": errs}}
 	}
-	s := summarizeRounds(closed)
-	if s.Rounds != 3 || s.Round != 0 || s.Requests != 420 || s.RPS != 12 || s.P99ms != 4 || s.CeilingRPS != 40 || s.Ratio != 0.4 ||
-		s.Errors != 3 || s.ErrorsByKind["timeout"] != 3 || *s.Range != (figureRange{Min: 0.25, Max: 0.5}) {
-		t.Errorf("closed loop: %+v, range %+v", s, s.Range)
+	closed := []benchRow{round(1, 10, 40, 4, 1), round(2, 20, 40, 2, 0), round(3, 12, 30, 9, 2)} // ratios 0.25, 0.5, 0.4
+	m := medianRound(closed)
+	if m.Rounds != 3 || m.Round != 0 || m.RPS != 12 || m.CeilingRPS != 30 || m.Ratio != 0.4 || m.P50ms != 2.25 || m.Requests != 60 ||
+		m.Errors != 2 || *m.Range != (figureRange{Of: "ratio", Min: 0.25, Max: 0.5}) {
+		t.Errorf("closed loop: %+v, range %+v: want round 3 with the ratios' range", m, m.Range)
+	}
+	// With an even number of rounds, the worse of the two middle ones.
+	if m := medianRound(closed[:2]); m.Ratio != 0.25 || m.Range.Min != 0.25 || m.Range.Max != 0.5 {
+		t.Errorf("two rounds: %+v, range %+v: want round 1", m, m.Range)
+	}
+	// Without a ceiling, rounds rank by req/s.
+	bare := []benchRow{{Mode: "closed", Round: 1, RPS: 30}, {Mode: "closed", Round: 2, RPS: 10}, {Mode: "closed", Round: 3, RPS: 20}}
+	if m := medianRound(bare); m.RPS != 20 || *m.Range != (figureRange{Of: "rps", Min: 10, Max: 30}) {
+		t.Errorf("no ceiling: %+v, range %+v", m, m.Range)
 	}
 
 	open := []benchRow{
-		{Workload: "send", Mode: "open", Rate: 100, Concurrency: 4, P99ms: 12, CeilingLatency: &latencyFigures{P99ms: 5}},
-		{Workload: "send", Mode: "open", Rate: 100, Concurrency: 4, P99ms: 8, CeilingLatency: &latencyFigures{P99ms: 7, Errors: 1}},
+		{Workload: "send", Mode: "open", Rate: 100, Concurrency: 4, Round: 1, P90ms: 3, P99ms: 12, CeilingLatency: &latencyFigures{P50ms: 0.5, P99ms: 5}},
+		{Workload: "send", Mode: "open", Rate: 100, Concurrency: 4, Round: 2, P90ms: 2, P99ms: 8, CeilingLatency: &latencyFigures{P50ms: 0.25, P99ms: 7, Errors: 1}},
 	}
-	s = summarizeRounds(open)
-	if s.P99ms != 10 || s.Ratio != 0 || s.CeilingLatency == nil || s.CeilingLatency.P99ms != 6 || s.CeilingLatency.Errors != 1 ||
-		*s.Range != (figureRange{Min: 8, Max: 12}) {
-		t.Errorf("open loop: %+v, ceiling %+v, range %+v", s, s.CeilingLatency, s.Range)
+	m = medianRound(open)
+	if m.P99ms != 12 || m.P90ms != 3 || m.CeilingLatency.P99ms != 5 || *m.Range != (figureRange{Of: "p99_ms", Min: 8, Max: 12}) {
+		t.Errorf("open loop: %+v, ceiling %+v, range %+v: want round 1, the worse of two", m, m.CeilingLatency, m.Range)
 	}
 
 	var out bytes.Buffer
-	printBenchTable(&out, append(closed, summarizeRounds(closed), open[0], summarizeRounds(open)))
-	printRoundSummaries(&out, []benchRow{summarizeRounds(closed), summarizeRounds(open)})
-	for _, want := range []string{"closed #2", "closed median of 3", "verify c=32 #3 error timeout: 2",
-		"send c=4: the ceiling server at the same rate: p50 0.00ms, p90 0.00ms, p99 5.00ms",
-		"send c=4 (median of 2): the ceiling server at the same rate: p50 0.00ms, p90 0.00ms, p99 6.00ms", "verify c=32 over 3 rounds: ratio median 0.400 (rounds from 0.250 to 0.500)",
-		"send c=4 over 2 rounds: p99 median 10.00ms (rounds from 8.00ms to 12.00ms)"} {
+	closedRows := append(closed, medianRound(closed))
+	printBenchTable(&out, append(closedRows, open[0], m))
+	printRoundSummaries(&out, []benchRow{medianRound(closed), m, medianRound(bare)})
+	for _, want := range []string{"closed #2", "closed median round of 3", "verify c=32 (#3) error timeout: 2",
+		"verify c=32 (median round of 3) error timeout: 2",
+		"send c=4 (#1): the ceiling server at the same rate: p50 0.50ms, p90 0.00ms, p99 5.00ms",
+		"send c=4 (median round of 2): the ceiling server at the same rate: p50 0.50ms",
+		"verify c=32 over 3 rounds: ratio median 0.400 (rounds from 0.250 to 0.500)",
+		"send c=4 over 2 rounds: p99 median 12.00ms (rounds from 8.00ms to 12.00ms)",
+		" c=0 over 3 rounds: req/s median 20 (rounds from 10 to 30)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

@@ -112,9 +112,10 @@ func (b *bench) instrument(s *server) {
 	s.store = b.purge
 }
 
-// runConcurrency makes the runs at concurrency c: one, or with --purge-test
-// two. With --preload, every row carries the preload's report and the last
-// one the store's figures right after it.
+// runConcurrency makes the runs at concurrency c: --rounds of them and,
+// with more than one, their median round; or with --purge-test two. With
+// --preload, every row carries the preload's report and the last run the
+// store's figures right after it.
 func (b *bench) runConcurrency(ctx context.Context, c int) ([]benchRow, error) {
 	var rows []benchRow
 	if b.opts.purgeTest > 0 {
@@ -139,7 +140,11 @@ func (b *bench) runConcurrency(ctx context.Context, c int) ([]benchRow, error) {
 	for i := range rows {
 		rows[i].Preload = b.preloaded
 	}
-	rows[len(rows)-1].Store = &fig
+	last := len(rows) - 1
+	if rows[last].Rounds > 0 {
+		last-- // the median round repeats a run; the figures follow the last one
+	}
+	rows[last].Store = &fig
 	return rows, nil
 }
 
@@ -544,10 +549,10 @@ func printStoreReports(out io.Writer, rows []benchRow) {
 	}
 	for _, r := range rows {
 		if r.Writer != nil {
-			fmt.Fprintf(out, "embedded store during %s c=%d: %s\n", r.Workload, r.Concurrency, r.Writer.describe())
+			fmt.Fprintf(out, "embedded store during %s: %s\n", r.label(), r.Writer.describe())
 		}
 		if r.Store != nil {
-			fmt.Fprintf(out, "store after %s c=%d: %s\n", r.Workload, r.Concurrency, r.Store.describe())
+			fmt.Fprintf(out, "store after %s: %s\n", r.label(), r.Store.describe())
 		}
 		if p := r.Purge; p != nil {
 			fmt.Fprintf(out, "purge under load: p99 %.2f ms undisturbed, %.2f ms while purging %d expired codes (ratio %.2f), %d codes purged during the run (%s c=%d)\n",
