@@ -227,7 +227,7 @@ func runBench(args []string, out io.Writer) error {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON")
 	fs.IntVar(&o.preload, "preload", 0, "with --start: live codes to store before the runs; reports memory and disk per code")
 	fs.IntVar(&o.purgeTest, "purge-test", 0, "with --start: expired codes for the server to purge during a second run at each concurrency")
-	fs.IntVar(&o.rounds, "rounds", 1, "runs at each concurrency, each followed by its ceiling run; more than one adds their medians")
+	fs.IntVar(&o.rounds, "rounds", 1, "runs at each concurrency, each followed by its ceiling run; more than one adds their median round")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
