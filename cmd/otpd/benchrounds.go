@@ -52,7 +52,6 @@ func medianRound(rounds []benchRow) benchRow {
 	slices.SortStableFunc(ranked, func(a, b benchRow) int { return cmp.Compare(figure(a), figure(b)) })
 	m := ranked[(len(ranked)-1)/2]
 	m.Round, m.Rounds = 0, len(rounds)
-	m.Store = nil // measured after a round, not after the summary
 	lo, hi := figure(ranked[0]), figure(ranked[len(ranked)-1])
 	if of == "p99_ms" {
 		lo, hi = -hi, -lo
@@ -85,10 +84,10 @@ func (r benchRow) roundTag() string {
 // the rounds and their range.
 func printRoundSummaries(out io.Writer, rows []benchRow) {
 	for _, r := range rows {
-		g := r.Range
-		if r.Rounds == 0 || g == nil {
+		if r.Rounds == 0 {
 			continue
 		}
+		g := r.Range
 		prefix := fmt.Sprintf("  %s c=%d over %d rounds:", r.Workload, r.Concurrency, r.Rounds)
 		switch g.Of {
 		case "ratio":

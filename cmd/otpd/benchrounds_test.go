@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -81,6 +82,27 @@ func TestMedianRound(t *testing.T) {
 		" c=0 over 3 rounds: req/s median 20 (rounds from 10 to 30)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// With --preload, the store's figures follow the last round, not the
+// median round that repeats one of them.
+func TestBenchStartRoundsPreload(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("--preload reads the resident memory from /proc/self/status")
+	}
+	rows := runBenchJSON(t, "--start", "--preload", "100", "--workload", "verify", "--codes", "10", "--duration", "1m",
+		"--concurrency", "2", "--ceiling=false", "--rounds", "2")
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want 2 rounds and their median", len(rows))
+	}
+	if rows[0].Store != nil || rows[1].Store == nil || rows[2].Store != nil || rows[2].Rounds != 2 || rows[2].Range.Of != "rps" {
+		t.Errorf("store figures on rows %v %v %v (want the second only); median round %+v", rows[0].Store != nil, rows[1].Store != nil, rows[2].Store != nil, rows[2])
+	}
+	for i, r := range rows {
+		if r.Preload == nil {
+			t.Errorf("row %d has no preload report", i)
 		}
 	}
 }
