@@ -46,7 +46,13 @@ carrier; a failure budget high enough never to lock out).
 Closed loop (default): --concurrency workers, each with its own keep-alive
 connection, send requests back to back for --duration. Open loop (--rate R):
 requests are due at R per second over the same workers whatever the
-completions, and latency counts from when each was due.
+completions, and latency counts from when each was due. --rate P% (such as
+70%) runs the workload first in closed loop at the same concurrency, without
+a ceiling run, to measure its peak, then in open loop at P% of it (rounded
+to whole requests per second), in every run and round: a rate taken from an
+earlier run can be a different share of the peak by the time it runs on a
+machine whose speed drifts. A verify workload pre-sends codes for each of
+the two.
 
 Workloads (--workload):
   send          SendOTPMessage, a fresh ReferenceId each time: code generation,
@@ -109,8 +115,8 @@ from 256 goroutines at once, a random 32-byte MAC each, over 10,000 numbers):
                   purged during the run, when the purge began and ended
                   relative to the run and how many expired codes were left at
                   its end. The second row reuses the first's ceiling. Most
-                  telling with --workload verify --rate R. Not with a Redis
-                  --store, which expires codes itself.`
+                  telling with --workload verify --rate R (not P%). Not
+                  with a Redis --store, which expires codes itself.`
 
 // benchOptions are the flags of otpd bench.
 type benchOptions struct {
@@ -120,7 +126,9 @@ type benchOptions struct {
 	workload                               string
 	concurrency                            []int
 	duration                               time.Duration
-	rate                                   float64
+	rateFlag                               string  // --rate as given, read by check
+	rate                                   float64 // requests per second, 0 unless --rate R
+	ratePercent                            float64 // --rate P%: of the closed-loop peak, 0 unless given
 	ceiling                                bool
 	codes                                  int
 	jsonOut                                bool
@@ -131,9 +139,13 @@ type benchOptions struct {
 
 // benchRow is one run as the report shows it.
 type benchRow struct {
-	Workload     string           `json:"workload"`
-	Mode         string           `json:"mode"` // closed or open
-	Rate         float64          `json:"rate,omitempty"`
+	Workload string  `json:"workload"`
+	Mode     string  `json:"mode"` // closed or open
+	Rate     float64 `json:"rate,omitempty"`
+	// PeakRPS is, with --rate P%, the closed-loop req/s measured just
+	// before this run, of which Rate is RatePercent per cent.
+	PeakRPS      float64          `json:"peak_rps,omitempty"`
+	RatePercent  float64          `json:"rate_percent,omitempty"`
 	Concurrency  int              `json:"concurrency"`
 	Requests     int64            `json:"requests"`
 	Seconds      float64          `json:"seconds"`
@@ -221,7 +233,7 @@ func runBench(args []string, out io.Writer) error {
 	fs.StringVar(&o.workload, "workload", "send", "send, verify, verify-wrong or mix")
 	conc := fs.String("concurrency", "32", "workers (connections); a list such as 8,32,128 runs each")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each run lasts")
-	fs.Float64Var(&o.rate, "rate", 0, "requests per second: open loop when > 0")
+	fs.StringVar(&o.rateFlag, "rate", "0", "`R or P%`: open loop at R requests per second (0: closed loop), or at P% of the closed-loop peak measured at the start of each run")
 	fs.BoolVar(&o.ceiling, "ceiling", true, "also measure a bare net/http server with the same generator and print the ratio")
 	fs.IntVar(&o.codes, "codes", 0, "verify workloads: codes to pre-send (0: enough for --rate, or as many as --duration of sending gives)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON")
@@ -242,6 +254,7 @@ func runBench(args []string, out io.Writer) error {
 	defer stop()
 
 	b := &bench{opts: o, log: os.Stderr}
+	b.rate = o.rate
 	if o.start {
 		done, err := b.startServer(ctx)
 		if err != nil {
@@ -278,6 +291,27 @@ func runBench(args []string, out io.Writer) error {
 	printBenchTable(out, rows)
 	printRoundSummaries(out, rows)
 	printStoreReports(out, rows)
+	return nil
+}
+
+// parseRate reads --rate: requests per second (0 for closed loop), or a
+// percentage of the peak ("70%"), which each run measures in closed loop
+// just before it (see runAtShareOfPeak).
+func (o *benchOptions) parseRate(s string) error {
+	o.rate, o.ratePercent = 0, 0
+	if p, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || !(v > 0 && v <= 100) {
+			return errors.New("want a percentage of the peak above 0% and at most 100%, such as 70%")
+		}
+		o.ratePercent = v
+		return nil
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return errors.New("want 0 (closed loop), a rate in requests per second, or a percentage of the peak such as 70%")
+	}
+	o.rate = v
 	return nil
 }
 
@@ -324,8 +358,11 @@ func (o *benchOptions) check() error {
 	if o.duration <= 0 {
 		errs = append(errs, fmt.Errorf("--duration %s: want a positive duration", o.duration))
 	}
-	if o.rate < 0 || math.IsNaN(o.rate) || math.IsInf(o.rate, 0) {
-		errs = append(errs, fmt.Errorf("--rate %v: want 0 (closed loop) or a positive rate", o.rate))
+	if err := o.parseRate(o.rateFlag); err != nil {
+		errs = append(errs, fmt.Errorf("--rate %q: %w", o.rateFlag, err))
+	}
+	if o.ratePercent > 0 && o.purgeTest != 0 {
+		errs = append(errs, errors.New("--rate P% and --purge-test exclude each other: give the purge test a rate in requests per second"))
 	}
 	if o.codes < 0 {
 		errs = append(errs, fmt.Errorf("--codes %d: want 0 (automatic) or more", o.codes))
@@ -362,6 +399,9 @@ type bench struct {
 	dataDir string        // with --start: the in-process server's
 	appID   string
 	runs    atomic.Int64 // distinguishes ReferenceIds across runs
+	// rate is the next run's: --rate in requests per second, or with
+	// --rate P% the share of the peak that runAtShareOfPeak measured.
+	rate float64
 
 	preloaded *preloadReport // with --preload, once done
 	purge     *purgeGate     // with --purge-test: in front of the server's purge loop
@@ -626,8 +666,8 @@ func (b *bench) workload(ctx context.Context, c int) (loadgen.Builder, error) {
 		// sending for presendFactor × --duration gives (verifying is
 		// usually faster than sending).
 		want, budget := o.codes, presendFactor*o.duration/time.Duration(perCode)
-		if want == 0 && o.rate > 0 {
-			want = int(math.Ceil(o.rate*o.duration.Seconds()))/perCode + c
+		if want == 0 && b.rate > 0 {
+			want = int(math.Ceil(b.rate*o.duration.Seconds()))/perCode + c
 		}
 		began := time.Now()
 		pool, err := b.presend(ctx, run, want, max(c, 32), budget)
@@ -740,11 +780,58 @@ func (f *firstRequest) Build(ctx context.Context, w int) (*loadgen.Request, erro
 
 // runOne builds the workload at concurrency c and measures it.
 func (b *bench) runOne(ctx context.Context, c int) (benchRow, error) {
+	if b.opts.ratePercent > 0 {
+		return b.runAtShareOfPeak(ctx, c)
+	}
 	builder, err := b.workload(ctx, c)
 	if err != nil {
 		return benchRow{}, err
 	}
 	return b.measure(ctx, c, builder, b.opts.ceiling)
+}
+
+// runAtShareOfPeak is a run at --rate P%: the workload in closed loop at
+// concurrency c, without a ceiling run, then in open loop at P% of the
+// req/s that reached (rounded to a whole request per second), with its
+// ceiling run as usual. The row is the open loop's, with the peak it was
+// measured against. Measuring the peak in every run keeps the share what it
+// says on a machine whose speed drifts, where a rate taken from an earlier
+// run may be 60 % of the peak by the time it runs, or 85 %. (A verify
+// workload pre-sends the open loop's codes between the two, since how many
+// it needs depends on the peak.) A peak run with errors, or that ran out of
+// codes, measured no peak: that is an error.
+func (b *bench) runAtShareOfPeak(ctx context.Context, c int) (benchRow, error) {
+	defer func() { b.rate = b.opts.rate }()
+	b.rate = 0
+	builder, err := b.workload(ctx, c)
+	if err != nil {
+		return benchRow{}, err
+	}
+	peak, err := b.measure(ctx, c, builder, false)
+	if err != nil {
+		return benchRow{}, err
+	}
+	what := fmt.Sprintf("%s at concurrency %d: the closed-loop run that measures the peak for --rate %g%%", b.opts.workload, c, b.opts.ratePercent)
+	switch {
+	case peak.Errors > 0:
+		return benchRow{}, fmt.Errorf("%s had %d errors (%v), so its req/s is no peak", what, peak.Errors, peak.ErrorsByKind)
+	case peak.EndedEarly:
+		return benchRow{}, fmt.Errorf("%s ran out of pre-sent codes, so its req/s is no peak (raise --codes)", what)
+	}
+	b.rate = math.Round(b.opts.ratePercent / 100 * peak.RPS)
+	if b.rate < 1 {
+		return benchRow{}, fmt.Errorf("%s reached %.1f req/s, of which %g%% rounds to %.0f req/s: want at least 1", what, peak.RPS, b.opts.ratePercent, b.rate)
+	}
+	fmt.Fprintf(b.log, "otpd bench: %s at concurrency %d: peak %.0f req/s in closed loop, so %g%% is %.0f/s\n", b.opts.workload, c, peak.RPS, b.opts.ratePercent, b.rate)
+	if builder, err = b.workload(ctx, c); err != nil {
+		return benchRow{}, err
+	}
+	row, err := b.measure(ctx, c, builder, b.opts.ceiling)
+	if err != nil {
+		return benchRow{}, err
+	}
+	row.PeakRPS, row.RatePercent = peak.RPS, b.opts.ratePercent
+	return row, nil
 }
 
 // measure runs builder's requests at concurrency c and, with ceiling, the
@@ -757,12 +844,12 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, cei
 	if ws != nil {
 		before = ws.Stats()
 	}
-	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: b.baseURL, Concurrency: c, Duration: o.duration, Rate: o.rate, Signer: b.signer, Builder: first})
+	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: b.baseURL, Concurrency: c, Duration: o.duration, Rate: b.rate, Signer: b.signer, Builder: first})
 	if err != nil {
 		return benchRow{}, err
 	}
 	row := benchRow{
-		Workload: o.workload, Mode: "closed", Rate: o.rate, Concurrency: c,
+		Workload: o.workload, Mode: "closed", Rate: b.rate, Concurrency: c,
 		Requests: res.Requests, Seconds: res.Elapsed.Seconds(), RPS: res.RPS(),
 		P50ms: ms(res.Latency.P50), P90ms: ms(res.Latency.P90), P99ms: ms(res.Latency.P99), MaxMs: ms(res.Latency.Max),
 		Errors: res.Errors, ErrorsByKind: res.ByKind, EndedEarly: res.Early, Scheduled: res.Scheduled,
@@ -770,7 +857,7 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, cei
 	if ws != nil {
 		row.Writer = writerDelta(before, ws.Stats())
 	}
-	if o.rate > 0 {
+	if b.rate > 0 {
 		row.Mode = "open"
 	}
 	if res.Early {
@@ -783,7 +870,7 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, cei
 		}
 		row.CeilingRPS, row.CeilingBytes = ceil.RPS(), size
 		switch {
-		case o.rate > 0:
+		case b.rate > 0:
 			row.CeilingLatency = &latencyFigures{P50ms: ms(ceil.Latency.P50), P90ms: ms(ceil.Latency.P90), P99ms: ms(ceil.Latency.P99), MaxMs: ms(ceil.Latency.Max), Errors: ceil.Errors}
 		case row.CeilingRPS > 0:
 			row.Ratio = res.RPS() / row.CeilingRPS
@@ -812,12 +899,12 @@ func (b *bench) ceiling(ctx context.Context, c int, req loadgen.Request, size in
 	req.Check = nil
 	run := func() (loadgen.Result, error) {
 		res, err := loadgen.Run(ctx, loadgen.Config{
-			BaseURL: "http://" + ln.Addr().String(), Concurrency: c, Duration: b.opts.duration, Rate: b.opts.rate, Signer: b.signer,
+			BaseURL: "http://" + ln.Addr().String(), Concurrency: c, Duration: b.opts.duration, Rate: b.rate, Signer: b.signer,
 			Builder: loadgen.BuilderFunc(func(context.Context, int) (*loadgen.Request, error) { return &req, nil }),
 		})
 		// In open loop a ceiling that falls behind the rate is a figure
 		// (its errors are shown with its latency), not a failure.
-		if err == nil && res.Errors > 0 && b.opts.rate <= 0 {
+		if err == nil && res.Errors > 0 && b.rate <= 0 {
 			err = fmt.Errorf("the ceiling server failed %d requests: %v", res.Errors, res.ByKind)
 		}
 		return res, err
@@ -837,7 +924,7 @@ func (b *bench) ceiling(ctx context.Context, c int, req loadgen.Request, size in
 		if err != nil {
 			return loadgen.Result{}, 0, err
 		}
-		if b.opts.rate > 0 && other.Latency.P99 < res.Latency.P99 || b.opts.rate <= 0 && other.RPS() > res.RPS() {
+		if b.rate > 0 && other.Latency.P99 < res.Latency.P99 || b.rate <= 0 && other.RPS() > res.RPS() {
 			res = other
 		}
 	}
@@ -892,6 +979,9 @@ func printBenchTable(out io.Writer, rows []benchRow) {
 	}
 	tw.Flush()
 	for _, r := range rows {
+		if r.RatePercent > 0 {
+			fmt.Fprintf(out, "  %s: the rate is %g%% of %.0f req/s, the closed-loop peak measured just before it\n", r.label(), r.RatePercent, r.PeakRPS)
+		}
 		if l := r.CeilingLatency; l != nil {
 			fmt.Fprintf(out, "  %s: the ceiling server at the same rate: p50 %.2fms, p90 %.2fms, p99 %.2fms, max %.2fms, %d errors\n",
 				r.label(), l.P50ms, l.P90ms, l.P99ms, l.MaxMs, l.Errors)

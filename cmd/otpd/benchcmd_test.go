@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
@@ -19,6 +21,74 @@ func runBenchJSON(t *testing.T, args ...string) []benchRow {
 		t.Fatalf("output %q: %v", out.String(), err)
 	}
 	return rows
+}
+
+// TestBenchStartRatePercent runs --rate P%: each round measures the peak
+// in closed loop, then runs in open loop at that share of it, and the row
+// says against which peak.
+func TestBenchStartRatePercent(t *testing.T) {
+	rows := runBenchJSON(t, "--start", "--workload", "send", "--rate", "50%", "--duration", "500ms", "--concurrency", "2", "--rounds", "2")
+	if len(rows) != 3 {
+		t.Fatalf("%d rows, want 2 rounds and their median", len(rows))
+	}
+	for i, r := range rows {
+		// Scheduled is what the generator was told: the rate over 500 ms.
+		if r.Mode != "open" || r.RatePercent != 50 || r.PeakRPS <= 0 || r.Rate != math.Round(r.PeakRPS/2) ||
+			r.Scheduled != int64(math.Ceil(r.Rate/2)) || r.Requests == 0 || r.Errors != 0 ||
+			r.CeilingLatency == nil || r.CeilingLatency.Errors != 0 {
+			t.Errorf("row %d: %+v", i, r)
+		}
+	}
+	if rows[0].PeakRPS == rows[1].PeakRPS {
+		t.Errorf("both rounds have the peak %v: each round should measure its own", rows[0].PeakRPS)
+	}
+	if m := rows[2]; m.Rounds != 2 || m.Range == nil || m.Range.Of != "p99_ms" {
+		t.Errorf("median round %+v", m)
+	}
+	var out bytes.Buffer
+	printBenchTable(&out, rows[:1])
+	if want := fmt.Sprintf("send c=2 (#1): the rate is 50%% of %.0f req/s, the closed-loop peak measured just before it", rows[0].PeakRPS); !strings.Contains(out.String(), want) {
+		t.Errorf("report %q: want the line %q", out.String(), want)
+	}
+}
+
+func TestParseRate(t *testing.T) {
+	for _, c := range []struct {
+		in            string
+		rate, percent float64
+		ok            bool
+	}{
+		{"0", 0, 0, true},
+		{"2500", 2500, 0, true},
+		{"1e3", 1000, 0, true},
+		{"70%", 0, 70, true},
+		{" 70 % ", 0, 70, true},
+		{"100%", 0, 100, true},
+		{"0.5%", 0, 0.5, true},
+		{"-1", 0, 0, false},
+		{"0%", 0, 0, false},
+		{"101%", 0, 0, false},
+		{"NaN%", 0, 0, false},
+		{"NaN", 0, 0, false},
+		{"+Inf", 0, 0, false},
+		{"x%", 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		var o benchOptions
+		err := o.parseRate(c.in)
+		if (err == nil) != c.ok || c.ok && (o.rate != c.rate || o.ratePercent != c.percent) {
+			t.Errorf("parseRate(%q) = rate %v, percent %v, error %v; want %v, %v, ok %v", c.in, o.rate, o.ratePercent, err, c.rate, c.percent, c.ok)
+		}
+	}
+	// Through the command, a bad rate is one line among the others.
+	err := runBench([]string{"--start", "--rate", "70%", "--purge-test", "10", "--workload", "nope"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "--rate P% and --purge-test exclude each other") || !strings.Contains(err.Error(), "--workload") {
+		t.Errorf("error %v: want both the --rate and the --workload refusals", err)
+	}
+	err = runBench([]string{"--start", "--rate", "101%"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), `--rate "101%": want a percentage`) {
+		t.Errorf("error %v: want --rate named with what it accepts", err)
+	}
 }
 
 func TestBenchStartMix(t *testing.T) {
@@ -97,6 +167,10 @@ func TestBenchFlagErrors(t *testing.T) {
 		{"--start", "--concurrency", "8,x"},
 		{"--start", "--concurrency", "0"},
 		{"--start", "--rate", "-1"},
+		{"--start", "--rate", "0%"},
+		{"--start", "--rate", "101%"},
+		{"--start", "--rate", "x%"},
+		{"--start", "--rate", "70%", "--purge-test", "10"},
 		{"--start", "--duration", "0s"},
 		{"--start", "extra"},
 		{"--start", "--preload", "-1"},

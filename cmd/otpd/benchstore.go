@@ -213,7 +213,7 @@ func (b *bench) purgeTest(ctx context.Context, c int) ([]benchRow, error) {
 	end := time.Now()
 	row.Phase = "purging"
 	row.CeilingRPS, row.CeilingBytes, row.CeilingLatency = undisturbed.CeilingRPS, undisturbed.CeilingBytes, undisturbed.CeilingLatency
-	if row.CeilingRPS > 0 && b.opts.rate <= 0 {
+	if row.CeilingRPS > 0 && b.rate <= 0 {
 		row.Ratio = row.RPS / row.CeilingRPS
 	}
 	ended, err := b.waitPurged(ctx, n)
