@@ -142,8 +142,8 @@ type benchRow struct {
 	Workload string  `json:"workload"`
 	Mode     string  `json:"mode"` // closed or open
 	Rate     float64 `json:"rate,omitempty"`
-	// PeakRPS is, with --rate P%, the closed-loop req/s measured just
-	// before this run, of which Rate is RatePercent per cent.
+	// PeakRPS is, with --rate P%, the req/s of the closed-loop run at the
+	// start of this one, of which Rate is RatePercent per cent.
 	PeakRPS      float64          `json:"peak_rps,omitempty"`
 	RatePercent  float64          `json:"rate_percent,omitempty"`
 	Concurrency  int              `json:"concurrency"`
@@ -296,7 +296,7 @@ func runBench(args []string, out io.Writer) error {
 
 // parseRate reads --rate: requests per second (0 for closed loop), or a
 // percentage of the peak ("70%"), which each run measures in closed loop
-// just before it (see runAtShareOfPeak).
+// at its start (see runAtShareOfPeak).
 func (o *benchOptions) parseRate(s string) error {
 	o.rate, o.ratePercent = 0, 0
 	if p, ok := strings.CutSuffix(strings.TrimSpace(s), "%"); ok {
@@ -980,7 +980,7 @@ func printBenchTable(out io.Writer, rows []benchRow) {
 	tw.Flush()
 	for _, r := range rows {
 		if r.RatePercent > 0 {
-			fmt.Fprintf(out, "  %s: the rate is %g%% of %.0f req/s, the closed-loop peak measured just before it\n", r.label(), r.RatePercent, r.PeakRPS)
+			fmt.Fprintf(out, "  %s: the rate is %g%% of %.0f req/s, the peak that a closed-loop run measured first\n", r.label(), r.RatePercent, r.PeakRPS)
 		}
 		if l := r.CeilingLatency; l != nil {
 			fmt.Fprintf(out, "  %s: the ceiling server at the same rate: p50 %.2fms, p90 %.2fms, p99 %.2fms, max %.2fms, %d errors\n",

@@ -95,7 +95,23 @@ func printRoundSummaries(out io.Writer, rows []benchRow) {
 		case "rps":
 			fmt.Fprintf(out, "%s req/s median %.0f (rounds from %.0f to %.0f)\n", prefix, r.RPS, g.Min, g.Max)
 		case "p99_ms":
-			fmt.Fprintf(out, "%s p99 median %.2fms (rounds from %.2fms to %.2fms)\n", prefix, r.P99ms, g.Min, g.Max)
+			fmt.Fprintf(out, "%s p99 median %.2fms (rounds from %.2fms to %.2fms)%s\n", prefix, r.P99ms, g.Min, g.Max, peaksOf(rows, r))
 		}
 	}
+}
+
+// peaksOf describes, for the median round m of runs at --rate P%, the
+// peaks its rounds measured (each ran at its own share), or "" without
+// --rate P%.
+func peaksOf(rows []benchRow, m benchRow) string {
+	if m.RatePercent == 0 {
+		return ""
+	}
+	lo, hi := m.PeakRPS, m.PeakRPS
+	for _, r := range rows {
+		if r.Round > 0 && r.Workload == m.Workload && r.Concurrency == m.Concurrency {
+			lo, hi = min(lo, r.PeakRPS), max(hi, r.PeakRPS)
+		}
+	}
+	return fmt.Sprintf(", each at %g%% of its own peak: peaks from %.0f to %.0f req/s", m.RatePercent, lo, hi)
 }
