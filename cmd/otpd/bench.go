@@ -254,7 +254,6 @@ func runBench(args []string, out io.Writer) error {
 	defer stop()
 
 	b := &bench{opts: o, log: os.Stderr}
-	b.rate = o.rate
 	if o.start {
 		done, err := b.startServer(ctx)
 		if err != nil {
@@ -399,9 +398,6 @@ type bench struct {
 	dataDir string        // with --start: the in-process server's
 	appID   string
 	runs    atomic.Int64 // distinguishes ReferenceIds across runs
-	// rate is the next run's: --rate in requests per second, or with
-	// --rate P% the share of the peak that runAtShareOfPeak measured.
-	rate float64
 
 	preloaded *preloadReport // with --preload, once done
 	purge     *purgeGate     // with --purge-test: in front of the server's purge loop
@@ -642,9 +638,9 @@ func wantValid(want bool) func([]byte) string {
 	}
 }
 
-// workload builds the requests of one run with c workers, pre-sending codes
-// first when it needs them.
-func (b *bench) workload(ctx context.Context, c int) (loadgen.Builder, error) {
+// workload builds the requests of one run with c workers, at rate requests
+// per second (0: closed loop), pre-sending codes first when it needs them.
+func (b *bench) workload(ctx context.Context, c int, rate float64) (loadgen.Builder, error) {
 	run := b.runs.Add(1)
 	sendPath := "/v1/apps/" + b.appID + "/otp"
 	verifyPath := "/v1/apps/" + b.appID + "/verify-otp"
@@ -666,8 +662,8 @@ func (b *bench) workload(ctx context.Context, c int) (loadgen.Builder, error) {
 		// sending for presendFactor × --duration gives (verifying is
 		// usually faster than sending).
 		want, budget := o.codes, presendFactor*o.duration/time.Duration(perCode)
-		if want == 0 && b.rate > 0 {
-			want = int(math.Ceil(b.rate*o.duration.Seconds()))/perCode + c
+		if want == 0 && rate > 0 {
+			want = int(math.Ceil(rate*o.duration.Seconds()))/perCode + c
 		}
 		began := time.Now()
 		pool, err := b.presend(ctx, run, want, max(c, 32), budget)
@@ -783,11 +779,11 @@ func (b *bench) runOne(ctx context.Context, c int) (benchRow, error) {
 	if b.opts.ratePercent > 0 {
 		return b.runAtShareOfPeak(ctx, c)
 	}
-	builder, err := b.workload(ctx, c)
+	builder, err := b.workload(ctx, c, b.opts.rate)
 	if err != nil {
 		return benchRow{}, err
 	}
-	return b.measure(ctx, c, builder, b.opts.ceiling)
+	return b.measure(ctx, c, builder, b.opts.rate, b.opts.ceiling)
 }
 
 // runAtShareOfPeak is a run at --rate P%: the workload in closed loop at
@@ -801,13 +797,11 @@ func (b *bench) runOne(ctx context.Context, c int) (benchRow, error) {
 // it needs depends on the peak.) A peak run with errors, or that ran out of
 // codes, measured no peak: that is an error.
 func (b *bench) runAtShareOfPeak(ctx context.Context, c int) (benchRow, error) {
-	defer func() { b.rate = b.opts.rate }()
-	b.rate = 0
-	builder, err := b.workload(ctx, c)
+	builder, err := b.workload(ctx, c, 0)
 	if err != nil {
 		return benchRow{}, err
 	}
-	peak, err := b.measure(ctx, c, builder, false)
+	peak, err := b.measure(ctx, c, builder, 0, false)
 	if err != nil {
 		return benchRow{}, err
 	}
@@ -818,15 +812,15 @@ func (b *bench) runAtShareOfPeak(ctx context.Context, c int) (benchRow, error) {
 	case peak.EndedEarly:
 		return benchRow{}, fmt.Errorf("%s ran out of pre-sent codes, so its req/s is no peak (raise --codes)", what)
 	}
-	b.rate = math.Round(b.opts.ratePercent / 100 * peak.RPS)
-	if b.rate < 1 {
-		return benchRow{}, fmt.Errorf("%s reached %.1f req/s, of which %g%% rounds to %.0f req/s: want at least 1", what, peak.RPS, b.opts.ratePercent, b.rate)
+	rate := math.Round(b.opts.ratePercent / 100 * peak.RPS)
+	if rate < 1 {
+		return benchRow{}, fmt.Errorf("%s reached %.1f req/s, of which %g%% rounds to %.0f req/s: want at least 1", what, peak.RPS, b.opts.ratePercent, rate)
 	}
-	fmt.Fprintf(b.log, "otpd bench: %s at concurrency %d: peak %.0f req/s in closed loop, so %g%% is %.0f/s\n", b.opts.workload, c, peak.RPS, b.opts.ratePercent, b.rate)
-	if builder, err = b.workload(ctx, c); err != nil {
+	fmt.Fprintf(b.log, "otpd bench: %s at concurrency %d: peak %.0f req/s in closed loop, so %g%% is %.0f/s\n", b.opts.workload, c, peak.RPS, b.opts.ratePercent, rate)
+	if builder, err = b.workload(ctx, c, rate); err != nil {
 		return benchRow{}, err
 	}
-	row, err := b.measure(ctx, c, builder, b.opts.ceiling)
+	row, err := b.measure(ctx, c, builder, rate, b.opts.ceiling)
 	if err != nil {
 		return benchRow{}, err
 	}
@@ -834,9 +828,9 @@ func (b *bench) runAtShareOfPeak(ctx context.Context, c int) (benchRow, error) {
 	return row, nil
 }
 
-// measure runs builder's requests at concurrency c and, with ceiling, the
-// ceiling server after them.
-func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, ceiling bool) (benchRow, error) {
+// measure runs builder's requests at concurrency c, closed loop or at rate
+// requests per second, and, with ceiling, the ceiling server after them.
+func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, rate float64, ceiling bool) (benchRow, error) {
 	o := b.opts
 	first := &firstRequest{Builder: builder}
 	ws, _ := b.store.(writerStats)
@@ -844,12 +838,12 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, cei
 	if ws != nil {
 		before = ws.Stats()
 	}
-	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: b.baseURL, Concurrency: c, Duration: o.duration, Rate: b.rate, Signer: b.signer, Builder: first})
+	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: b.baseURL, Concurrency: c, Duration: o.duration, Rate: rate, Signer: b.signer, Builder: first})
 	if err != nil {
 		return benchRow{}, err
 	}
 	row := benchRow{
-		Workload: o.workload, Mode: "closed", Rate: b.rate, Concurrency: c,
+		Workload: o.workload, Mode: "closed", Rate: rate, Concurrency: c,
 		Requests: res.Requests, Seconds: res.Elapsed.Seconds(), RPS: res.RPS(),
 		P50ms: ms(res.Latency.P50), P90ms: ms(res.Latency.P90), P99ms: ms(res.Latency.P99), MaxMs: ms(res.Latency.Max),
 		Errors: res.Errors, ErrorsByKind: res.ByKind, EndedEarly: res.Early, Scheduled: res.Scheduled,
@@ -857,20 +851,20 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, cei
 	if ws != nil {
 		row.Writer = writerDelta(before, ws.Stats())
 	}
-	if b.rate > 0 {
+	if rate > 0 {
 		row.Mode = "open"
 	}
 	if res.Early {
 		fmt.Fprintf(b.log, "otpd bench: %s at concurrency %d ran out of pre-sent codes after %s (raise --codes)\n", o.workload, c, res.Elapsed.Round(time.Millisecond))
 	}
 	if ceiling && res.Requests > 0 {
-		ceil, size, err := b.ceiling(ctx, c, first.req, res.MeanBodyBytes())
+		ceil, size, err := b.ceiling(ctx, c, rate, first.req, res.MeanBodyBytes())
 		if err != nil {
 			return benchRow{}, err
 		}
 		row.CeilingRPS, row.CeilingBytes = ceil.RPS(), size
 		switch {
-		case b.rate > 0:
+		case rate > 0:
 			row.CeilingLatency = &latencyFigures{P50ms: ms(ceil.Latency.P50), P90ms: ms(ceil.Latency.P90), P99ms: ms(ceil.Latency.P99), MaxMs: ms(ceil.Latency.Max), Errors: ceil.Errors}
 		case row.CeilingRPS > 0:
 			row.Ratio = res.RPS() / row.CeilingRPS
@@ -880,9 +874,10 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, cei
 }
 
 // ceiling drives a bare net/http server answering a constant JSON body of
-// size bytes with req at concurrency c, closed loop or, with --rate, open
-// loop at the same rate, and returns the run's result and the body's size.
-func (b *bench) ceiling(ctx context.Context, c int, req loadgen.Request, size int) (loadgen.Result, int, error) {
+// size bytes with req at concurrency c, closed loop or, with a rate, open
+// loop at that rate (otpd's run's), and returns the run's result and the
+// body's size.
+func (b *bench) ceiling(ctx context.Context, c int, rate float64, req loadgen.Request, size int) (loadgen.Result, int, error) {
 	body := constantBody(size)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -899,12 +894,12 @@ func (b *bench) ceiling(ctx context.Context, c int, req loadgen.Request, size in
 	req.Check = nil
 	run := func() (loadgen.Result, error) {
 		res, err := loadgen.Run(ctx, loadgen.Config{
-			BaseURL: "http://" + ln.Addr().String(), Concurrency: c, Duration: b.opts.duration, Rate: b.rate, Signer: b.signer,
+			BaseURL: "http://" + ln.Addr().String(), Concurrency: c, Duration: b.opts.duration, Rate: rate, Signer: b.signer,
 			Builder: loadgen.BuilderFunc(func(context.Context, int) (*loadgen.Request, error) { return &req, nil }),
 		})
 		// In open loop a ceiling that falls behind the rate is a figure
 		// (its errors are shown with its latency), not a failure.
-		if err == nil && res.Errors > 0 && b.rate <= 0 {
+		if err == nil && res.Errors > 0 && rate <= 0 {
 			err = fmt.Errorf("the ceiling server failed %d requests: %v", res.Errors, res.ByKind)
 		}
 		return res, err
@@ -924,7 +919,7 @@ func (b *bench) ceiling(ctx context.Context, c int, req loadgen.Request, size in
 		if err != nil {
 			return loadgen.Result{}, 0, err
 		}
-		if b.rate > 0 && other.Latency.P99 < res.Latency.P99 || b.rate <= 0 && other.RPS() > res.RPS() {
+		if rate > 0 && other.Latency.P99 < res.Latency.P99 || rate <= 0 && other.RPS() > res.RPS() {
 			res = other
 		}
 	}

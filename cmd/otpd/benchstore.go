@@ -198,7 +198,7 @@ func (b *bench) purgeTest(ctx context.Context, c int) ([]benchRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--purge-test: %w", err)
 	}
-	builder, err := b.workload(ctx, c)
+	builder, err := b.workload(ctx, c, b.opts.rate)
 	if err != nil {
 		return nil, err
 	}
@@ -206,14 +206,14 @@ func (b *bench) purgeTest(ctx context.Context, c int) ([]benchRow, error) {
 		return nil, err
 	}
 	start := time.Now()
-	row, err := b.measure(ctx, c, builder, false)
+	row, err := b.measure(ctx, c, builder, b.opts.rate, false)
 	if err != nil {
 		return nil, err
 	}
 	end := time.Now()
 	row.Phase = "purging"
 	row.CeilingRPS, row.CeilingBytes, row.CeilingLatency = undisturbed.CeilingRPS, undisturbed.CeilingBytes, undisturbed.CeilingLatency
-	if row.CeilingRPS > 0 && b.rate <= 0 {
+	if row.CeilingRPS > 0 && b.opts.rate <= 0 {
 		row.Ratio = row.RPS / row.CeilingRPS
 	}
 	ended, err := b.waitPurged(ctx, n)
