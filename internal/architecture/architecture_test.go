@@ -71,7 +71,8 @@ var allowed = map[string][]string{
 	"internal/sms/route":           {"internal/sms", "internal/phone"},
 	"internal/sms/smscsim":         {},
 	"internal/metrics":             {"internal/storage"},
-	"internal/otp":                 {"internal/storage", "internal/sms", "internal/phone"},
+	"internal/otp":                 {"internal/storage", "internal/sms", "internal/phone", "internal/keyedmac"},
+	"internal/sigv4":               {"internal/keyedmac"},
 	"internal/pinpointapi":         {"internal/otp", "internal/storage", "internal/sigv4", "internal/metrics", "internal/phone"},
 	"cmd/otpd":                     {"*"},
 }

@@ -1,14 +1,14 @@
 package otp
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"math/big"
 	"strconv"
+
+	"github.com/otpd/otpd/internal/keyedmac"
 )
 
 var cryptoRand = rand.Reader
@@ -45,7 +45,6 @@ func newCode(r io.Reader, n int) (string, error) {
 // its application generation, destination and reference, so a stored MAC
 // proves nothing about any other code.
 func (s *Service) codeMAC(appGeneration, destination, referenceID, code string) []byte {
-	m := hmac.New(sha256.New, s.macKey)
 	var input [256]byte
 	b := input[:0]
 	for _, part := range [...]string{"otpd-code-v1", appGeneration, destination, referenceID, code} {
@@ -54,8 +53,7 @@ func (s *Service) codeMAC(appGeneration, destination, referenceID, code string) 
 		b = append(b, ':')
 		b = append(b, part...)
 	}
-	m.Write(b)
-	return m.Sum(make([]byte, 0, sha256.Size))
+	return s.macKey.Sum(make([]byte, 0, keyedmac.Size), b)
 }
 
 // randomHex returns n random bytes from r, hex-encoded.

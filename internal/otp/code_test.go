@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/otpd/otpd/internal/gsm7"
+	"github.com/otpd/otpd/internal/keyedmac"
 )
 
 func TestNewCodeLengthAndDigits(t *testing.T) {
@@ -70,8 +71,9 @@ func TestNewCodeUniform(t *testing.T) {
 // TestCodeMACIsStable pins the MAC's input encoding: codes stored by an
 // earlier version must verify after an upgrade.
 func TestCodeMACIsStable(t *testing.T) {
-	s := &Service{macKey: bytes.Repeat([]byte{7}, 32)}
-	m := hmac.New(sha256.New, s.macKey)
+	key := bytes.Repeat([]byte{7}, 32)
+	s := &Service{macKey: keyedmac.New(key)}
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("12:otpd-code-v13:gen12:+142555501423:ref6:123456"))
 	if got, want := s.codeMAC("gen", "+14255550142", "ref", "123456"), m.Sum(nil); !bytes.Equal(got, want) {
 		t.Errorf("codeMAC = %x, want %x", got, want)
@@ -79,7 +81,7 @@ func TestCodeMACIsStable(t *testing.T) {
 }
 
 func TestCodeMACBindsEveryPart(t *testing.T) {
-	s := &Service{macKey: bytes.Repeat([]byte{7}, 32)}
+	s := &Service{macKey: keyedmac.New(bytes.Repeat([]byte{7}, 32))}
 	base := s.codeMAC("gen", "+14255550142", "ref", "123456")
 	for name, mac := range map[string][]byte{
 		"generation":  s.codeMAC("gen2", "+14255550142", "ref", "123456"),
@@ -92,7 +94,7 @@ func TestCodeMACBindsEveryPart(t *testing.T) {
 			t.Errorf("changing the %s leaves the MAC unchanged", name)
 		}
 	}
-	other := &Service{macKey: bytes.Repeat([]byte{8}, 32)}
+	other := &Service{macKey: keyedmac.New(bytes.Repeat([]byte{8}, 32))}
 	if bytes.Equal(other.codeMAC("gen", "+14255550142", "ref", "123456"), base) {
 		t.Error("another key gives the same MAC")
 	}
@@ -164,7 +166,7 @@ func BenchmarkNewCode(b *testing.B) {
 }
 
 func BenchmarkCodeMAC(b *testing.B) {
-	s := &Service{macKey: bytes.Repeat([]byte{7}, 32)}
+	s := &Service{macKey: keyedmac.New(bytes.Repeat([]byte{7}, 32))}
 	b.ReportAllocs()
 	for b.Loop() {
 		s.codeMAC("0123456789abcdef0123456789abcdef", "+14255550142", "login-42", "123456")

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/otpd/otpd/internal/keyedmac"
 	"github.com/otpd/otpd/internal/sms"
 	"github.com/otpd/otpd/internal/storage"
 )
@@ -97,7 +98,7 @@ type Observer interface {
 type Service struct {
 	store       storage.Store
 	carrier     sms.Carrier
-	macKey      []byte
+	macKey      *keyedmac.Key
 	budget      storage.FailureBudget
 	sendTimeout time.Duration
 	retryWindow time.Duration
@@ -122,7 +123,7 @@ func NewService(cfg Config) (*Service, error) {
 	s := &Service{
 		store:       cfg.Store,
 		carrier:     cfg.Carrier,
-		macKey:      append([]byte(nil), cfg.MACKey...),
+		macKey:      keyedmac.New(cfg.MACKey),
 		budget:      cfg.FailureBudget,
 		sendTimeout: cfg.SendTimeout,
 		retryWindow: cfg.RetryWindow,

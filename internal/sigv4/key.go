@@ -4,17 +4,20 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"sync"
+
+	"github.com/otpd/otpd/internal/keyedmac"
 )
 
 // maxCachedKeys bounds the signing key cache. A key is valid for one day,
 // so the cache needs about one entry per active access key.
 const maxCachedKeys = 1024
 
-// keyCache holds derived signing keys. The secret is part of the cache key,
-// so a rotated secret never reuses a key derived from the old one.
+// keyCache holds derived signing keys, ready to sign with. The secret is
+// part of the cache key, so a rotated secret never reuses a key derived
+// from the old one.
 type keyCache struct {
 	mu   sync.Mutex
-	keys map[keyCacheID]*[sha256.Size]byte // never changed once stored
+	keys map[keyCacheID]*keyedmac.Key // never changed once stored
 }
 
 type keyCacheID struct {
@@ -23,7 +26,7 @@ type keyCacheID struct {
 
 // signingKey returns the SigV4 signing key for the secret on date
 // (yyyymmdd) in v's region and service, deriving it on a cache miss.
-func (v *Verifier) signingKey(accessKeyID, secret, date string) *[sha256.Size]byte {
+func (v *Verifier) signingKey(accessKeyID, secret, date string) *keyedmac.Key {
 	id := keyCacheID{accessKeyID, secret, date, v.Region, v.Service}
 	c := &v.keys
 	c.mu.Lock()
@@ -34,11 +37,11 @@ func (v *Verifier) signingKey(accessKeyID, secret, date string) *[sha256.Size]by
 	}
 
 	derived := deriveSigningKey(secret, date, v.Region, v.Service)
-	key = &derived
+	key = keyedmac.New(derived[:])
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.keys == nil {
-		c.keys = make(map[keyCacheID]*[sha256.Size]byte)
+		c.keys = make(map[keyCacheID]*keyedmac.Key)
 	}
 	if len(c.keys) >= maxCachedKeys {
 		for old := range c.keys { // evict an arbitrary entry

@@ -34,6 +34,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otpd/otpd/internal/keyedmac"
 )
 
 // Keyring looks up the secret for an access key ID. Implementations are safe
@@ -149,9 +151,8 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 	key := v.signingKey(auth.accessKeyID, secret, auth.date)
 
 	// Step 5: compare.
-	mac := hmac.New(sha256.New, key[:])
-	mac.Write(stringToSign)
-	if !hmac.Equal(mac.Sum(stringToSign[:0]), auth.signature[:]) {
+	var signature [keyedmac.Size]byte
+	if !hmac.Equal(key.Sum(signature[:0], stringToSign), auth.signature[:]) {
 		return "", invalid(msgMismatch)
 	}
 	return auth.accessKeyID, nil

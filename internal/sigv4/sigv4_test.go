@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -497,9 +498,9 @@ func TestSigningKeyCache(t *testing.T) {
 		wg.Go(func() {
 			for i := range maxCachedKeys / 2 {
 				id := fmt.Sprintf("AKID%d-%d", g, i)
-				got := v.signingKey(id, "secret", "20260314")
-				if want := deriveSigningKey("secret", "20260314", testRegion, testSvc); *got != want {
-					t.Errorf("signingKey(%s)\n got %x\nwant %x", id, got, want)
+				got := v.signingKey(id, "secret", "20260314").Sum(nil, []byte("string to sign"))
+				if want := signWith(deriveSigningKey("secret", "20260314", testRegion, testSvc), "string to sign"); !bytes.Equal(got, want) {
+					t.Errorf("signingKey(%s) signs\n %x\nwant %x", id, got, want)
 					return
 				}
 			}
@@ -509,10 +510,17 @@ func TestSigningKeyCache(t *testing.T) {
 	if n := len(v.keys.keys); n > maxCachedKeys {
 		t.Errorf("cache holds %d keys, want at most %d", n, maxCachedKeys)
 	}
-	old := v.signingKey(testKeyID, "old secret", "20260314")
-	if rotated := v.signingKey(testKeyID, "new secret", "20260314"); *rotated == *old {
+	old := v.signingKey(testKeyID, "old secret", "20260314").Sum(nil, []byte("string to sign"))
+	if rotated := v.signingKey(testKeyID, "new secret", "20260314").Sum(nil, []byte("string to sign")); bytes.Equal(rotated, old) {
 		t.Errorf("a rotated secret reused the key derived from the old one")
 	}
+}
+
+// signWith returns the HMAC-SHA256 of msg under key, keyed anew.
+func signWith(key [sha256.Size]byte, msg string) []byte {
+	m := hmac.New(sha256.New, key[:])
+	m.Write([]byte(msg))
+	return m.Sum(nil)
 }
 
 // TestVerifyConcurrent verifies requests of several days concurrently
