@@ -5,6 +5,9 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/otpd/otpd/internal/storage/sqlite"
 )
 
 // --preload stores the codes before the runs and reports the store's size
@@ -91,6 +94,52 @@ func TestBenchStoreReportText(t *testing.T) {
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// The writer's figures for a run: its flushes' mean, and the bucket bound
+// that 99 % of them kept within.
+func TestWriterDelta(t *testing.T) {
+	before := sqlite.Stats{Writes: 7, Commits: 5, Flushes: 5, FlushTime: time.Second}
+	before.FlushesWithin[0] = 5
+	stats := func(flushTime time.Duration, within map[int]int64) sqlite.Stats {
+		s := before
+		s.Writes += 3000
+		s.Commits += 1200
+		s.FlushTime += flushTime
+		for i, n := range within {
+			s.FlushesWithin[i] += n
+			s.Flushes += n
+		}
+		return s
+	}
+	last := len(sqlite.FlushBounds)
+	for _, c := range []struct {
+		name   string
+		after  sqlite.Stats
+		want   writerFigures
+		phrase string
+	}{
+		{"p99 in the 2.5 ms bucket", stats(time.Second, map[int]int64{4: 985, 6: 10, 8: 5}),
+			writerFigures{Writes: 3000, Commits: 1200, Flushes: 1000, MeanFlushMs: 1, FlushP99WithinMs: 2.5},
+			"3000 writes in 1200 commits and 1000 flushes of the log (3.0 writes per flush, 1.00 ms per flush, 99 % within 2.5 ms)"},
+		{"p99 in the first bucket", stats(2*time.Millisecond, map[int]int64{0: 100}),
+			writerFigures{Writes: 3000, Commits: 1200, Flushes: 100, MeanFlushMs: 0.02, FlushP99WithinMs: 0.025},
+			"(30.0 writes per flush, 0.02 ms per flush, 99 % within 0.025 ms)"},
+		{"over the last bound", stats(10*time.Second, map[int]int64{3: 197, last: 3}),
+			writerFigures{Writes: 3000, Commits: 1200, Flushes: 200, MeanFlushMs: 50},
+			"(15.0 writes per flush, 50.00 ms per flush, more than 1 % over 1000 ms)"},
+		{"too few to tell", stats(99*time.Millisecond, map[int]int64{5: 99}),
+			writerFigures{Writes: 3000, Commits: 1200, Flushes: 99, MeanFlushMs: 1},
+			"(30.3 writes per flush, 1.00 ms per flush)"},
+	} {
+		got := writerDelta(before, c.after)
+		if *got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, *got, c.want)
+		}
+		if line := got.describe(); !strings.HasSuffix(line, c.phrase) {
+			t.Errorf("%s: %q, want it to end in %q", c.name, line, c.phrase)
 		}
 	}
 }

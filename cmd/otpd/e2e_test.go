@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -767,9 +768,27 @@ func TestHealthAndMetrics(t *testing.T) {
 	// The embedded store's writer: the application, the send and the
 	// verification were written, committed and flushed.
 	writes, commits := ts.metricValue(t, "otpd_store_writes_total"), ts.metricValue(t, "otpd_store_commits_total")
-	flushes, flushTime := ts.metricValue(t, "otpd_store_log_flushes_total"), ts.metricValue(t, "otpd_store_log_flush_seconds_total")
+	flushes, flushTime := ts.metricValue(t, "otpd_store_log_flush_duration_seconds_count"), ts.metricValue(t, "otpd_store_log_flush_duration_seconds_sum")
 	if writes < 3 || commits < 1 || commits > writes || flushes < 1 || flushes > commits || flushTime <= 0 {
 		t.Errorf("store writer: %v writes, %v commits, %v flushes in %vs", writes, commits, flushes, flushTime)
+	}
+	// The flushes by duration: cumulative buckets, every flush within the
+	// last, none longer than the time they took in all.
+	var below float64
+	for _, le := range []string{"2.5e-05", "0.0001", "0.001", "0.01", "0.1", "1", "+Inf"} {
+		n := ts.metricValue(t, `otpd_store_log_flush_duration_seconds_bucket{le="`+le+`"}`)
+		if n < below {
+			t.Errorf("flushes within %s s: %v, fewer than within a lower bound (%v)", le, n, below)
+		}
+		if le != "+Inf" && n == flushes {
+			if bound, _ := strconv.ParseFloat(le, 64); bound*flushes < flushTime {
+				t.Errorf("all %v flushes within %s s, yet they took %v s in all", flushes, le, flushTime)
+			}
+		}
+		below = n
+	}
+	if below != flushes {
+		t.Errorf("flushes within +Inf: %v, want the count, %v", below, flushes)
 	}
 	if v := ts.metricValue(t, "otpd_store_checkpoint_failures_total"); v != 0 {
 		t.Errorf("checkpoint failures = %v, want 0", v)

@@ -75,7 +75,8 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	if embedded, ok := st.(*sqlite.Store); ok {
 		m.WatchWriter(func() metrics.WriterStats {
 			s := embedded.Stats()
-			return metrics.WriterStats{Writes: s.Writes, Commits: s.Commits, Flushes: s.Flushes, FlushTime: s.FlushTime,
+			return metrics.WriterStats{Writes: s.Writes, Commits: s.Commits,
+				FlushesWithin: s.FlushesWithin[:], FlushBounds: sqlite.FlushBounds[:], FlushTime: s.FlushTime,
 				Checkpoints: s.Checkpoints, CheckpointFailures: s.CheckpointFailures}
 		})
 	}

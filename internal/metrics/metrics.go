@@ -130,7 +130,13 @@ func (m *Metrics) Purged(n int) { m.purged.Add(float64(n)) }
 // WriterStats is what the embedded store's writer has done since it opened;
 // see sqlite.Stats.
 type WriterStats struct {
-	Writes, Commits, Flushes        int64
+	Writes, Commits int64
+	// FlushesWithin[i] counts the flushes of the log that took at most
+	// FlushBounds[i] (and longer than FlushBounds[i-1]); its last element,
+	// one more than FlushBounds has, those that took longer than every
+	// bound. FlushTime is the time they took in all.
+	FlushesWithin                   []int64
+	FlushBounds                     []time.Duration
 	FlushTime                       time.Duration
 	Checkpoints, CheckpointFailures int64
 }
@@ -138,9 +144,9 @@ type WriterStats struct {
 // WatchWriter exports the embedded store's writer counters, which stats
 // reads once at every scrape, so that they are consistent with each other:
 // how many writes share a commit and a flush of the log (group commit at
-// work), how long the flushes take (the disk's health: their rate over the
-// rate of flushes is the mean flush time), and the background checkpoints,
-// whose failures let the log grow. Call it once.
+// work), how long the flushes take (the disk's health, which every write
+// waits for: a histogram, whose sum over its count is the mean), and the
+// background checkpoints, whose failures let the log grow. Call it once.
 func (m *Metrics) WatchWriter(stats func() WriterStats) {
 	m.registry.MustRegister(writerCollector{stats})
 }
@@ -148,18 +154,17 @@ func (m *Metrics) WatchWriter(stats func() WriterStats) {
 // writerCollector is WatchWriter's collector.
 type writerCollector struct{ stats func() WriterStats }
 
-var writerDescs = struct{ writes, commits, flushes, flushTime, checkpoints, checkpointFailures *prometheus.Desc }{
+var writerDescs = struct{ writes, commits, flushes, checkpoints, checkpointFailures *prometheus.Desc }{
 	prometheus.NewDesc("otpd_store_writes_total", "Write operations the embedded store ran, failed ones included.", nil, nil),
 	prometheus.NewDesc("otpd_store_commits_total", "Transactions the embedded store committed, each a group of writes.", nil, nil),
-	prometheus.NewDesc("otpd_store_log_flushes_total", "Flushes (fdatasync) of the embedded store's write-ahead log, each covering one or more commits.", nil, nil),
-	prometheus.NewDesc("otpd_store_log_flush_seconds_total", "Time spent flushing the embedded store's write-ahead log.", nil, nil),
+	prometheus.NewDesc("otpd_store_log_flush_duration_seconds", "Flushes (fdatasync) of the embedded store's write-ahead log by duration, each covering one or more commits.", nil, nil),
 	prometheus.NewDesc("otpd_store_checkpoints_total", "Background checkpoints that copied the write-ahead log into the database file.", nil, nil),
 	prometheus.NewDesc("otpd_store_checkpoint_failures_total", "Background checkpoints that failed (tried again after the next flush); while they fail, the log grows.", nil, nil),
 }
 
 func (writerCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := writerDescs
-	for _, desc := range []*prometheus.Desc{d.writes, d.commits, d.flushes, d.flushTime, d.checkpoints, d.checkpointFailures} {
+	for _, desc := range []*prometheus.Desc{d.writes, d.commits, d.flushes, d.checkpoints, d.checkpointFailures} {
 		ch <- desc
 	}
 }
@@ -167,9 +172,18 @@ func (writerCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
 	s, d := c.stats(), writerDescs
 	for desc, v := range map[*prometheus.Desc]float64{
-		d.writes: float64(s.Writes), d.commits: float64(s.Commits), d.flushes: float64(s.Flushes),
-		d.flushTime: s.FlushTime.Seconds(), d.checkpoints: float64(s.Checkpoints), d.checkpointFailures: float64(s.CheckpointFailures),
+		d.writes: float64(s.Writes), d.commits: float64(s.Commits),
+		d.checkpoints: float64(s.Checkpoints), d.checkpointFailures: float64(s.CheckpointFailures),
 	} {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v)
 	}
+	var flushes uint64
+	buckets := make(map[float64]uint64, len(s.FlushBounds))
+	for i, n := range s.FlushesWithin {
+		flushes += uint64(n)
+		if i < len(s.FlushBounds) {
+			buckets[s.FlushBounds[i].Seconds()] = flushes // cumulative, as Prometheus counts
+		}
+	}
+	ch <- prometheus.MustNewConstHistogram(d.flushes, flushes, s.FlushTime.Seconds(), buckets)
 }

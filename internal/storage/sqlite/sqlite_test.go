@@ -234,7 +234,7 @@ func TestEveryAnsweredWriteWasFlushed(t *testing.T) {
 	var flushedBefore []int64
 	for i := range 3 {
 		err := s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
-			flushedBefore = append(flushedBefore, s.w.flushes.Load())
+			flushedBefore = append(flushedBefore, s.Stats().Flushes)
 			_, err := tx.ExecContext(ctx, "INSERT INTO sends (app_id, key, result, until_ms) VALUES ('a', ?, NULL, 0)", i)
 			return err
 		})
@@ -243,6 +243,57 @@ func TestEveryAnsweredWriteWasFlushed(t *testing.T) {
 		}
 		if got := s.Stats().Flushes; got <= flushedBefore[i] {
 			t.Fatalf("write %d answered after %d flushes, as many as before it ran", i, got)
+		}
+	}
+}
+
+func TestFlushBucket(t *testing.T) {
+	last := len(FlushBounds)
+	for _, c := range []struct {
+		d    time.Duration
+		want int
+	}{
+		{0, 0},
+		{FlushBounds[0], 0},
+		{FlushBounds[0] + 1, 1},
+		{time.Millisecond, 5},
+		{time.Millisecond + 1, 6},
+		{FlushBounds[last-1], last - 1},
+		{FlushBounds[last-1] + 1, last},
+		{time.Hour, last},
+	} {
+		if got := flushBucket(c.d); got != c.want {
+			t.Errorf("flushBucket(%s) = %d, want %d", c.d, got, c.want)
+		}
+	}
+}
+
+// TestFlushesAreCountedByDuration: a single write's flush is counted in the
+// bucket its own duration falls in.
+func TestFlushesAreCountedByDuration(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
+	for i := range 5 {
+		before := s.Stats()
+		err := s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO sends (app_id, key, result, until_ms) VALUES ('a', ?, NULL, 0)", i)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := s.Stats()
+		if n := after.Flushes - before.Flushes; n != 1 {
+			t.Fatalf("write %d: %d flushes, want 1", i, n)
+		}
+		took := after.FlushTime - before.FlushTime
+		for b := range after.FlushesWithin {
+			want := int64(0)
+			if b == flushBucket(took) {
+				want = 1
+			}
+			if got := after.FlushesWithin[b] - before.FlushesWithin[b]; got != want {
+				t.Errorf("write %d, a flush of %s: bucket %d counted %d, want %d (%v)", i, took, b, got, want, after.FlushesWithin)
+			}
 		}
 	}
 }

@@ -207,24 +207,44 @@ func (s *Store) Close() error {
 }
 
 // Stats reports the writer's work since Open: how many writes shared how
-// many commits and flushes (tests check the group commit with it).
+// many commits and flushes (tests check the group commit with it), and how
+// long the flushes took.
 type Stats struct {
 	Writes    int64         // write operations run, including those that failed
 	Commits   int64         // transactions committed
 	Flushes   int64         // fsyncs of the write-ahead log: one or more commits each
-	FlushTime time.Duration // time spent in them
+	FlushTime time.Duration // time spent in them, and in the one that failed if any
+	// FlushesWithin counts the flushes by how long each took:
+	// FlushesWithin[i] those that took at most FlushBounds[i] (and longer
+	// than FlushBounds[i-1]); the last element, those that took longer
+	// than every bound. Its sum is Flushes.
+	FlushesWithin [len(FlushBounds) + 1]int64
 	// Checkpoints and CheckpointFailures count the background copies of
 	// the log into the database file.
 	Checkpoints        int64
 	CheckpointFailures int64
 }
 
+// FlushBounds are the bounds of Stats.FlushesWithin. A flush waits for the
+// disk: from tens of microseconds (a drive whose cache survives a power
+// loss) to tens of milliseconds (a busy or networked disk).
+var FlushBounds = [...]time.Duration{
+	25 * time.Microsecond, 50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond, time.Second,
+}
+
 // Stats returns the writer's counters.
 func (s *Store) Stats() Stats {
-	return Stats{
-		Writes: s.w.writes.Load(), Commits: s.w.commits.Load(), Flushes: s.w.flushes.Load(), FlushTime: time.Duration(s.w.flushNS.Load()),
+	st := Stats{
+		Writes: s.w.writes.Load(), Commits: s.w.commits.Load(), FlushTime: time.Duration(s.w.flushNS.Load()),
 		Checkpoints: s.cp.checkpoints.Load(), CheckpointFailures: s.cp.failures.Load(),
 	}
+	for i := range st.FlushesWithin {
+		st.FlushesWithin[i] = s.w.flushesWithin[i].Load()
+		st.Flushes += st.FlushesWithin[i]
+	}
+	return st
 }
 
 // unixMS is how times are stored: integer Unix milliseconds.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,8 +89,10 @@ type writer struct {
 
 	writes  atomic.Int64 // operations run
 	commits atomic.Int64 // transactions committed
-	flushes atomic.Int64 // fsyncs of the log
-	flushNS atomic.Int64 // time spent in them
+	flushNS atomic.Int64 // time spent in fsyncs of the log
+	// flushesWithin counts the fsyncs that succeeded by duration, as
+	// Stats.FlushesWithin does.
+	flushesWithin [len(FlushBounds) + 1]atomic.Int64
 }
 
 // group is a transaction's operations and their outcome, until answered.
@@ -467,15 +470,23 @@ func (w *writer) flush() error {
 	}
 	start := time.Now()
 	err := w.flushLog()
-	w.flushNS.Add(int64(time.Since(start)))
+	took := time.Since(start)
+	w.flushNS.Add(int64(took))
 	if err != nil {
 		err = fmt.Errorf("flush the write-ahead log to disk, so stop writing: %w", err)
 		w.failed.Store(&err)
 		return err
 	}
-	w.flushes.Add(1)
+	w.flushesWithin[flushBucket(took)].Add(1)
 	w.flushed()
 	return nil
+}
+
+// flushBucket returns the index in Stats.FlushesWithin that counts a flush
+// that took d.
+func flushBucket(d time.Duration) int {
+	i, _ := slices.BinarySearch(FlushBounds[:], d) // the first bound at least d
+	return i
 }
 
 func (w *writer) flushLog() error {
