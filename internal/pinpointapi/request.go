@@ -131,19 +131,7 @@ func (s *server) readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > s.MaxBodyBytes {
 		return nil, errPayloadTooLarge(s.MaxBodyBytes)
 	}
-	var (
-		limited = http.MaxBytesReader(nil, r.Body, s.MaxBodyBytes)
-		body    []byte
-		err     error
-	)
-	if r.ContentLength >= 0 {
-		// A known length, which net/http holds the body to: read it into
-		// one buffer of that size rather than a growing one.
-		body = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(limited, body)
-	} else {
-		body, err = io.ReadAll(limited)
-	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		return nil, errPayloadTooLarge(s.MaxBodyBytes)
