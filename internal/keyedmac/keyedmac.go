@@ -1,7 +1,7 @@
 // Package keyedmac computes HMAC-SHA256 under one key many times over.
 //
-// Keying an HMAC costs two SHA-256 blocks and four allocations, as much as
-// hashing a short message. A Key keeps keyed states in a pool and resets one
+// Keying an HMAC costs two SHA-256 blocks and several allocations, as much
+// as hashing a short message. A Key keeps keyed states in a pool and resets one
 // for each message, so that a server hashing every request under the same
 // key pays only for the message.
 package keyedmac
@@ -16,12 +16,13 @@ import (
 // Size is the length of a MAC in bytes.
 const Size = sha256.Size
 
-// Key is an HMAC-SHA256 key ready for use. It is safe for concurrent use.
+// Key is an HMAC-SHA256 key ready for use, made by New (the zero Key is
+// not). It is safe for concurrent use.
 type Key struct {
 	states sync.Pool // of hash.Hash keyed with the key
 }
 
-// New returns key ready for use. It keeps its own copy of key.
+// New returns a Key for key, ready for use. It keeps its own copy of key.
 func New(key []byte) *Key {
 	key = append([]byte(nil), key...)
 	return &Key{states: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}

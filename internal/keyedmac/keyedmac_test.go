@@ -41,17 +41,26 @@ func TestSumMatchesHMACConcurrently(t *testing.T) {
 	wg.Wait()
 }
 
-// The key is copied: changing the caller's slice afterwards changes nothing.
+// The key is copied: changing the caller's slice, even before the first
+// Sum, changes nothing.
 func TestNewCopiesTheKey(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
+	want := hmac.New(sha256.New, bytes.Clone(key))
+	want.Write([]byte("m"))
 	k := New(key)
-	before := k.Sum(nil, []byte("m"))
 	key[0] ^= 0xff
-	if after := New(key).Sum(nil, []byte("m")); bytes.Equal(before, after) {
-		t.Fatal("different keys gave the same MAC")
+	if got := k.Sum(nil, []byte("m")); !bytes.Equal(got, want.Sum(nil)) {
+		t.Fatalf("Sum = %x after the caller's key changed, want %x", got, want.Sum(nil))
 	}
-	if again := k.Sum(nil, []byte("m")); !bytes.Equal(before, again) {
-		t.Fatal("changing the caller's key slice changed the Key's MAC")
+}
+
+// Two Keys never share keyed states.
+func TestKeysKeepTheirOwnStates(t *testing.T) {
+	a, b := New([]byte("key a")), New([]byte("key b"))
+	for range 3 {
+		if bytes.Equal(a.Sum(nil, []byte("m")), b.Sum(nil, []byte("m"))) {
+			t.Fatal("two keys gave the same MAC")
+		}
 	}
 }
 

@@ -34,8 +34,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/otpd/otpd/internal/keyedmac"
 )
 
 // Keyring looks up the secret for an access key ID. Implementations are safe
@@ -151,8 +149,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 	key := v.signingKey(auth.accessKeyID, secret, auth.date)
 
 	// Step 5: compare.
-	var signature [keyedmac.Size]byte
-	if !hmac.Equal(key.Sum(signature[:0], stringToSign), auth.signature[:]) {
+	if !hmac.Equal(key.Sum(stringToSign[:0], stringToSign), auth.signature[:]) {
 		return "", invalid(msgMismatch)
 	}
 	return auth.accessKeyID, nil
