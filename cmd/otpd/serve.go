@@ -73,10 +73,9 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	}
 	m := metrics.New()
 	if embedded, ok := st.(*sqlite.Store); ok {
-		m.WatchWriter(func() metrics.WriterStats {
+		m.WatchWriter(sqlite.FlushBounds[:], func() metrics.WriterStats {
 			s := embedded.Stats()
-			return metrics.WriterStats{Writes: s.Writes, Commits: s.Commits,
-				FlushesWithin: s.FlushesWithin[:], FlushBounds: sqlite.FlushBounds[:], FlushTime: s.FlushTime,
+			return metrics.WriterStats{Writes: s.Writes, Commits: s.Commits, FlushesWithin: s.FlushesWithin[:], FlushTime: s.FlushTime,
 				Checkpoints: s.Checkpoints, CheckpointFailures: s.CheckpointFailures}
 		})
 	}

@@ -128,33 +128,32 @@ func (m *Metrics) Delivered(carrier, status, country string) {
 func (m *Metrics) Purged(n int) { m.purged.Add(float64(n)) }
 
 // WriterStats is what the embedded store's writer has done since it opened;
-// see sqlite.Stats.
+// see sqlite.Stats, whose fields these are. FlushesWithin has one element
+// more than the bounds given to WatchWriter: the flushes longer than all.
 type WriterStats struct {
-	Writes, Commits int64
-	// FlushesWithin[i] counts the flushes of the log that took at most
-	// FlushBounds[i] (and longer than FlushBounds[i-1]); its last element,
-	// one more than FlushBounds has, those that took longer than every
-	// bound. FlushTime is the time they took in all.
+	Writes, Commits                 int64
 	FlushesWithin                   []int64
-	FlushBounds                     []time.Duration
 	FlushTime                       time.Duration
 	Checkpoints, CheckpointFailures int64
 }
 
 // WatchWriter exports the embedded store's writer counters, which stats
-// reads once at every scrape, so that they are consistent with each other:
-// how many writes share a commit and a flush of the log (group commit at
-// work), how long the flushes take (the disk's health, which every write
-// waits for: a histogram, whose sum over its count is the mean), and the
-// background checkpoints, whose failures let the log grow. Call it once.
-func (m *Metrics) WatchWriter(stats func() WriterStats) {
-	m.registry.MustRegister(writerCollector{stats})
+// reads at every scrape: how many writes share a commit and a flush of the
+// log (group commit at work), how long the flushes take (the disk's health,
+// which every write waits for: a histogram over flushBounds, whose sum over
+// its count is the mean), and the background checkpoints, whose failures
+// let the log grow. Call it once.
+func (m *Metrics) WatchWriter(flushBounds []time.Duration, stats func() WriterStats) {
+	m.registry.MustRegister(writerCollector{flushBounds, stats})
 }
 
 // writerCollector is WatchWriter's collector.
-type writerCollector struct{ stats func() WriterStats }
+type writerCollector struct {
+	flushBounds []time.Duration
+	stats       func() WriterStats
+}
 
-var writerDescs = struct{ writes, commits, flushes, checkpoints, checkpointFailures *prometheus.Desc }{
+var writerDescs = struct{ writes, commits, flushDuration, checkpoints, checkpointFailures *prometheus.Desc }{
 	prometheus.NewDesc("otpd_store_writes_total", "Write operations the embedded store ran, failed ones included.", nil, nil),
 	prometheus.NewDesc("otpd_store_commits_total", "Transactions the embedded store committed, each a group of writes.", nil, nil),
 	prometheus.NewDesc("otpd_store_log_flush_duration_seconds", "Flushes (fdatasync) of the embedded store's write-ahead log by duration, each covering one or more commits.", nil, nil),
@@ -164,7 +163,7 @@ var writerDescs = struct{ writes, commits, flushes, checkpoints, checkpointFailu
 
 func (writerCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := writerDescs
-	for _, desc := range []*prometheus.Desc{d.writes, d.commits, d.flushes, d.checkpoints, d.checkpointFailures} {
+	for _, desc := range []*prometheus.Desc{d.writes, d.commits, d.flushDuration, d.checkpoints, d.checkpointFailures} {
 		ch <- desc
 	}
 }
@@ -178,12 +177,12 @@ func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v)
 	}
 	var flushes uint64
-	buckets := make(map[float64]uint64, len(s.FlushBounds))
+	buckets := make(map[float64]uint64, len(c.flushBounds))
 	for i, n := range s.FlushesWithin {
 		flushes += uint64(n)
-		if i < len(s.FlushBounds) {
-			buckets[s.FlushBounds[i].Seconds()] = flushes // cumulative, as Prometheus counts
+		if i < len(c.flushBounds) {
+			buckets[c.flushBounds[i].Seconds()] = flushes // cumulative, as Prometheus counts
 		}
 	}
-	ch <- prometheus.MustNewConstHistogram(d.flushes, flushes, s.FlushTime.Seconds(), buckets)
+	ch <- prometheus.MustNewConstHistogram(d.flushDuration, flushes, s.FlushTime.Seconds(), buckets)
 }

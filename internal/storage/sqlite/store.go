@@ -208,12 +208,13 @@ func (s *Store) Close() error {
 
 // Stats reports the writer's work since Open: how many writes shared how
 // many commits and flushes (tests check the group commit with it), and how
-// long the flushes took.
+// long the flushes took. Each counter is read on its own: one may count a
+// write or a flush under way that another does not count yet.
 type Stats struct {
 	Writes    int64         // write operations run, including those that failed
 	Commits   int64         // transactions committed
 	Flushes   int64         // fsyncs of the write-ahead log: one or more commits each
-	FlushTime time.Duration // time spent in them, and in the one that failed if any
+	FlushTime time.Duration // time spent in them
 	// FlushesWithin counts the flushes by how long each took:
 	// FlushesWithin[i] those that took at most FlushBounds[i] (and longer
 	// than FlushBounds[i-1]); the last element, those that took longer
@@ -225,9 +226,10 @@ type Stats struct {
 	CheckpointFailures int64
 }
 
-// FlushBounds are the bounds of Stats.FlushesWithin. A flush waits for the
-// disk: from tens of microseconds (a drive whose cache survives a power
-// loss) to tens of milliseconds (a busy or networked disk).
+// FlushBounds are the bounds of Stats.FlushesWithin, in increasing order;
+// read it, never change it. A flush waits for the disk: from tens of
+// microseconds (a drive whose cache survives a power loss) to tens of
+// milliseconds (a busy or networked disk).
 var FlushBounds = [...]time.Duration{
 	25 * time.Microsecond, 50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
 	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond,

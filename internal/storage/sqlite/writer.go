@@ -89,9 +89,9 @@ type writer struct {
 
 	writes  atomic.Int64 // operations run
 	commits atomic.Int64 // transactions committed
-	flushNS atomic.Int64 // time spent in fsyncs of the log
-	// flushesWithin counts the fsyncs that succeeded by duration, as
-	// Stats.FlushesWithin does.
+	// flushesWithin counts the fsyncs of the log that succeeded by
+	// duration, as Stats.FlushesWithin does, and flushNS the time they took.
+	flushNS       atomic.Int64
 	flushesWithin [len(FlushBounds) + 1]atomic.Int64
 }
 
@@ -470,13 +470,13 @@ func (w *writer) flush() error {
 	}
 	start := time.Now()
 	err := w.flushLog()
-	took := time.Since(start)
-	w.flushNS.Add(int64(took))
 	if err != nil {
 		err = fmt.Errorf("flush the write-ahead log to disk, so stop writing: %w", err)
 		w.failed.Store(&err)
 		return err
 	}
+	took := time.Since(start)
+	w.flushNS.Add(int64(took))
 	w.flushesWithin[flushBucket(took)].Add(1)
 	w.flushed()
 	return nil
