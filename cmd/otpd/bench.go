@@ -84,6 +84,13 @@ docs/performance.md), which the generator shares: the ceiling is then
 measured both with it and without, and the better of the two counts (which
 can only lower otpd's ratio).
 
+After the table, each run's line "otpd's own latency" reads otpd's
+/metrics before and after the run: its histogram of request latency, from
+the first byte read to the last written, gives the bucket bounds that the
+median and 99 % of the run's requests kept within. What the generator's
+percentiles add to it is the generator's, the kernel's and the wait for a
+core. (Against --target, other clients' requests count too.)
+
 --rounds N (at most 100; not with --purge-test) repeats each run N times,
 each round followed by its own ceiling run, then repeats the median round
 ("median round of N": all its figures from that one round) and prints the
@@ -170,6 +177,8 @@ type benchRow struct {
 	Store          *storeFigures   `json:"store,omitempty"`   // --preload: right after this run
 	Purge          *purgeReport    `json:"purge,omitempty"`   // --purge-test: on the purging row
 	Writer         *writerFigures  `json:"writer,omitempty"`  // the embedded store's writer during the run
+	// ServerLatency is otpd's own latency during the run, from its /metrics.
+	ServerLatency []serverLatency `json:"server_latency,omitempty"`
 	// Round numbers the runs of --rounds (from 1). Rounds marks the row
 	// that sums them up, a copy of their median round (see medianRound),
 	// and Range there is the spread of the figure that ranked them.
@@ -221,15 +230,15 @@ func writerDelta(before, after sqlite.Stats) *writerFigures {
 	if f.Flushes < flushesForP99 {
 		return f
 	}
-	var within int64
-	for i, bound := range sqlite.FlushBounds {
-		within += after.FlushesWithin[i] - before.FlushesWithin[i]
-		if within*100 >= f.Flushes*99 {
-			f.FlushP99WithinMs = ms(bound)
-			return f
-		}
+	flushes := make([]int64, len(after.FlushesWithin))
+	for i := range flushes {
+		flushes[i] = after.FlushesWithin[i] - before.FlushesWithin[i]
 	}
-	f.FlushP99OverLastBound = true
+	if bound, ok := boundOfPercentile(sqlite.FlushBounds[:], flushes, 99); ok {
+		f.FlushP99WithinMs = ms(bound)
+	} else {
+		f.FlushP99OverLastBound = true
+	}
 	return f
 }
 
@@ -242,10 +251,10 @@ func (f *writerFigures) describe() string {
 		f.Writes, f.Commits, f.Flushes, perFlush, f.MeanFlushMs)
 	switch {
 	case f.FlushP99WithinMs > 0:
-		line += fmt.Sprintf(", 99 %% within %s ms", strconv.FormatFloat(f.FlushP99WithinMs, 'f', -1, 64))
+		line += fmt.Sprintf(", 99 %% within %s ms", formatMs(f.FlushP99WithinMs))
 	case f.FlushP99OverLastBound:
 		last := sqlite.FlushBounds[len(sqlite.FlushBounds)-1]
-		line += fmt.Sprintf(", more than 1 %% over %s ms", strconv.FormatFloat(ms(last), 'f', -1, 64))
+		line += fmt.Sprintf(", more than 1 %% over %s ms", formatMs(ms(last)))
 	}
 	return line + ")"
 }
@@ -319,7 +328,7 @@ func runBench(args []string, out io.Writer) error {
 	}
 	printBenchTable(out, rows)
 	printRoundSummaries(out, rows)
-	printStoreReports(out, rows)
+	printRunReports(out, rows)
 	return nil
 }
 
@@ -431,6 +440,9 @@ type bench struct {
 
 	preloaded *preloadReport // with --preload, once done
 	purge     *purgeGate     // with --purge-test: in front of the server's purge loop
+	// noLatencies is set once otpd's /metrics could not be read: no
+	// serverLatency figures then.
+	noLatencies bool
 }
 
 // startServer starts otpd in-process as --start says; done stops it.
@@ -868,10 +880,12 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, rat
 	if ws != nil {
 		before = ws.Stats()
 	}
+	latenciesBefore := b.latencies(ctx)
 	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: b.baseURL, Concurrency: c, Duration: o.duration, Rate: rate, Signer: b.signer, Builder: first})
 	if err != nil {
 		return benchRow{}, err
 	}
+	latenciesAfter := b.latencies(ctx)
 	row := benchRow{
 		Workload: o.workload, Mode: "closed", Rate: rate, Concurrency: c,
 		Requests: res.Requests, Seconds: res.Elapsed.Seconds(), RPS: res.RPS(),
@@ -880,6 +894,9 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, rat
 	}
 	if ws != nil {
 		row.Writer = writerDelta(before, ws.Stats())
+	}
+	if latenciesBefore != nil && latenciesAfter != nil {
+		row.ServerLatency = serverLatencies(latenciesBefore, latenciesAfter, workloadOperations(o.workload))
 	}
 	if rate > 0 {
 		row.Mode = "open"

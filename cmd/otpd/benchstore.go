@@ -539,15 +539,19 @@ func byteSize(n int64) string {
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
-// printStoreReports prints, after the table, what --preload and
+// printRunReports prints, after the table, otpd's own latency and what
+// the embedded store's writer did in each run, and what --preload and
 // --purge-test measured.
-func printStoreReports(out io.Writer, rows []benchRow) {
+func printRunReports(out io.Writer, rows []benchRow) {
 	if len(rows) > 0 && rows[0].Preload != nil {
 		p := rows[0].Preload
 		fmt.Fprintf(out, "preload: %d live codes stored in %.1fs (%.0f codes/s)\n", p.Codes, p.Seconds, p.CodesPerSecond)
 		fmt.Fprintf(out, "store after the preload: %s\n", p.Store.describe())
 	}
 	for _, r := range rows {
+		for _, l := range r.ServerLatency {
+			fmt.Fprintf(out, "otpd's own latency during %s (its /metrics, first byte read to last written): %s\n", r.label(), l.describe())
+		}
 		if r.Writer != nil {
 			fmt.Fprintf(out, "embedded store during %s: %s\n", r.label(), r.Writer.describe())
 		}

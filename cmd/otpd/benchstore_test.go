@@ -79,7 +79,7 @@ func TestBenchStoreReportText(t *testing.T) {
 	fig := storeFigures{Codes: 1000, DiskBytes: 250000, DiskFiles: map[string]int64{"otpd.db": 250000}, BytesPerCode: 250,
 		DiskNote: "embedded SQLite", WALAsFound: 4 << 20, RSSBytes: 50 << 20, PeakRSSBytes: 60 << 20, HeapInUseBytes: 8 << 20, HeapLiveBytes: 4 << 20}
 	var out bytes.Buffer
-	printStoreReports(&out, []benchRow{
+	printRunReports(&out, []benchRow{
 		{Workload: "verify", Concurrency: 8, Phase: "undisturbed", Preload: &preloadReport{Codes: 1000, Seconds: 0.5, CodesPerSecond: 2000, Store: fig}},
 		{Workload: "verify", Concurrency: 8, Phase: "purging", Seconds: 2, Preload: &preloadReport{Codes: 1000, Store: fig}, Store: &fig,
 			Purge: &purgeReport{ExpiredCodes: 1000, UndisturbedP99ms: 2, PurgingP99ms: 5, P99Ratio: 2.5, PurgedDuringRun: 700, LeftAtEnd: 300, PurgeEndedS: 2.5, OverlapS: 2}},
