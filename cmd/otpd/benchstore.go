@@ -7,7 +7,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"net/url"
@@ -537,34 +536,6 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-}
-
-// printRunReports prints, after the table, otpd's own latency and what
-// the embedded store's writer did in each run, and what --preload and
-// --purge-test measured.
-func printRunReports(out io.Writer, rows []benchRow) {
-	if len(rows) > 0 && rows[0].Preload != nil {
-		p := rows[0].Preload
-		fmt.Fprintf(out, "preload: %d live codes stored in %.1fs (%.0f codes/s)\n", p.Codes, p.Seconds, p.CodesPerSecond)
-		fmt.Fprintf(out, "store after the preload: %s\n", p.Store.describe())
-	}
-	for _, r := range rows {
-		for _, l := range r.ServerLatency {
-			fmt.Fprintf(out, "otpd's own latency during %s (its /metrics, first byte read to last written): %s\n", r.label(), l.describe())
-		}
-		if r.Writer != nil {
-			fmt.Fprintf(out, "embedded store during %s: %s\n", r.label(), r.Writer.describe())
-		}
-		if r.Store != nil {
-			fmt.Fprintf(out, "store after %s: %s\n", r.label(), r.Store.describe())
-		}
-		if p := r.Purge; p != nil {
-			fmt.Fprintf(out, "purge under load: p99 %.2f ms undisturbed, %.2f ms while purging %d expired codes (ratio %.2f), %d codes purged during the run (%s c=%d)\n",
-				p.UndisturbedP99ms, p.PurgingP99ms, p.ExpiredCodes, p.P99Ratio, p.PurgedDuringRun, r.Workload, r.Concurrency)
-			fmt.Fprintf(out, "  the purge ran from %+.2fs to %+.2fs of the run's %.2fs (%.2fs of overlap); %d expired codes were left when the run ended; inserting them took %.1fs\n",
-				p.PurgeBeganS, p.PurgeEndedS, r.Seconds, p.OverlapS, p.LeftAtEnd, p.InsertSeconds)
-		}
-	}
 }
 
 // purgeGate stands between the in-process server's purge loop and its store

@@ -39,7 +39,7 @@ func New() *Metrics {
 		}, []string{"operation", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "otpd_request_duration_seconds",
-			Help:    "API request latency by operation, from the first byte read to the last written.",
+			Help:    "API request latency by operation: the time in otpd's handler, from the request's headers read to the answer handed to net/http.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"operation"}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
