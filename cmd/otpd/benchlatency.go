@@ -18,9 +18,9 @@ import (
 // its /metrics histogram otpd_request_duration_seconds: the time inside
 // otpd's handler, from its start (the request's headers read) to its end
 // (the answer handed to net/http). Where the generator's percentiles are
-// well above these, the time went elsewhere: reading and writing the
-// connection, the kernel, the generator, a wait for a core before the
-// handler ran, or, in open loop, a wait behind an earlier answer on the
+// well above these, the time went elsewhere: reading the headers and
+// writing the answer, the kernel, the generator, a wait for a core before
+// the handler ran, or, in open loop, a wait behind an earlier answer on the
 // same connection. Against --target, other clients' requests count too
 // (and behind a load balancer, only one instance's).
 type serverLatency struct {
@@ -36,8 +36,8 @@ func (l serverLatency) describe() string {
 
 // percentile is a percentile read off a histogram's buckets: the least
 // bucket bound that at least Pct per cent of the counts kept within
-// (WithinMs), or, if more than the rest took longer than every bound, the
-// last bound (OverMs).
+// (WithinMs), or, if more than 100-Pct per cent took longer than every
+// bound, the last bound (OverMs).
 type percentile struct {
 	Pct      int64   `json:"pct"`
 	WithinMs float64 `json:"within_ms,omitempty"`

@@ -104,6 +104,11 @@ func TestServerLatencies(t *testing.T) {
 	if line := got[0].describe(); line != "100 VerifyOTPMessage requests, the median within 1 ms, 99 % within 10 ms" {
 		t.Errorf("describe = %q", line)
 	}
+	// A histogram with no bounds but +Inf gives no figure.
+	onlyInf := map[string]latencyCounts{"VerifyOTPMessage": {nil, []int64{7}}}
+	if got, _ := serverLatencies(map[string]latencyCounts{}, onlyInf, []string{"VerifyOTPMessage"}); got != nil {
+		t.Errorf("a histogram without bounds: %+v, want no figure", got)
+	}
 	// The server restarted between the scrapes.
 	after["SendOTPMessage"] = latencyCounts{testBounds, []int64{2, 0, 0, 0}}
 	if _, incomparable := serverLatencies(before, after, []string{"SendOTPMessage"}); !slices.Equal(incomparable, []string{"SendOTPMessage"}) {
@@ -150,8 +155,16 @@ otpd_request_duration_seconds_count{operation="VerifyOTPMessage",shard="b"} 1
 		body   string
 		err    string
 	}{
-		"not found":       {http.StatusNotFound, metrics, "404"},
-		"no histogram":    {http.StatusOK, "# TYPE other counter\nother 1\n", "no histogram otpd_request_duration_seconds"},
+		"not found":    {http.StatusNotFound, metrics, "404"},
+		"no histogram": {http.StatusOK, "# TYPE other counter\nother 1\n", "no histogram otpd_request_duration_seconds"},
+		"series of one operation with other buckets": {http.StatusOK, `# TYPE otpd_request_duration_seconds histogram
+otpd_request_duration_seconds_bucket{operation="V",le="0.001"} 1
+otpd_request_duration_seconds_bucket{operation="V",le="+Inf"} 1
+otpd_request_duration_seconds_count{operation="V"} 1
+otpd_request_duration_seconds_bucket{operation="V",shard="b",le="0.002"} 1
+otpd_request_duration_seconds_bucket{operation="V",shard="b",le="+Inf"} 1
+otpd_request_duration_seconds_count{operation="V",shard="b"} 1
+`, "different buckets"},
 		"not a histogram": {http.StatusOK, "# TYPE otpd_request_duration_seconds summary\notpd_request_duration_seconds_sum 1\notpd_request_duration_seconds_count 1\n", "no histogram"},
 	} {
 		status, metrics = c.status, c.body

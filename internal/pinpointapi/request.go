@@ -13,7 +13,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// state follows one request from its first byte to its access-log line.
+// state follows one request from the start of its handler (its headers
+// read) to its access-log line.
 type state struct {
 	w         *statusWriter
 	r         *http.Request
