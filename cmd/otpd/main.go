@@ -8,6 +8,7 @@
 //	otpd outbox                        show what the development outbox delivered
 //	otpd messages                      show every message sent and its delivery status
 //	otpd bench                         load-test otpd and compare it with a bare HTTP server
+//	otpd flush-test                    measure how long the disk takes to flush a write
 package main
 
 import (
@@ -26,6 +27,7 @@ Usage:
   otpd outbox [--destination E164] [--json]   show the development outbox, oldest first
   otpd messages [--destination E164] [--json] every message sent: carrier and delivery status
   otpd bench (--start | --target URL) [flags] load-test otpd over HTTP (otpd bench -h for flags)
+  otpd flush-test [--size N] [--busy N]       how long the disk under --data-dir takes to flush a write
 
 The apps, outbox and messages commands take --data-dir (OTPD_DATA_DIR, default
 ./otpd-data) or --store (OTPD_STORE), like serve, and may run while a server uses
@@ -57,6 +59,8 @@ func run(args []string) error {
 		return messagesListing.run(args[1:])
 	case "bench":
 		return runBench(args[1:], os.Stdout)
+	case "flush-test":
+		return runFlushTest(args[1:], os.Stdout)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

@@ -720,3 +720,37 @@ func TestBytesPerCode(t *testing.T) {
 		t.Errorf("%.0f bytes per live code, want under 300", perCode)
 	}
 }
+
+// MeasureFlushes flushes again and again for its duration, and leaves no
+// file behind.
+func TestMeasureFlushes(t *testing.T) {
+	dir := t.TempDir()
+	began := time.Now()
+	flushes, err := MeasureFlushes(t.Context(), dir, 40<<10, 100*time.Millisecond)
+	elapsed := time.Since(began)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flushes) < 2 {
+		t.Fatalf("%d flushes in 100 ms", len(flushes))
+	}
+	var total time.Duration
+	for _, d := range flushes {
+		if d <= 0 {
+			t.Fatalf("a flush took %s", d)
+		}
+		total += d
+	}
+	if total > elapsed { // one after the other, within the call
+		t.Errorf("the flushes took %s in all, within a call of %s", total, elapsed)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if _, err := MeasureFlushes(t.Context(), filepath.Join(dir, "missing"), 4096, time.Millisecond); err == nil {
+		t.Error("a missing directory measured")
+	}
+	if _, err := MeasureFlushes(t.Context(), dir, 0, time.Millisecond); err == nil {
+		t.Error("size 0 measured")
+	}
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/otpd/otpd/internal/storage/sqlite"
+)
+
+const flushTestHelp = `otpd flush-test [flags]
+
+Measures how long the disk under --data-dir takes to flush a write, as the
+embedded store's writer flushes its log: it overwrites --size bytes of a
+temporary file and fdatasyncs them, again and again for --duration, then
+prints how long the flushes took (mean and percentiles) and removes the
+file.
+Every write the embedded store acknowledges waits for such a flush (of its
+group's pages), so their tail is a floor under the tail of sends and
+verifications. (PostgreSQL's pg_test_fsync does the same for its log.)
+
+--busy N keeps N cores busy meanwhile, each with a thread that spins, as
+requests would: on a virtual machine, a flush can take much longer when
+the cores are busy than when they idle, even with the disk to itself.
+`
+
+// flushTestSizes bounds --size: a page, up to more than any group writes.
+const (
+	minFlushTestSize = 4 << 10
+	maxFlushTestSize = 16 << 20
+)
+
+func runFlushTest(args []string, out io.Writer) error {
+	fs := newFlagSet("flush-test", flushTestHelp)
+	dir := fs.String("data-dir", env("OTPD_DATA_DIR", "./otpd-data"), "the directory whose disk to test, as otpd serve's (OTPD_DATA_DIR)")
+	size := fs.Int("size", 40<<10, fmt.Sprintf("bytes written before each flush (%d to %d; a verification group's log is some 40 KiB, a send group's some 300 KiB)", minFlushTestSize, maxFlushTestSize))
+	duration := fs.Duration("duration", 5*time.Second, "how long to flush for")
+	busy := fs.Int("busy", 0, "cores to keep busy meanwhile (0 to the number of CPUs)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var errs []error
+	if *size < minFlushTestSize || *size > maxFlushTestSize {
+		errs = append(errs, fmt.Errorf("--size %d: must be %d to %d bytes", *size, minFlushTestSize, maxFlushTestSize))
+	}
+	if *duration <= 0 {
+		errs = append(errs, fmt.Errorf("--duration %s: must be positive", *duration))
+	}
+	if *busy < 0 || *busy > runtime.NumCPU() {
+		errs = append(errs, fmt.Errorf("--busy %d: must be 0 to %d, the number of CPUs", *busy, runtime.NumCPU()))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if st, err := os.Stat(*dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("--data-dir %s: not a directory (create it, or run otpd serve once)", *dir)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	stopBusy := spin(*busy)
+	flushes, err := sqlite.MeasureFlushes(ctx, *dir, *size, *duration)
+	stopBusy()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, describeFlushes(flushes, *size, *busy))
+	return nil
+}
+
+// spin keeps n cores busy, each with a goroutine on a thread of its own,
+// until the returned function is called.
+func spin(n int) (stop func()) {
+	if n == 0 {
+		return func() {}
+	}
+	prev := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(prev + n) // the flushes keep a processor of their own
+	var (
+		done atomic.Bool
+		wg   sync.WaitGroup
+	)
+	for range n {
+		wg.Go(func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for !done.Load() {
+			}
+		})
+	}
+	return func() {
+		done.Store(true)
+		wg.Wait()
+		runtime.GOMAXPROCS(prev)
+	}
+}
+
+// describeFlushes is flush-test's report.
+func describeFlushes(flushes []time.Duration, size, busy int) string {
+	if len(flushes) == 0 {
+		return "flush-test: no flush finished"
+	}
+	var total time.Duration
+	for _, d := range flushes {
+		total += d
+	}
+	slices.Sort(flushes)
+	at := func(permille int) time.Duration { // by the nearest rank, as the bench's percentiles
+		return flushes[max((len(flushes)*permille+999)/1000-1, 0)]
+	}
+	cores := "the cores otherwise idle"
+	if busy > 0 {
+		cores = fmt.Sprintf("%d of %d cores kept busy", busy, runtime.NumCPU())
+	}
+	return fmt.Sprintf("flush-test: %s written, then flushed, %d times (%s): mean %.3f ms, p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms",
+		byteSize(int64(size)), len(flushes), cores, ms(total/time.Duration(len(flushes))),
+		ms(at(500)), ms(at(900)), ms(at(990)), ms(at(999)), ms(flushes[len(flushes)-1]))
+}
