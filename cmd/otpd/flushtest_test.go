@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -31,11 +33,19 @@ func TestFlushTestCommand(t *testing.T) {
 }
 
 func TestFlushTestFlagErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for args, want := range map[string]string{
 		"--size 100":                             "--size 100: must be 4096 to 16777216 bytes",
+		"--size 16777217":                        "--size 16777217: must be",
 		"--duration 0s":                          "--duration 0s: must be positive",
+		"--duration 11m":                         "--duration 11m0s: must be positive and at most 10m0s",
 		"--busy 1000":                            "--busy 1000: must be 0 to",
-		"--data-dir /nonexistent-otpd-flush-dir": "not a directory",
+		"--busy -1":                              "--busy -1: must be 0 to",
+		"--data-dir /nonexistent-otpd-flush-dir": "no such file or directory",
+		"--data-dir " + file:                     "not a directory",
 	} {
 		err := runFlushTest(strings.Fields(args), &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -58,5 +68,16 @@ func TestDescribeFlushes(t *testing.T) {
 	}
 	if got := describeFlushes(nil, 4096, 0); got != "flush-test: no flush finished" {
 		t.Errorf("no flushes: %q", got)
+	}
+	// Ten: the nearest rank of p99 and p99.9 is the tenth, of p50 the fifth.
+	ten := []time.Duration{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}
+	for i := range ten {
+		ten[i] *= time.Millisecond
+	}
+	got = describeFlushes(ten, 4096, 0)
+	for _, want := range []string{"p50 5.000 ms", "p90 9.000 ms", "p99 10.000 ms", "p99.9 10.000 ms"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("%q lacks %q", got, want)
+		}
 	}
 }
