@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/otpd/otpd/internal/loadgen"
 	"github.com/otpd/otpd/internal/storage/sqlite"
 )
 
@@ -124,15 +124,12 @@ func describeFlushes(flushes []time.Duration, size, busy int) string {
 	for _, d := range flushes {
 		total += d
 	}
-	slices.Sort(flushes)
-	at := func(permille int) time.Duration { // by the nearest rank, as the bench's percentiles
-		return flushes[(len(flushes)*permille+999)/1000-1]
-	}
+	p := loadgen.ComputePercentiles(flushes) // by the nearest rank, as the bench's latencies
 	cores := "the cores otherwise idle"
 	if busy > 0 {
 		cores = fmt.Sprintf("%d of %d cores kept busy", busy, runtime.NumCPU())
 	}
 	return fmt.Sprintf("flush-test: %s written, then flushed, %d times (%s): mean %.3f ms, p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms",
 		byteSize(int64(size)), len(flushes), cores, ms(total/time.Duration(len(flushes))),
-		ms(at(500)), ms(at(900)), ms(at(990)), ms(at(999)), ms(flushes[len(flushes)-1]))
+		ms(p.P50), ms(p.P90), ms(p.P99), ms(p.P999), ms(p.Max))
 }

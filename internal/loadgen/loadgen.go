@@ -151,11 +151,11 @@ func (r Result) MeanBodyBytes() int {
 
 // Percentiles of latency.
 type Percentiles struct {
-	P50, P90, P99, Max time.Duration
+	P50, P90, P99, P999, Max time.Duration
 }
 
 // ComputePercentiles sorts samples in place and returns their p50, p90,
-// p99 and maximum, by the nearest-rank method.
+// p99, p99.9 and maximum, by the nearest-rank method.
 func ComputePercentiles(samples []time.Duration) Percentiles {
 	if len(samples) == 0 {
 		return Percentiles{}
@@ -166,7 +166,7 @@ func ComputePercentiles(samples []time.Duration) Percentiles {
 		i := int(float64(len(samples))*p/100+0.9999999) - 1
 		return samples[min(max(i, 0), len(samples)-1)]
 	}
-	return Percentiles{P50: rank(50), P90: rank(90), P99: rank(99), Max: samples[len(samples)-1]}
+	return Percentiles{P50: rank(50), P90: rank(90), P99: rank(99), P999: rank(99.9), Max: samples[len(samples)-1]}
 }
 
 // worker is one connection's state and tallies.

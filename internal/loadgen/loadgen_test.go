@@ -230,20 +230,28 @@ func TestPercentiles(t *testing.T) {
 		s = append(s, time.Duration(i)*time.Millisecond)
 	}
 	p := ComputePercentiles(s)
-	want := Percentiles{P50: 50 * time.Millisecond, P90: 90 * time.Millisecond, P99: 99 * time.Millisecond, Max: 100 * time.Millisecond}
+	want := Percentiles{P50: 50 * time.Millisecond, P90: 90 * time.Millisecond, P99: 99 * time.Millisecond, P999: 100 * time.Millisecond, Max: 100 * time.Millisecond}
 	if p != want {
 		t.Fatalf("got %+v, want %+v", p, want)
 	}
-	if p := ComputePercentiles([]time.Duration{7}); p != (Percentiles{7, 7, 7, 7}) {
+	if p := ComputePercentiles([]time.Duration{7}); p != (Percentiles{7, 7, 7, 7, 7}) {
 		t.Fatalf("one sample: %+v", p)
 	}
 	if p := ComputePercentiles(nil); p != (Percentiles{}) {
 		t.Fatalf("no samples: %+v", p)
 	}
-	// 10 samples: p50 is the 5th, p90 the 9th, p99 the 10th.
+	// 10 samples: p50 is the 5th, p90 the 9th, p99 and p99.9 the 10th.
 	ten := []time.Duration{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}
-	if p := ComputePercentiles(ten); p != (Percentiles{5, 9, 10, 10}) {
+	if p := ComputePercentiles(ten); p != (Percentiles{5, 9, 10, 10, 10}) {
 		t.Fatalf("ten samples: %+v", p)
+	}
+	// 1,000 samples: p99.9 is the 999th, below the maximum.
+	var thousand []time.Duration
+	for i := 1000; i >= 1; i-- {
+		thousand = append(thousand, time.Duration(i))
+	}
+	if p := ComputePercentiles(thousand); p.P999 != 999 || p.Max != 1000 {
+		t.Fatalf("a thousand samples: %+v", p)
 	}
 }
 
