@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/otpd/otpd/internal/sms/route"
 	"github.com/otpd/otpd/internal/storage"
 )
 
@@ -109,13 +110,21 @@ func (m *Metrics) Attempt(carrier, outcome string, elapsed time.Duration) {
 	}
 }
 
-// BreakerState records whether a carrier's circuit is open.
+// BreakerState records whether a carrier's circuit is open (it implements
+// the carrier router's observer). route.New reports every carrier closed,
+// so this is also where a carrier's attempt metrics appear, at zero for
+// every outcome, before its first attempt: a rate or an alert over them
+// then sees the first failure too, instead of a series that starts with it.
 func (m *Metrics) BreakerState(carrier string, open bool) {
 	v := 0.0
 	if open {
 		v = 1
 	}
 	m.circuitOpen.WithLabelValues(carrier).Set(v)
+	for _, o := range route.Outcomes() {
+		m.attempts.WithLabelValues(carrier, o)
+	}
+	m.attemptTime.WithLabelValues(carrier)
 }
 
 // Delivered counts one delivery report; country is the destination's ISO

@@ -3,6 +3,10 @@ package metrics
 import (
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/otpd/otpd/internal/sms/route"
 )
 
 // The writer's flushes come out as a Prometheus histogram: cumulative
@@ -14,32 +18,85 @@ func TestWriterFlushHistogram(t *testing.T) {
 	m.WatchWriter(bounds, func() WriterStats {
 		return WriterStats{Writes: 40, Commits: 20, FlushesWithin: []int64{3, 0, 5, 2}, FlushTime: 90 * time.Millisecond}
 	})
+	h := family(t, m, "otpd_store_log_flush_duration_seconds").GetMetric()[0].GetHistogram()
+	if h.GetSampleCount() != 10 || h.GetSampleSum() != 0.09 {
+		t.Errorf("count %d, sum %v: want 10 flushes in 0.09 s", h.GetSampleCount(), h.GetSampleSum())
+	}
+	want := []struct {
+		le    float64
+		count uint64
+	}{{0.0001, 3}, {0.001, 3}, {0.01, 8}}
+	got := h.GetBucket()
+	if len(got) != len(want) {
+		t.Fatalf("%d buckets, want %d: %v", len(got), len(want), got)
+	}
+	for i, b := range got {
+		if b.GetUpperBound() != want[i].le || b.GetCumulativeCount() != want[i].count {
+			t.Errorf("bucket %d: le %v count %d, want le %v count %d", i, b.GetUpperBound(), b.GetCumulativeCount(), want[i].le, want[i].count)
+		}
+	}
+}
+
+// A carrier's attempt counters exist from the router's first report of it,
+// at zero for every outcome, so that a rate over them sees its first
+// failure; the counts then go up one outcome at a time.
+func TestCarrierMetricsFromTheStart(t *testing.T) {
+	m := New()
+	m.BreakerState("sms-a", false) // as route.New reports each carrier
+	attempts := func() map[string]float64 {
+		t.Helper()
+		got := map[string]float64{}
+		for _, metric := range family(t, m, "otpd_carrier_attempts_total").GetMetric() {
+			labels := map[string]string{}
+			for _, l := range metric.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["carrier"] != "sms-a" {
+				t.Errorf("a series for carrier %q, which was never reported", labels["carrier"])
+			}
+			got[labels["outcome"]] = metric.GetCounter().GetValue()
+		}
+		return got
+	}
+	got := attempts()
+	if len(got) != len(route.Outcomes()) {
+		t.Errorf("%d outcomes shown, want the %d of route.Outcomes: %v", len(got), len(route.Outcomes()), got)
+	}
+	for _, o := range route.Outcomes() {
+		if v, ok := got[o]; !ok || v != 0 {
+			t.Errorf("outcome %q: %v (shown: %v), want 0", o, v, ok)
+		}
+	}
+	if h := family(t, m, "otpd_carrier_attempt_duration_seconds").GetMetric(); len(h) != 1 || h[0].GetHistogram().GetSampleCount() != 0 {
+		t.Errorf("attempt durations: %v, want one empty histogram", h)
+	}
+
+	m.Attempt("sms-a", route.OutcomeTemporary, 5*time.Millisecond)
+	got = attempts()
+	for _, o := range route.Outcomes() {
+		want := 0.0
+		if o == route.OutcomeTemporary {
+			want = 1
+		}
+		if got[o] != want {
+			t.Errorf("after one temporary failure, outcome %q: %v, want %v", o, got[o], want)
+		}
+	}
+}
+
+// family returns the metric family called name, failing the test if there
+// is none.
+func family(t *testing.T, m *Metrics, name string) *dto.MetricFamily {
+	t.Helper()
 	families, err := m.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range families {
-		if f.GetName() != "otpd_store_log_flush_duration_seconds" {
-			continue
+		if f.GetName() == name {
+			return f
 		}
-		h := f.GetMetric()[0].GetHistogram()
-		if h.GetSampleCount() != 10 || h.GetSampleSum() != 0.09 {
-			t.Errorf("count %d, sum %v: want 10 flushes in 0.09 s", h.GetSampleCount(), h.GetSampleSum())
-		}
-		want := []struct {
-			le    float64
-			count uint64
-		}{{0.0001, 3}, {0.001, 3}, {0.01, 8}}
-		got := h.GetBucket()
-		if len(got) != len(want) {
-			t.Fatalf("%d buckets, want %d: %v", len(got), len(want), got)
-		}
-		for i, b := range got {
-			if b.GetUpperBound() != want[i].le || b.GetCumulativeCount() != want[i].count {
-				t.Errorf("bucket %d: le %v count %d, want le %v count %d", i, b.GetUpperBound(), b.GetCumulativeCount(), want[i].le, want[i].count)
-			}
-		}
-		return
 	}
-	t.Fatal("no otpd_store_log_flush_duration_seconds")
+	t.Fatalf("no %s", name)
+	return nil
 }
