@@ -70,7 +70,7 @@ var allowed = map[string][]string{
 	"internal/sms/smpp":            {"internal/sms", "internal/gsm7"},
 	"internal/sms/route":           {"internal/sms", "internal/phone"},
 	"internal/sms/smscsim":         {},
-	"internal/metrics":             {"internal/storage", "internal/sms/route"},
+	"internal/metrics":             {"internal/storage", "internal/otp", "internal/sms/route"},
 	"internal/otp":                 {"internal/storage", "internal/sms", "internal/phone", "internal/keyedmac"},
 	"internal/sigv4":               {"internal/keyedmac"},
 	"internal/pinpointapi":         {"internal/otp", "internal/storage", "internal/sigv4", "internal/metrics", "internal/phone"},

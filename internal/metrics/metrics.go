@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/otpd/otpd/internal/otp"
 	"github.com/otpd/otpd/internal/sms/route"
 	"github.com/otpd/otpd/internal/storage"
 )
@@ -76,7 +77,11 @@ func New() *Metrics {
 	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.reports)
 	m.registry.MustRegister(m.requests, m.latency, m.sends, m.verifications, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// Make every outcome visible from the start, at zero.
+	// Make every outcome and delivery status visible from the start, at
+	// zero.
+	for _, status := range otp.DeliveryStatuses() {
+		m.sends.WithLabelValues(status)
+	}
 	for _, o := range []storage.Outcome{storage.OutcomeValid, storage.OutcomeWrong, storage.OutcomeExpired,
 		storage.OutcomeExhausted, storage.OutcomeConsumed, storage.OutcomeUnknown, storage.OutcomeThrottled} {
 		m.verifications.WithLabelValues(string(o))

@@ -6,7 +6,9 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/otpd/otpd/internal/otp"
 	"github.com/otpd/otpd/internal/sms/route"
+	"github.com/otpd/otpd/internal/storage"
 )
 
 // The writer's flushes come out as a Prometheus histogram: cumulative
@@ -80,6 +82,39 @@ func TestCarrierMetricsFromTheStart(t *testing.T) {
 		}
 		if got[o] != want {
 			t.Errorf("after one temporary failure, outcome %q: %v, want %v", o, got[o], want)
+		}
+	}
+}
+
+// Every delivery status of a send and every outcome of a verification is
+// shown from the start, at zero.
+func TestSendsAndVerificationsFromTheStart(t *testing.T) {
+	m := New()
+	m.Sent(otp.StatusSuccessful)
+	m.Verified(storage.OutcomeWrong)
+	for _, c := range []struct {
+		name, label string
+		want        []string
+		counted     string
+	}{
+		{"otpd_otp_sends_total", "delivery_status", otp.DeliveryStatuses(), otp.StatusSuccessful},
+		{"otpd_otp_verifications_total", "outcome", []string{"valid", "wrong", "expired", "exhausted", "consumed", "unknown", "throttled"}, "wrong"},
+	} {
+		got := map[string]float64{}
+		for _, metric := range family(t, m, c.name).GetMetric() {
+			got[metric.GetLabel()[0].GetValue()] = metric.GetCounter().GetValue()
+		}
+		if len(got) != len(c.want) {
+			t.Errorf("%s: %v, want the %d values %v", c.name, got, len(c.want), c.want)
+		}
+		for _, v := range c.want {
+			want := 0.0
+			if v == c.counted {
+				want = 1
+			}
+			if n, ok := got[v]; !ok || n != want {
+				t.Errorf("%s{%s=%q} = %v (shown: %v), want %v", c.name, c.label, v, n, ok, want)
+			}
 		}
 	}
 }

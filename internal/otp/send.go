@@ -49,6 +49,12 @@ const (
 	StatusOptOut           = "OPT_OUT"
 )
 
+// DeliveryStatuses returns every delivery status a SendResult may have,
+// e.g. to show each metric from the start.
+func DeliveryStatuses() []string {
+	return []string{StatusSuccessful, StatusThrottled, StatusTemporaryFailure, StatusPermanentFailure, StatusUnknownFailure, StatusOptOut}
+}
+
 // SendResult is the outcome of a send for its destination.
 type SendResult struct {
 	Destination    string
