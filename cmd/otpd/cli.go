@@ -127,12 +127,15 @@ func (l listing) run(args []string) error {
 	storeFlags(fs, &cfg)
 	dest := fs.String("destination", "", "only messages to this E.164 number")
 	asJSON := fs.Bool("json", false, "print a JSON array")
-	limit := fs.Int("limit", 100, "at most this many messages, the newest")
+	limit := fs.Int("limit", 100, fmt.Sprintf("at most this many messages, the newest (1 to %d)", pinpointapi.MaxListing))
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *dest != "" && !phone.IsE164Syntax(*dest) {
 		return fmt.Errorf("%s: --destination %q: want an E.164 number such as +14255550142", l.name, *dest)
+	}
+	if *limit < 1 || *limit > pinpointapi.MaxListing {
+		return fmt.Errorf("%s: --limit %d: want 1 to %d", l.name, *limit, pinpointapi.MaxListing)
 	}
 	var (
 		entries any

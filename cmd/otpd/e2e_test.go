@@ -815,3 +815,35 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Errorf("the metrics mention the code %s", code)
 	}
 }
+
+// The signed listings check their query parameters as `otpd outbox` and
+// `otpd messages` check their flags: a destination must be an E.164 number
+// and a limit 1 to pinpointapi.MaxListing; anything else is a 400 that
+// names the parameter.
+func TestListingParameters(t *testing.T) {
+	ts := startServer(t, nil)
+	for _, path := range []string{"/_otpd/outbox", "/_otpd/messages"} {
+		for _, c := range []struct {
+			query, param string // param: "" when the query is valid
+		}{
+			{"", ""},
+			{"?destination=%2B14255550142&limit=1", ""},
+			{fmt.Sprintf("?limit=%d", pinpointapi.MaxListing), ""},
+			{"?destination=abc", "destination"},
+			{"?destination=14255550142", "destination"},
+			{"?limit=0", "limit"},
+			{"?limit=-1", "limit"},
+			{fmt.Sprintf("?limit=%d", pinpointapi.MaxListing+1), "limit"},
+			{"?limit=x", "limit"},
+		} {
+			resp, body := ts.do(t, http.MethodGet, path+c.query, nil, nil)
+			switch {
+			case c.param == "" && resp.StatusCode != http.StatusOK:
+				t.Errorf("GET %s%s: %d %s, want 200", path, c.query, resp.StatusCode, body)
+			case c.param != "" && (resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Amzn-ErrorType") != "BadRequestException" ||
+				!strings.Contains(string(body), c.param+" must be")):
+				t.Errorf("GET %s%s: %d %s %s, want a 400 BadRequestException naming %s", path, c.query, resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), body, c.param)
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/otpd/otpd/internal/phone"
 	"github.com/otpd/otpd/internal/storage"
 )
 
@@ -46,29 +47,35 @@ func MessageEntries(recs []storage.MessageRecord) []MessageEntry {
 	return out
 }
 
-// listLimit reads a listing's limit query parameter: 1 to max, default max.
-func listLimit(r *http.Request, max int) (int, error) {
-	v := r.URL.Query().Get("limit")
+// MaxListing bounds one listing of the outbox or of the message records.
+const MaxListing = 10000
+
+// listQuery reads a listing's query parameters: destination, empty or an
+// E.164 number, and limit, 1 to MaxListing (the default).
+func listQuery(r *http.Request) (destination string, limit int, err error) {
+	q := r.URL.Query()
+	destination = q.Get("destination")
+	if destination != "" && !phone.IsE164Syntax(destination) {
+		return "", 0, errBadRequest("destination must be an E.164 number such as +14255550142; got %q", destination)
+	}
+	v := q.Get("limit")
 	if v == "" {
-		return max, nil
+		return destination, MaxListing, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > max {
-		return 0, errBadRequest("limit must be an integer from 1 to %d; got %q", max, v)
+	limit, err = strconv.Atoi(v)
+	if err != nil || limit < 1 || limit > MaxListing {
+		return "", 0, errBadRequest("limit must be an integer from 1 to %d; got %q", MaxListing, v)
 	}
-	return n, nil
+	return destination, limit, nil
 }
 
-// maxMessageListing bounds one listing of messages.
-const maxMessageListing = 10000
-
 func (s *server) listMessages(w http.ResponseWriter, r *http.Request, _ []byte) {
-	limit, err := listLimit(r, maxMessageListing)
+	destination, limit, err := listQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	recs, err := s.Messages.ListMessages(r.Context(), storage.MessageQuery{Destination: r.URL.Query().Get("destination"), Limit: limit})
+	recs, err := s.Messages.ListMessages(r.Context(), storage.MessageQuery{Destination: destination, Limit: limit})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -107,20 +107,17 @@ func (s *server) verifyOTP(w http.ResponseWriter, r *http.Request, body []byte) 
 	s.writeJSON(w, r, http.StatusOK, verificationResponse{Valid: valid})
 }
 
-// maxOutboxListing bounds one outbox listing.
-const maxOutboxListing = 10000
-
 func (s *server) listOutbox(w http.ResponseWriter, r *http.Request, _ []byte) {
 	if s.Outbox == nil {
 		s.writeError(w, r, errOutboxNotCarrier)
 		return
 	}
-	limit, err := listLimit(r, maxOutboxListing)
+	destination, limit, err := listQuery(r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	msgs, err := s.Outbox.ListOutbox(r.Context(), storage.OutboxQuery{Destination: r.URL.Query().Get("destination"), Limit: limit})
+	msgs, err := s.Outbox.ListOutbox(r.Context(), storage.OutboxQuery{Destination: destination, Limit: limit})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
