@@ -18,8 +18,8 @@ func (s *server) announce(addr string) {
 	if s.cfg.TLSCert != "" {
 		scheme = "https"
 	}
-	endpoint := scheme + "://" + addr
-	s.log.Info("otpd is serving the Pinpoint API", "endpoint", endpoint, "region", s.cfg.Region,
+	endpoint := scheme + "://" + clientHostPort(addr)
+	s.log.Info("otpd is serving the Pinpoint API", "endpoint", endpoint, "addr", addr, "region", s.cfg.Region,
 		"carrier", s.carrier, "access_key_id", s.creds.AccessKeyID, "credentials_file", s.creds.File,
 		"store", s.storeName())
 	if s.newKeyPair {
@@ -47,11 +47,14 @@ func (s *server) announce(addr string) {
 		secret = fmt.Sprintf(`"$(sed -n 's/^aws_secret_access_key = //p' %s)"`, shellQuote(path))
 	}
 	region := s.cfg.Region
-	carrierLine := fmt.Sprintf("Messages go to the development outbox: nothing is texted; read them with '%s outbox%s'.", selfCommand(), s.storeFlag())
+	carrierLine := fmt.Sprintf("Messages go to the development outbox: nothing is texted; read them with: %s outbox%s", selfCommand(), s.storeFlag())
 	readCode := selfCommand() + " outbox" + s.storeFlag() + "   # the text and its code"
 	if s.carriers != nil {
 		carrierLine = "Messages go out through the carriers and routes of " + s.cfg.CarrierConfig + "."
 		readCode = "# read the code on the phone"
+	}
+	if endpoint != scheme+"://"+addr {
+		carrierLine = "It listens on every address of this machine (" + addr + "); other machines use one of them.\n" + carrierLine
 	}
 	fmt.Printf(`
 otpd is serving the Pinpoint OTP API at %[1]s (region %[2]s).
@@ -76,6 +79,21 @@ Then create an application, send a code, read it and verify it:
 `, endpoint, region, s.creds.AccessKeyID, secret, selfCommand(), s.storeFlag(), carrierLine, readCode)
 }
 
+// clientHostPort returns the address a client on this machine reaches the
+// listener at addr by: addr itself, or the loopback address in its place
+// when addr is every address of the machine (0.0.0.0 or [::]), which is no
+// address to connect to.
+func clientHostPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr
+}
+
 // selfCommand is how the operator ran otpd, for the commands it suggests:
 // "go run ./cmd/otpd" when it was built by go run, else the program's path.
 func selfCommand() string {
@@ -97,6 +115,9 @@ func (s *server) storeName() string {
 // for the default data directory. A password in a store URL is not shown.
 func (s *server) storeFlag() string {
 	switch {
+	case s.cfg.Store != "" && s.cfg.Store == os.Getenv("OTPD_STORE"):
+		// Its password, if any, is not printed: the variable holds it.
+		return ` --store "$OTPD_STORE"`
 	case s.cfg.Store != "":
 		return " --store " + shellQuote(redactStoreURL(s.cfg.Store))
 	case filepath.Clean(s.cfg.DataDir) == "otpd-data":
