@@ -20,11 +20,15 @@ import (
 
 // runApps is `otpd apps create|list`.
 func runApps(args []string) error {
+	const usage = "usage: otpd apps create --name NAME [--id ID] | otpd apps list (each takes -h)"
 	if len(args) == 0 {
-		return errors.New("usage: otpd apps create --name NAME [--id ID] | otpd apps list")
+		return errors.New(usage)
 	}
 	var cfg config
 	switch args[0] {
+	case "help", "-h", "--help":
+		fmt.Println(usage)
+		return nil
 	case "create":
 		fs := newFlagSet("apps create", "otpd apps create --name NAME [--id ID]\n\n"+
 			"Creates an application and prints its ApplicationResponse as JSON. --id keeps an ID\n"+

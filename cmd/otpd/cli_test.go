@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"testing"
@@ -27,5 +29,21 @@ func TestListingFlags(t *testing.T) {
 				t.Errorf("%s %q: %v, want an error naming %s", l.name, c.args, err, c.flag)
 			}
 		}
+	}
+}
+
+// Help asked of a command is no error: main exits 0 on flag.ErrHelp, after
+// parseFlags printed the usage to standard output.
+func TestHelpIsNoError(t *testing.T) {
+	for _, args := range [][]string{{"serve", "-h"}, {"outbox", "--help"}, {"messages", "-h"}, {"apps", "create", "-h"}, {"flush-test", "--help"}} {
+		if err := run(args); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%q: %v, want flag.ErrHelp", args, err)
+		}
+	}
+	if err := run([]string{"apps", "--help"}); err != nil {
+		t.Errorf("apps --help: %v", err)
+	}
+	if err := run([]string{"outbox", "--bogus"}); err == nil || errors.Is(err, flag.ErrHelp) {
+		t.Errorf("outbox --bogus: %v, want an error", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -35,10 +36,11 @@ the same store.
 `
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "otpd:", err)
-		}
+	err := run(os.Args[1:])
+	switch {
+	case errors.Is(err, flag.ErrHelp): // asked for, and printed
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "otpd:", err)
 		os.Exit(2)
 	}
 }
@@ -69,9 +71,19 @@ func run(args []string) error {
 	return fmt.Errorf("unknown subcommand %q", args[0])
 }
 
-// parseFlags parses args, which must hold flags only.
+// parseFlags parses args, which must hold flags only. Asked for help (-h or
+// --help), it prints the command's usage to standard output and returns
+// flag.ErrHelp; given a bad flag, it prints the usage to standard error and
+// returns the error, for main to print.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.SetOutput(io.Discard) // the flag package would print the error, then the usage
 	if err := fs.Parse(args); err != nil {
+		out := os.Stderr
+		if errors.Is(err, flag.ErrHelp) {
+			out = os.Stdout
+		}
+		fs.SetOutput(out)
+		fs.Usage()
 		return err
 	}
 	if fs.NArg() > 0 {
