@@ -193,7 +193,7 @@ var messagesListing = listing{
 	help: "otpd messages [--destination E164] [--json]\n\n" +
 		"Lists the messages sent, oldest first, with their carrier and delivery status (never their text).",
 	empty:   "No message has been sent.",
-	columns: []string{"CREATED", "TO", "REFERENCE", "CARRIER", "STATUS", "CODE", "UPDATED"},
+	columns: []string{"CREATED", "TO", "REFERENCE", "CARRIER", "STATUS", "STATUS CODE", "UPDATED"},
 	fetch: func(ctx context.Context, st storage.Store, dest string, limit int) (any, [][]string, error) {
 		recs, err := st.ListMessages(ctx, storage.MessageQuery{Destination: dest, Limit: limit})
 		entries := pinpointapi.MessageEntries(recs)

@@ -116,8 +116,13 @@ const hmacKeyFileName = "hmac.key"
 // loadHMACKey returns the secret codes are hashed with: OTPD_HMAC_KEY (hex),
 // else the file named by OTPD_HMAC_KEY_FILE (hex), else the data
 // directory's hmac.key, generated on first start. It also says where it
-// came from, for the log.
+// came from, for the log. Both variables set is an error: which key an
+// instance hashes with must not depend on a precedence rule, since
+// instances with different keys verify none of each other's codes.
 func loadHMACKey(dataDir string) (key []byte, source string, err error) {
+	if os.Getenv("OTPD_HMAC_KEY") != "" && os.Getenv("OTPD_HMAC_KEY_FILE") != "" {
+		return nil, "", errors.New("OTPD_HMAC_KEY and OTPD_HMAC_KEY_FILE are both set: set one")
+	}
 	if v := os.Getenv("OTPD_HMAC_KEY"); v != "" {
 		key, err := decodeHMACKey(v)
 		if err != nil {

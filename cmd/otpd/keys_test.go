@@ -90,6 +90,18 @@ func TestHMACKeyFromEnvironment(t *testing.T) {
 	if key, src, err := loadHMACKey(t.TempDir()); err != nil || len(key) != 32 || src != "OTPD_HMAC_KEY" {
 		t.Errorf("a 32-byte key: %d bytes from %q, %v", len(key), src, err)
 	}
+	file := filepath.Join(t.TempDir(), "hmac")
+	if err := os.WriteFile(file, []byte(strings.Repeat("cd", 32)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OTPD_HMAC_KEY_FILE", file)
+	if _, _, err := loadHMACKey(t.TempDir()); err == nil || !strings.Contains(err.Error(), "both set") {
+		t.Errorf("OTPD_HMAC_KEY and OTPD_HMAC_KEY_FILE both set: %v, want a refusal", err)
+	}
+	t.Setenv("OTPD_HMAC_KEY", "")
+	if key, src, err := loadHMACKey(t.TempDir()); err != nil || len(key) != 32 || src != file {
+		t.Errorf("OTPD_HMAC_KEY_FILE alone: %d bytes from %q, %v", len(key), src, err)
+	}
 }
 
 func TestConfigReportsEveryProblem(t *testing.T) {
