@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -103,11 +105,8 @@ func checkSendRequest(r SendRequest) (sendParams, error) {
 	if r.Channel != "SMS" {
 		return p, invalid("Channel", "must be SMS, the only channel for one-time passwords; got %q", r.Channel)
 	}
-	if n := utf8.RuneCountInString(r.BrandName); n < 1 || n > MaxBrandNameLength {
-		if n == 0 {
-			return p, invalid("BrandName", "is required: 1 to %d characters", MaxBrandNameLength)
-		}
-		return p, invalid("BrandName", "must be 1 to %d characters; got %d", MaxBrandNameLength, n)
+	if err := checkBrandName(r.BrandName); err != nil {
+		return p, err
 	}
 	if err := checkRange("CodeLength", r.CodeLength, MinCodeLength, MaxCodeLength, &p.CodeLength); err != nil {
 		return p, err
@@ -144,6 +143,23 @@ func checkSendRequest(r SendRequest) (sendParams, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkBrandName accepts 1 to MaxBrandNameLength characters that are not
+// all white space, none of them a control character: the brand goes into
+// the text as it is, where a newline or a NUL would reach the phone.
+func checkBrandName(b string) error {
+	switch n := utf8.RuneCountInString(b); {
+	case n == 0:
+		return invalid("BrandName", "is required: 1 to %d characters", MaxBrandNameLength)
+	case n > MaxBrandNameLength:
+		return invalid("BrandName", "must be 1 to %d characters; got %d", MaxBrandNameLength, n)
+	case strings.IndexFunc(b, unicode.IsControl) >= 0:
+		return invalid("BrandName", "must not contain control characters such as a newline or a tab; got %q", b)
+	case strings.TrimSpace(b) == "":
+		return invalid("BrandName", "must not be only white space; got %q", b)
+	}
+	return nil
 }
 
 func checkRange(field string, v *int, lo, hi int, dst *int) error {
@@ -211,6 +227,9 @@ func checkSenderID(field, s string) error {
 		default:
 			return invalid(field, "must be an E.164 number, a short code or an alphanumeric sender ID (ASCII letters, digits, space, '-', '.', '_', '&'); got %q", s)
 		}
+	}
+	if s != strings.TrimSpace(s) {
+		return invalid(field, "must not begin or end with a space; got %q", s)
 	}
 	if letters == 0 || len(s) > MaxSenderIDLength {
 		return invalid(field, "as an alphanumeric sender ID must be 1 to %d characters with at least one letter; got %q", MaxSenderIDLength, s)
