@@ -127,7 +127,8 @@ type Store interface {
 	ListMessages(ctx context.Context, q MessageQuery) ([]MessageRecord, error)
 
 	// Purge deletes, in batches of at most r.BatchSize rows per kind, what
-	// no longer matters at now: codes past their expiry, failures older
+	// no longer matters at now: codes that expired ExpiredCodeKept or
+	// longer before now, failures older
 	// than r.FailureWindow, expired send records, outbox messages older
 	// than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages, and
 	// message records older than r.MessageMaxAge. It
@@ -254,6 +255,12 @@ type FailureBudget struct {
 	Limit  int
 	Window time.Duration
 }
+
+// ExpiredCodeKept is how long a store keeps a code past its expiry (Purge
+// deletes it after that, or its time to live ends): a verification in that
+// time is told OutcomeExpired, so that logs and metrics can tell a user who
+// was too slow from a code that never existed (OutcomeUnknown).
+const ExpiredCodeKept = 10 * time.Minute
 
 // Outcome is the result of a verification attempt.
 type Outcome string

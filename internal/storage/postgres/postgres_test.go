@@ -558,7 +558,7 @@ func TestPurgeSparesCodesReplacedMeanwhile(t *testing.T) {
 			t.Fatalf("RecordSend: %v", err)
 		}
 	}
-	now := base.Add(time.Minute)
+	now := base.Add(storage.ExpiredCodeKept + time.Minute) // the old codes are due
 	retention := storage.Retention{BatchSize: 7, FailureWindow: time.Hour, OutboxMaxAge: time.Hour, OutboxMaxMessages: 100}
 	var (
 		wg       sync.WaitGroup
@@ -632,7 +632,8 @@ func TestPurgeSkipsLockedRows(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	n, err := s.Purge(ctx, base.Add(time.Minute), storage.Retention{BatchSize: 10})
+	now := base.Add(storage.ExpiredCodeKept + time.Minute)
+	n, err := s.Purge(ctx, now, storage.Retention{BatchSize: 10})
 	if err != nil {
 		t.Fatalf("Purge while a code is locked: %v", err)
 	}
@@ -642,7 +643,7 @@ func TestPurgeSkipsLockedRows(t *testing.T) {
 	if err := tx.Rollback(t.Context()); err != nil {
 		t.Fatalf("Rollback: %v", err)
 	}
-	if n, err := s.Purge(t.Context(), base.Add(time.Minute), storage.Retention{BatchSize: 10}); err != nil || n != 1 {
+	if n, err := s.Purge(t.Context(), now, storage.Retention{BatchSize: 10}); err != nil || n != 1 {
 		t.Errorf("Purge once the lock is gone = %d, %v; want 1, nil", n, err)
 	}
 }

@@ -48,7 +48,8 @@ const (
 )
 
 // Purge deletes one batch of each kind of record that no longer matters at
-// now: codes at or past their expiry; failures at or before
+// now: codes that expired storage.ExpiredCodeKept or longer before now;
+// failures at or before
 // now-r.FailureWindow; send records whose expiry (completed) or lease end
 // (pending: its owner is gone) is at or before now; outbox messages older
 // than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages; message
@@ -68,7 +69,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r storage.Retention) (
 		args  []any
 	}
 	steps := []step{
-		{"codes", purgeCodes, []any{ms(now), r.BatchSize}},
+		{"codes", purgeCodes, []any{ms(now.Add(-storage.ExpiredCodeKept)), r.BatchSize}},
 		{"send records", purgeSends, []any{ms(now), r.BatchSize}},
 	}
 	if r.FailureWindow > 0 {

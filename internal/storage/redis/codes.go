@@ -84,14 +84,15 @@ func (s *Store) RecordSend(ctx context.Context, r storage.SendRecord) error {
 	return nil
 }
 
-// putCode replaces the code in one script, with a TTL of its validity.
+// putCode replaces the code in one script, with a TTL of its validity and
+// storage.ExpiredCodeKept.
 // Alongside, in the same round trip, it reads the application's generation:
 // if the application is gone or has another generation it returns
 // storage.ErrNotFound (the code it stored then never verifies: VerifyCode
 // checks the generation too, and the TTL removes it).
 func (s *Store) putCode(ctx context.Context, c storage.Code) error {
 	res, others := putCode.execMulti(ctx, s.c, []string{s.keys.code(c.Key, c.AppGeneration)},
-		[]string{string(c.MAC), itoa(int64(c.AllowedAttempts)), itoa(unixMS(c.ExpiresAt)), itoa(s.ttlMS(c.ExpiresAt.Sub(c.CreatedAt)))},
+		[]string{string(c.MAC), itoa(int64(c.AllowedAttempts)), itoa(unixMS(c.ExpiresAt)), itoa(s.ttlMS(c.ExpiresAt.Sub(c.CreatedAt) + storage.ExpiredCodeKept))},
 		s.generationCmd(c.Key.AppID))
 	if err := res.Error(); err != nil {
 		return fmt.Errorf("code: %w", err)

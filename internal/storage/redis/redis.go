@@ -36,7 +36,8 @@
 // # Expiry
 //
 // Codes, failures and send records expire by TTL, set as relative durations
-// (PEXPIRE) when they are written: a code lives ExpiresAt-CreatedAt, failures
+// (PEXPIRE) when they are written: a code lives ExpiresAt-CreatedAt and
+// storage.ExpiredCodeKept more (to be told expired, not unknown), failures
 // the budget window, a send record until its lease ends or it expires,
 // counted from the Now it was claimed at; each plus a small margin
 // (Options.TTLMargin). Expiry as the contract defines it is still decided

@@ -34,7 +34,7 @@ const (
 )
 
 // Purge deletes one batch of each kind of record that no longer matters at
-// now: codes at or past their expiry; failures at or before
+// now: codes that expired storage.ExpiredCodeKept or longer before now; failures at or before
 // now-r.FailureWindow; send records whose expiry (completed) or lease end
 // (pending: its owner is gone) is at or before now; outbox messages older
 // than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages; message
@@ -50,7 +50,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, r storage.Retention) (
 	}
 	nowMS := unixMS(now)
 	steps := []purgeStep{
-		{"codes", deleteBatch(purgeCodes, nowMS, r.BatchSize)},
+		{"codes", deleteBatch(purgeCodes, unixMS(now.Add(-storage.ExpiredCodeKept)), r.BatchSize)},
 		{"send records", deleteBatch(purgeSends, nowMS, r.BatchSize)},
 		{"outbox messages", func(ctx context.Context, tx *stmts) (sql.Result, error) {
 			cutMS, cutSeq, err := outboxCut(ctx, tx, now, r)

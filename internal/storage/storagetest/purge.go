@@ -70,14 +70,22 @@ var purgeTests = []test{
 	{"ExpiredCodesGoLiveCodesStay", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
 		now := base.Add(time.Hour)
-		var expired, live []storage.Code
+		kept := storage.ExpiredCodeKept
+		var expired, recent, live []storage.Code
 		expired = append(expired, expiringCodes(t, s, app, "long-ago", 2, base)...)
-		expired = append(expired, expiringCodes(t, s, app, "just-now", 1, now)...)
+		expired = append(expired, expiringCodes(t, s, app, "kept-long-enough", 1, now.Add(-kept))...)
+		recent = append(recent, expiringCodes(t, s, app, "kept-1ms-more", 1, now.Add(-kept+time.Millisecond))...)
+		recent = append(recent, expiringCodes(t, s, app, "just-now", 1, now)...)
 		live = append(live, expiringCodes(t, s, app, "in-1ms", 1, now.Add(time.Millisecond))...)
 		live = append(live, expiringCodes(t, s, app, "later", 1, now.Add(time.Hour))...)
 		expectPurged(t, purgeAll(t, s, now, keepAll, purgeKinds*keepAll.BatchSize), len(expired))
 		for _, c := range expired {
 			expectVerify(t, s, "purged code "+c.Key.ReferenceID, attempt(c, "123456", now), storage.OutcomeUnknown)
+		}
+		// Expired less than ExpiredCodeKept ago: still there, to be told
+		// expired rather than unknown.
+		for _, c := range recent {
+			expectVerify(t, s, "recently expired code "+c.Key.ReferenceID, attempt(c, "123456", now), storage.OutcomeExpired)
 		}
 		for _, c := range live {
 			expectVerify(t, s, "live code "+c.Key.ReferenceID, attempt(c, "123456", now), storage.OutcomeValid)
@@ -177,9 +185,10 @@ var purgeTests = []test{
 		r := keepAll
 		r.BatchSize = 2
 		// Only codes are due, so each call deletes at most one batch.
-		expectPurged(t, purgeAll(t, s, base.Add(time.Minute), r, r.BatchSize), len(expired))
+		now := base.Add(storage.ExpiredCodeKept + time.Minute)
+		expectPurged(t, purgeAll(t, s, now, r, r.BatchSize), len(expired))
 		for _, c := range expired {
-			expectVerify(t, s, "purged code "+c.Key.ReferenceID, attempt(c, "123456", base.Add(time.Minute)), storage.OutcomeUnknown)
+			expectVerify(t, s, "purged code "+c.Key.ReferenceID, attempt(c, "123456", now), storage.OutcomeUnknown)
 		}
 	}},
 	{"RepeatedCallsFinishTheJob", func(t *testing.T, s storage.Store) {

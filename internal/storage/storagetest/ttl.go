@@ -132,11 +132,13 @@ var purgeTTLTests = append([]test{
 		replaced.MAC, replaced.CreatedAt, replaced.ExpiresAt = macOf("222222"), base.Add(time.Minute), base.Add(31*time.Minute)
 		putCode(t, s, replaced)
 
-		expectTTL(t, s, "a code valid 10 minutes", codeRecord(short), 10*time.Minute)
-		expectTTL(t, s, "a code valid 2 hours", codeRecord(long), 2*time.Hour)
-		expectTTL(t, s, "a consumed code (it answers consumed until it expires)", codeRecord(consumed), 10*time.Minute)
-		expectTTL(t, s, "a code after a wrong guess", codeRecord(guessed), 10*time.Minute)
-		expectTTL(t, s, "a replaced code, which lives as long as its replacement", codeRecord(replaced), 30*time.Minute)
+		// A code lives its validity, then storage.ExpiredCodeKept.
+		kept := storage.ExpiredCodeKept
+		expectTTL(t, s, "a code valid 10 minutes", codeRecord(short), 10*time.Minute+kept)
+		expectTTL(t, s, "a code valid 2 hours", codeRecord(long), 2*time.Hour+kept)
+		expectTTL(t, s, "a consumed code (it answers consumed until it expires)", codeRecord(consumed), 10*time.Minute+kept)
+		expectTTL(t, s, "a code after a wrong guess", codeRecord(guessed), 10*time.Minute+kept)
+		expectTTL(t, s, "a replaced code, which lives as long as its replacement", codeRecord(replaced), 30*time.Minute+kept)
 		expectNoRecord(t, s, "a code never stored", codeRecord(newCode(app, dest1, "missing", "123456")))
 
 		now := base.Add(time.Hour)
