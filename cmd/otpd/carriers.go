@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -171,6 +172,9 @@ func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, o
 		if set {
 			settings++
 		}
+	}
+	if !slices.Contains([]string{"smpp", "aws", "twilio", "webhook"}, c.Type) {
+		return nil, fmt.Errorf("type %q: want smpp, aws, twilio or webhook", c.Type)
 	}
 	if settings != 1 {
 		return nil, fmt.Errorf("give exactly one of smpp, aws, twilio or webhook settings (type %q)", c.Type)
