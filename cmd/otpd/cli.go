@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/otpd/otpd/internal/otp"
-	"github.com/otpd/otpd/internal/phone"
 	"github.com/otpd/otpd/internal/pinpointapi"
 	"github.com/otpd/otpd/internal/sms/outbox"
 	"github.com/otpd/otpd/internal/storage"
@@ -135,11 +134,8 @@ func (l listing) run(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *dest != "" && !phone.IsE164Syntax(*dest) {
-		return fmt.Errorf("%s: --destination %q: want an E.164 number such as +14255550142", l.name, *dest)
-	}
-	if *limit < 1 || *limit > pinpointapi.MaxListing {
-		return fmt.Errorf("%s: --limit %d: want 1 to %d", l.name, *limit, pinpointapi.MaxListing)
+	if err := pinpointapi.CheckListing(*dest, *limit); err != nil {
+		return fmt.Errorf("%s: --%w", l.name, err)
 	}
 	var (
 		entries any

@@ -1,6 +1,7 @@
 package pinpointapi
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -50,21 +51,32 @@ func MessageEntries(recs []storage.MessageRecord) []MessageEntry {
 // MaxListing bounds one listing of the outbox or of the message records.
 const MaxListing = 10000
 
-// listQuery reads a listing's query parameters: destination, empty or an
-// E.164 number, and limit, 1 to MaxListing (the default).
+// CheckListing checks a listing's filter, as GET /_otpd/outbox and
+// /_otpd/messages and the otpd outbox and messages commands take it:
+// destination empty or an E.164 number, limit 1 to MaxListing. Its error
+// names the parameter and what it must be.
+func CheckListing(destination string, limit int) error {
+	if destination != "" && !phone.IsE164Syntax(destination) {
+		return fmt.Errorf("destination must be an E.164 number such as +14255550142 (in a URL, +14255550142 is %%2B14255550142); got %q", destination)
+	}
+	if limit < 1 || limit > MaxListing {
+		return fmt.Errorf("limit must be an integer from 1 to %d; got %d", MaxListing, limit)
+	}
+	return nil
+}
+
+// listQuery reads a listing's query parameters (see CheckListing); limit
+// defaults to MaxListing.
 func listQuery(r *http.Request) (destination string, limit int, err error) {
 	q := r.URL.Query()
-	destination = q.Get("destination")
-	if destination != "" && !phone.IsE164Syntax(destination) {
-		return "", 0, errBadRequest("destination must be an E.164 number such as +14255550142; got %q", destination)
+	destination, limit = q.Get("destination"), MaxListing
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil {
+			return "", 0, errBadRequest("limit must be an integer from 1 to %d; got %q", MaxListing, v)
+		}
 	}
-	v := q.Get("limit")
-	if v == "" {
-		return destination, MaxListing, nil
-	}
-	limit, err = strconv.Atoi(v)
-	if err != nil || limit < 1 || limit > MaxListing {
-		return "", 0, errBadRequest("limit must be an integer from 1 to %d; got %q", MaxListing, v)
+	if err := CheckListing(destination, limit); err != nil {
+		return "", 0, errBadRequest("%s", err)
 	}
 	return destination, limit, nil
 }
