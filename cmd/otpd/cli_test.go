@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -32,18 +33,20 @@ func TestListingFlags(t *testing.T) {
 	}
 }
 
-// Help asked of a command is no error: main exits 0 on flag.ErrHelp, after
-// parseFlags printed the usage to standard output.
+// Help asked of a command goes to standard output and exits 0; a mistake
+// in its flags prints the usage to standard error and exits 2.
 func TestHelpIsNoError(t *testing.T) {
 	for _, args := range [][]string{{"serve", "-h"}, {"outbox", "--help"}, {"messages", "-h"}, {"apps", "create", "-h"}, {"flush-test", "--help"}} {
-		if err := run(args); !errors.Is(err, flag.ErrHelp) {
-			t.Errorf("%q: %v, want flag.ErrHelp", args, err)
+		err := run(args)
+		if !errors.Is(err, flag.ErrHelp) || usageOutput(err) != os.Stdout || exitCode(err) != 0 {
+			t.Errorf("%q: %v (usage to %v, exit %d), want flag.ErrHelp, its usage on standard output, exit 0", args, err, usageOutput(err).Name(), exitCode(err))
 		}
 	}
-	if err := run([]string{"apps", "--help"}); err != nil {
-		t.Errorf("apps --help: %v", err)
+	if err := run([]string{"apps", "--help"}); exitCode(err) != 0 {
+		t.Errorf("apps --help: %v, want exit 0", err)
 	}
-	if err := run([]string{"outbox", "--bogus"}); err == nil || errors.Is(err, flag.ErrHelp) {
-		t.Errorf("outbox --bogus: %v, want an error", err)
+	err := run([]string{"outbox", "--bogus"})
+	if err == nil || usageOutput(err) != os.Stderr || exitCode(err) != 2 {
+		t.Errorf("outbox --bogus: %v (usage to %v, exit %d), want an error, its usage on standard error, exit 2", err, usageOutput(err).Name(), exitCode(err))
 	}
 }

@@ -37,12 +37,19 @@ the same store.
 
 func main() {
 	err := run(os.Args[1:])
-	switch {
-	case errors.Is(err, flag.ErrHelp): // asked for, and printed
-	case err != nil:
+	if code := exitCode(err); code != 0 {
 		fmt.Fprintln(os.Stderr, "otpd:", err)
-		os.Exit(2)
+		os.Exit(code)
 	}
+}
+
+// exitCode is the process's exit status after run returned err: 0 when it
+// succeeded or printed the help asked for, 2 otherwise.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
 }
 
 func run(args []string) error {
@@ -78,11 +85,7 @@ func run(args []string) error {
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard) // the flag package would print the error, then the usage
 	if err := fs.Parse(args); err != nil {
-		out := os.Stderr
-		if errors.Is(err, flag.ErrHelp) {
-			out = os.Stdout
-		}
-		fs.SetOutput(out)
+		fs.SetOutput(usageOutput(err))
 		fs.Usage()
 		return err
 	}
@@ -90,6 +93,16 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%s: unexpected argument %q (this command takes flags only; see -h)", fs.Name(), fs.Arg(0))
 	}
 	return nil
+}
+
+// usageOutput is where a command's usage goes after parsing its flags
+// failed with err: standard output when help was asked for, standard error
+// after a mistake.
+func usageOutput(err error) *os.File {
+	if errors.Is(err, flag.ErrHelp) {
+		return os.Stdout
+	}
+	return os.Stderr
 }
 
 func newFlagSet(name, help string) *flag.FlagSet {
