@@ -115,9 +115,10 @@ func (s *server) storeName() string {
 // for the default data directory. A password in a store URL is not shown.
 func (s *server) storeFlag() string {
 	switch {
-	case s.cfg.Store != "" && s.cfg.Store == os.Getenv("OTPD_STORE"):
-		// Its password, if any, is not printed: the variable holds it.
-		return ` --store "$OTPD_STORE"`
+	case s.cfg.Store != "" && redactStoreURL(s.cfg.Store) != s.cfg.Store && s.cfg.Store == os.Getenv("OTPD_STORE"):
+		// The URL holds a password, which is not printed: the variable
+		// holds it, and the shell refuses to run the command without it.
+		return ` --store "${OTPD_STORE:?}"`
 	case s.cfg.Store != "":
 		return " --store " + shellQuote(redactStoreURL(s.cfg.Store))
 	case filepath.Clean(s.cfg.DataDir) == "otpd-data":
