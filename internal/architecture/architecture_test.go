@@ -62,6 +62,7 @@ var allowed = map[string][]string{
 	"internal/storage/postgres":    {"internal/storage"},
 	"internal/storage/redis":       {"internal/storage"},
 	"internal/storage/storagetest": {"internal/storage"},
+	"internal/sms":                 {"internal/phone"},
 	"internal/sms/outbox":          {"internal/sms", "internal/storage", "internal/gsm7"},
 	"internal/sms/webhook":         {"internal/sms", "internal/gsm7"},
 	"internal/sms/smstest":         {"internal/sms"},

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/otpd/otpd/internal/sms"
 	"github.com/otpd/otpd/internal/storage"
 )
 
@@ -165,21 +166,15 @@ func (s *Service) DeleteApp(ctx context.Context, id string) (storage.App, error)
 	return app, nil
 }
 
-// Limits of SMS channel settings.
-const (
-	MaxSenderIDLength  = 11
-	MaxShortCodeLength = 15
-)
-
 // UpdateSMSChannel changes an application's SMS channel settings.
 func (s *Service) UpdateSMSChannel(ctx context.Context, appID string, u storage.SMSChannelUpdate) (storage.App, error) {
 	if u.SenderID != nil && *u.SenderID != "" {
-		if err := checkSenderID("SenderId", *u.SenderID); err != nil {
-			return storage.App{}, err
+		if err := sms.CheckSenderID(*u.SenderID); err != nil {
+			return storage.App{}, invalid("SenderId", "%s; got %q", err, *u.SenderID)
 		}
 	}
-	if u.ShortCode != nil && *u.ShortCode != "" && !isShortCode(*u.ShortCode) {
-		return storage.App{}, invalid("ShortCode", "must be 3 to %d digits; got %q", MaxShortCodeLength, *u.ShortCode)
+	if u.ShortCode != nil && *u.ShortCode != "" && !sms.IsShortCode(*u.ShortCode) {
+		return storage.App{}, invalid("ShortCode", "must be 3 to %d digits; got %q", sms.MaxShortCodeLength, *u.ShortCode)
 	}
 	if !IsAppID(appID) {
 		return storage.App{}, ErrAppNotFound

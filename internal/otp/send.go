@@ -127,8 +127,8 @@ func checkSendRequest(r SendRequest) (sendParams, error) {
 	if r.OriginationIdentity == "" {
 		return p, invalid("OriginationIdentity", "is required: an E.164 phone number, a short code or an alphanumeric sender ID")
 	}
-	if err := checkOrigination(r.OriginationIdentity); err != nil {
-		return p, err
+	if err := sms.CheckOrigination(r.OriginationIdentity); err != nil {
+		return p, invalid("OriginationIdentity", "%s; got %q", err, r.OriginationIdentity)
 	}
 	var err error
 	if p.Country, err = checkDestination(r.DestinationIdentity); err != nil {
@@ -195,49 +195,6 @@ func checkReferenceID(ref string) error {
 	}
 	return nil
 }
-
-// checkOrigination accepts an E.164 number, a short code (digits) or an
-// alphanumeric sender ID.
-func checkOrigination(o string) error {
-	switch {
-	case o[0] == '+':
-		if !phone.IsE164Syntax(o) {
-			return invalid("OriginationIdentity", "starts with '+' but is not an E.164 number ('+' followed by 2 to 15 digits); got %q", o)
-		}
-		return nil
-	case isDigits(o):
-		if !isShortCode(o) {
-			return invalid("OriginationIdentity", "looks like a short code but must be 3 to %d digits; got %q", MaxShortCodeLength, o)
-		}
-		return nil
-	default:
-		return checkSenderID("OriginationIdentity", o)
-	}
-}
-
-// checkSenderID accepts an alphanumeric sender ID: 1 to 11 characters among
-// ASCII letters, digits, space, '-', '.', '_' and '&', at least one a letter.
-func checkSenderID(field, s string) error {
-	letters := 0
-	for _, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
-			letters++
-		case c >= '0' && c <= '9' || c == ' ' || c == '-' || c == '.' || c == '_' || c == '&':
-		default:
-			return invalid(field, "must be an E.164 number, a short code or an alphanumeric sender ID (ASCII letters, digits, space, '-', '.', '_', '&'); got %q", s)
-		}
-	}
-	if s != strings.TrimSpace(s) {
-		return invalid(field, "must not begin or end with a space; got %q", s)
-	}
-	if letters == 0 || len(s) > MaxSenderIDLength {
-		return invalid(field, "as an alphanumeric sender ID must be 1 to %d characters with at least one letter; got %q", MaxSenderIDLength, s)
-	}
-	return nil
-}
-
-func isShortCode(s string) bool { return len(s) >= 3 && len(s) <= MaxShortCodeLength && isDigits(s) }
 
 func isDigits(s string) bool {
 	if s == "" {

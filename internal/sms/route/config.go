@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/otpd/otpd/internal/sms"
 )
 
 const defaultName = "route"
@@ -126,8 +128,8 @@ func newMember(c Carrier, now time.Time) (*member, []string) {
 		case m.origins[o]:
 			problems = append(problems, fmt.Sprintf("Originations lists %q twice", o))
 		default:
-			if why := checkOrigination(o); why != "" {
-				problems = append(problems, fmt.Sprintf("Originations: %q %s", o, why))
+			if err := sms.CheckOrigination(o); err != nil {
+				problems = append(problems, fmt.Sprintf("Originations: %q %s", o, err))
 			}
 			m.origins[o] = true
 			m.allowed = append(m.allowed, o)
@@ -155,37 +157,6 @@ func newMember(c Carrier, now time.Time) (*member, []string) {
 		problems = append(problems, fmt.Sprintf("Timeout %v is negative; leave it 0 for the caller's deadline alone", c.Timeout))
 	}
 	return m, problems
-}
-
-// checkOrigination returns why o is not an origination identity, or "".
-func checkOrigination(o string) string {
-	switch {
-	case o == "":
-		return "is empty"
-	case o[0] == '+':
-		if !isE164Prefix(o) || len(o) < 3 {
-			return "starts with '+' but is not an E.164 number ('+' then 2 to 15 digits)"
-		}
-	case isDigits(o):
-		if len(o) < 3 || len(o) > 15 {
-			return "looks like a short code but is not 3 to 15 digits"
-		}
-	default:
-		letters := 0
-		for _, r := range o {
-			switch {
-			case r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
-				letters++
-			case r >= '0' && r <= '9' || r == ' ' || r == '-' || r == '.' || r == '_' || r == '&':
-			default:
-				return "is neither an E.164 number, a short code, nor an alphanumeric sender ID (ASCII letters, digits, space, '-', '.', '_', '&')"
-			}
-		}
-		if letters == 0 || len(o) > 11 {
-			return "as an alphanumeric sender ID must be 1 to 11 characters with at least one letter"
-		}
-	}
-	return ""
 }
 
 // newRule returns the rule for r, and what is wrong with r. names are the

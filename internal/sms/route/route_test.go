@@ -979,10 +979,10 @@ func TestNewRefuses(t *testing.T) {
 			c.Rules = append([]route.Rule{{AppID: appA, Carriers: []string{"a"}}, {AppID: appA, Prefixes: []string{"+1"}, Carriers: []string{"b"}}}, c.Rules...)
 		}, []string{"Rules[1] can never match: Rules[0] before it matches every message of application " + appA}},
 		{"bad originations", func(c *route.Config) {
-			c.Carriers[0].Originations = []string{"+1", "12", "Example Corp Ltd", "héllo", "+18555550142", "+18555550142", ""}
+			c.Carriers[0].Originations = []string{"+1", "12", "Example Corp Ltd", "héllo", " ExampleCo", "+18555550142", "+18555550142", ""}
 		},
 			[]string{`"+1" starts with '+' but is not an E.164 number`, `"12" looks like a short code`, `"Example Corp Ltd" as an alphanumeric sender ID`,
-				`"héllo" is neither`, `lists "+18555550142" twice`, `"" is empty`}},
+				`"héllo" must be an E.164 number, a short code or an alphanumeric sender ID`, `" ExampleCo" must not begin or end with a space`, `lists "+18555550142" twice`, `"" is empty`}},
 		{"a star among others", func(c *route.Config) { c.Carriers[0].Originations = []string{"*", "ExampleCo"} }, []string{`has "*"`}},
 		{"bad rates", func(c *route.Config) {
 			c.Carriers[0].RatePerSecond = -1
