@@ -146,21 +146,36 @@ func checkSendRequest(r SendRequest) (sendParams, error) {
 }
 
 // checkBrandName accepts 1 to MaxBrandNameLength characters that are not
-// all white space, none of them a control character: the brand goes into
-// the text as it is, where a newline or a NUL would reach the phone.
+// all blank, none of them a control, line-breaking or invisible formatting
+// character: the brand goes into the text as it is, where a newline, a NUL
+// or a right-to-left override would reach the phone.
 func checkBrandName(b string) error {
 	switch n := utf8.RuneCountInString(b); {
 	case n == 0:
 		return invalid("BrandName", "is required: 1 to %d characters", MaxBrandNameLength)
 	case n > MaxBrandNameLength:
 		return invalid("BrandName", "must be 1 to %d characters; got %d", MaxBrandNameLength, n)
-	case strings.IndexFunc(b, unicode.IsControl) >= 0:
-		return invalid("BrandName", "must not contain control characters such as a newline or a tab; got %q", b)
-	case strings.TrimSpace(b) == "":
+	case strings.IndexFunc(b, isHiddenInText) >= 0:
+		return invalid("BrandName", "must not contain control or formatting characters such as a newline, a tab or a direction override; got %q", b)
+	case strings.TrimFunc(b, isBlank) == "":
 		return invalid("BrandName", "must not be only white space; got %q", b)
 	}
 	return nil
 }
+
+// isHiddenInText reports whether r is a control character, a line or
+// paragraph separator, or an invisible formatting character (Unicode's Cf:
+// direction overrides, zero-width spaces, …), other than the zero-width
+// joiner and non-joiner that Indic and Persian words need.
+func isHiddenInText(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Zl, unicode.Zp) || unicode.Is(unicode.Cf, r) && !isJoiner(r)
+}
+
+// isBlank reports whether r shows as nothing: white space or a joiner.
+func isBlank(r rune) bool { return unicode.IsSpace(r) || isJoiner(r) }
+
+// isJoiner reports whether r is the zero-width non-joiner or joiner.
+func isJoiner(r rune) bool { return r == '\u200c' || r == '\u200d' }
 
 func checkRange(field string, v *int, lo, hi int, dst *int) error {
 	if v == nil {

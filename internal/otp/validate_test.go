@@ -61,3 +61,19 @@ func FuzzCheckVerifyRequest(f *testing.F) {
 		}
 	})
 }
+
+// A brand goes into the text as it is: letters of any script, inner spaces
+// and the joiners that Indic and Persian words need are fine; what a phone
+// would show as a line break, nothing, or text turned around is not.
+func TestCheckBrandName(t *testing.T) {
+	for _, b := range []string{"Acme", "Example Corp", "Café Ñandú", "日本語ブランド", "می\u200cخواهم", "क्\u200dष", "A&B-C.D"} {
+		if err := checkBrandName(b); err != nil {
+			t.Errorf("checkBrandName(%q) = %v, want nil", b, err)
+		}
+	}
+	for _, b := range []string{"", "Example\nCorp", "Tab\tCo", "\x00x", "A\u2028B", "A\u2029B", "\u202eevil", "ab\u200bcd", "\ufeffAcme", "   ", "\u200d", " \u200c ", "123456789012345678901"} {
+		if err := checkBrandName(b); err == nil {
+			t.Errorf("checkBrandName(%q) = nil, want a refusal", b)
+		}
+	}
+}
