@@ -116,13 +116,9 @@ const hmacKeyFileName = "hmac.key"
 // loadHMACKey returns the secret codes are hashed with: OTPD_HMAC_KEY (hex),
 // else the file named by OTPD_HMAC_KEY_FILE (hex), else the data
 // directory's hmac.key, generated on first start. It also says where it
-// came from, for the log. Both variables set is an error: which key an
-// instance hashes with must not depend on a precedence rule, since
-// instances with different keys verify none of each other's codes.
+// came from, for the log. (config.validate refuses both variables set and
+// a malformed OTPD_HMAC_KEY first, with the other problems.)
 func loadHMACKey(dataDir string) (key []byte, source string, err error) {
-	if os.Getenv("OTPD_HMAC_KEY") != "" && os.Getenv("OTPD_HMAC_KEY_FILE") != "" {
-		return nil, "", errors.New("OTPD_HMAC_KEY and OTPD_HMAC_KEY_FILE are both set: set one")
-	}
 	if v := os.Getenv("OTPD_HMAC_KEY"); v != "" {
 		key, err := decodeHMACKey(v)
 		if err != nil {
@@ -157,6 +153,23 @@ func loadHMACKey(dataDir string) (key []byte, source string, err error) {
 		return nil, "", fmt.Errorf("%s: %w", path, err)
 	}
 	return key, path, nil
+}
+
+// checkHMACKeyEnv reports what is wrong with the code hashing key's
+// variables: both set (which key an instance hashes with must not depend on
+// a precedence rule, since instances with different keys verify none of
+// each other's codes), or OTPD_HMAC_KEY not a key.
+func checkHMACKeyEnv() error {
+	v := os.Getenv("OTPD_HMAC_KEY")
+	if v != "" && os.Getenv("OTPD_HMAC_KEY_FILE") != "" {
+		return errors.New("OTPD_HMAC_KEY and OTPD_HMAC_KEY_FILE are both set: set one")
+	}
+	if v != "" {
+		if _, err := decodeHMACKey(v); err != nil {
+			return fmt.Errorf("OTPD_HMAC_KEY: %w", err)
+		}
+	}
+	return nil
 }
 
 func decodeHMACKey(s string) ([]byte, error) {

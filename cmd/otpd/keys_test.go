@@ -95,7 +95,8 @@ func TestHMACKeyFromEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("OTPD_HMAC_KEY_FILE", file)
-	if _, _, err := loadHMACKey(t.TempDir()); err == nil || !strings.Contains(err.Error(), "both set") {
+	cfg := testConfig(t.TempDir())
+	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "both set") {
 		t.Errorf("OTPD_HMAC_KEY and OTPD_HMAC_KEY_FILE both set: %v, want a refusal", err)
 	}
 	t.Setenv("OTPD_HMAC_KEY", "")
@@ -110,11 +111,12 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	cfg.Region = "US East"
 	cfg.TLSCert, cfg.TLSKey = "/nonexistent/cert.pem", "/nonexistent/key.pem"
 	cfg.FailureLimit = 0
+	t.Setenv("OTPD_HMAC_KEY", "abcd")
 	err := cfg.validate()
 	if err == nil {
 		t.Fatal("an invalid configuration was accepted")
 	}
-	for _, want := range []string{"--addr", "--region", "--tls-cert", "--failure-limit"} {
+	for _, want := range []string{"--addr", "--region", "--tls-cert", "--failure-limit", "OTPD_HMAC_KEY: "} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not mention %s:\n%v", want, err)
 		}
