@@ -82,8 +82,7 @@ func New() *Metrics {
 	for _, status := range otp.DeliveryStatuses() {
 		m.sends.WithLabelValues(status)
 	}
-	for _, o := range []storage.Outcome{storage.OutcomeValid, storage.OutcomeWrong, storage.OutcomeExpired,
-		storage.OutcomeExhausted, storage.OutcomeConsumed, storage.OutcomeUnknown, storage.OutcomeThrottled} {
+	for _, o := range storage.Outcomes() {
 		m.verifications.WithLabelValues(string(o))
 	}
 	return m

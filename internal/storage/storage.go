@@ -276,6 +276,12 @@ const (
 	OutcomeThrottled Outcome = "throttled"
 )
 
+// Outcomes returns every outcome of VerifyCode, e.g. to show each metric
+// from the start.
+func Outcomes() []Outcome {
+	return []Outcome{OutcomeValid, OutcomeWrong, OutcomeExpired, OutcomeExhausted, OutcomeConsumed, OutcomeUnknown, OutcomeThrottled}
+}
+
 // SendClaim asks to process a send exactly once; see Store.ClaimSend.
 type SendClaim struct {
 	AppID string

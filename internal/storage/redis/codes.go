@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -211,9 +212,7 @@ func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage
 
 // toOutcome checks an outcome a script returned.
 func toOutcome(s string) (storage.Outcome, error) {
-	switch o := storage.Outcome(s); o {
-	case storage.OutcomeValid, storage.OutcomeWrong, storage.OutcomeExpired, storage.OutcomeExhausted,
-		storage.OutcomeConsumed, storage.OutcomeUnknown, storage.OutcomeThrottled:
+	if o := storage.Outcome(s); slices.Contains(storage.Outcomes(), o) {
 		return o, nil
 	}
 	return "", fmt.Errorf("storage/redis: verify code: unexpected outcome %q", s)
