@@ -119,7 +119,9 @@ from 256 goroutines at once, a random 32-byte MAC each, over 10,000 numbers):
                   besides.
   --purge-test N  at each concurrency, with the server's purge held (it
                   purges nothing), run the workload once undisturbed, store N
-                  codes that expired a minute ago and pre-send the workload's
+                  codes that expired long enough ago to be purged at once (a
+                  minute past the 10 minutes expired codes are kept) and
+                  pre-send the workload's
                   codes; then release the purge (every second: --purge-interval
                   1s), wait for its first call and run the workload again while
                   it deletes them. Reports both p99s and their ratio, the codes

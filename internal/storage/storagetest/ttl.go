@@ -115,7 +115,7 @@ func pickTests(tests []test, names ...string) []test {
 // Purge would delete carries a TTL instead, and Purge trims the outbox and
 // the message records as for every backend.
 var purgeTTLTests = append([]test{
-	{"CodesLiveTheirValidity", func(t *testing.T, s storage.Store) {
+	{"CodesLiveTheirValidityAndExpiredCodeKept", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
 		short := newCode(app, dest1, "short", "123456")
 		long := newCode(app, dest1, "long", "123456")
@@ -136,7 +136,7 @@ var purgeTTLTests = append([]test{
 		kept := storage.ExpiredCodeKept
 		expectTTL(t, s, "a code valid 10 minutes", codeRecord(short), 10*time.Minute+kept)
 		expectTTL(t, s, "a code valid 2 hours", codeRecord(long), 2*time.Hour+kept)
-		expectTTL(t, s, "a consumed code (it answers consumed until it expires)", codeRecord(consumed), 10*time.Minute+kept)
+		expectTTL(t, s, "a consumed code (it answers consumed until it is gone)", codeRecord(consumed), 10*time.Minute+kept)
 		expectTTL(t, s, "a code after a wrong guess", codeRecord(guessed), 10*time.Minute+kept)
 		expectTTL(t, s, "a replaced code, which lives as long as its replacement", codeRecord(replaced), 30*time.Minute+kept)
 		expectNoRecord(t, s, "a code never stored", codeRecord(newCode(app, dest1, "missing", "123456")))
