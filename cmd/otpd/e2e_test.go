@@ -229,6 +229,9 @@ func TestApplications(t *testing.T) {
 	}
 	_, err = c.SendOTPMessage(ctx, &pinpoint.SendOTPMessageInput{ApplicationId: aws.String(id), SendOTPMessageRequestParameters: sendParams("r")})
 	wantAPIError(t, err, "BadRequestException", "disabled")
+	_, err = c.UpdateSmsChannel(ctx, &pinpoint.UpdateSmsChannelInput{ApplicationId: aws.String(id),
+		SMSChannelRequest: &types.SMSChannelRequest{SenderId: aws.String("ExampleCo ")}})
+	wantAPIError(t, err, "BadRequestException", "SenderId must not begin or end with a space")
 
 	del, err := c.DeleteApp(ctx, &pinpoint.DeleteAppInput{ApplicationId: aws.String(id)})
 	if err != nil {
