@@ -270,7 +270,11 @@ func runServe(args []string) error {
 		return err
 	}
 	s.announce(ln.Addr().String())
-	return s.serve(ctx, ln)
+	if err := s.serve(ctx, ln); err != nil {
+		return err
+	}
+	log.Info("otpd stopped")
+	return nil
 }
 
 // appCacheTTL maps --app-cache-ttl, where 0 means no cache, to

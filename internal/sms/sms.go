@@ -92,7 +92,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := fmt.Sprintf("carrier refused the message (%s, %d): %s", e.Status, e.Code, e.Message)
+	s := fmt.Sprintf("the carrier did not take the message (%s, %d): %s", e.Status, e.Code, e.Message)
 	if e.Err != nil {
 		s += " (" + e.Err.Error() + ")"
 	}
