@@ -116,29 +116,29 @@ const hmacKeyFileName = "hmac.key"
 // loadHMACKey returns the secret codes are hashed with: OTPD_HMAC_KEY (hex),
 // else the file named by OTPD_HMAC_KEY_FILE (hex), else the data
 // directory's hmac.key, generated on first start. It also says where it
-// came from, for the log. (config.validate refuses both variables set and
+// came from, for the log, and whether it generated it just now. (config.validate refuses both variables set and
 // a malformed OTPD_HMAC_KEY first, with the other problems.)
-func loadHMACKey(dataDir string) (key []byte, source string, err error) {
+func loadHMACKey(dataDir string) (key []byte, source string, generated bool, err error) {
 	if v := os.Getenv("OTPD_HMAC_KEY"); v != "" {
 		key, err := decodeHMACKey(v)
 		if err != nil {
-			return nil, "", fmt.Errorf("OTPD_HMAC_KEY: %w", err)
+			return nil, "", false, fmt.Errorf("OTPD_HMAC_KEY: %w", err)
 		}
-		return key, "OTPD_HMAC_KEY", nil
+		return key, "OTPD_HMAC_KEY", false, nil
 	}
 	if path := os.Getenv("OTPD_HMAC_KEY_FILE"); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, "", fmt.Errorf("OTPD_HMAC_KEY_FILE: %w", err)
+			return nil, "", false, fmt.Errorf("OTPD_HMAC_KEY_FILE: %w", err)
 		}
 		key, err := decodeHMACKey(string(data))
 		if err != nil {
-			return nil, "", fmt.Errorf("OTPD_HMAC_KEY_FILE %s: %w", path, err)
+			return nil, "", false, fmt.Errorf("OTPD_HMAC_KEY_FILE %s: %w", path, err)
 		}
-		return key, path, nil
+		return key, path, false, nil
 	}
 	path := filepath.Join(dataDir, hmacKeyFileName)
-	data, _, err := readOrCreateSecretFile(path, func() ([]byte, error) {
+	data, generated, err := readOrCreateSecretFile(path, func() ([]byte, error) {
 		key := make([]byte, 32)
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
@@ -146,13 +146,13 @@ func loadHMACKey(dataDir string) (key []byte, source string, err error) {
 		return []byte(hex.EncodeToString(key) + "\n"), nil
 	})
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	key, err = decodeHMACKey(string(data))
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", path, err)
+		return nil, "", false, fmt.Errorf("%s: %w", path, err)
 	}
-	return key, path, nil
+	return key, path, generated, nil
 }
 
 // checkHMACKeyEnv reports what is wrong with the code hashing key's

@@ -71,23 +71,23 @@ func TestGeneratedKeysPersist(t *testing.T) {
 	if err != nil || created || again.AccessKeyID != first.AccessKeyID || again.SecretAccessKey != first.SecretAccessKey {
 		t.Errorf("restart: %+v created=%v err=%v; want the same pair, read back", again, created, err)
 	}
-	k1, _, err := loadHMACKey(dir)
-	if err != nil || len(k1) != 32 {
-		t.Fatalf("HMAC key: %d bytes, %v", len(k1), err)
+	k1, _, created, err := loadHMACKey(dir)
+	if err != nil || len(k1) != 32 || !created {
+		t.Fatalf("HMAC key: %d bytes, generated %v, %v; want 32 new bytes", len(k1), created, err)
 	}
-	k2, _, _ := loadHMACKey(dir)
-	if !bytes.Equal(k1, k2) {
-		t.Error("the HMAC key changed across restarts")
+	k2, _, createdAgain, _ := loadHMACKey(dir)
+	if !bytes.Equal(k1, k2) || createdAgain {
+		t.Errorf("the HMAC key at restart: the same %v, generated again %v; want the same, read back", bytes.Equal(k1, k2), createdAgain)
 	}
 }
 
 func TestHMACKeyFromEnvironment(t *testing.T) {
 	t.Setenv("OTPD_HMAC_KEY", strings.Repeat("ab", 31))
-	if _, _, err := loadHMACKey(t.TempDir()); err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
+	if _, _, _, err := loadHMACKey(t.TempDir()); err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
 		t.Errorf("a 31-byte key: %v, want a refusal naming the minimum", err)
 	}
 	t.Setenv("OTPD_HMAC_KEY", strings.Repeat("ab", 32))
-	if key, src, err := loadHMACKey(t.TempDir()); err != nil || len(key) != 32 || src != "OTPD_HMAC_KEY" {
+	if key, src, generated, err := loadHMACKey(t.TempDir()); err != nil || len(key) != 32 || src != "OTPD_HMAC_KEY" || generated {
 		t.Errorf("a 32-byte key: %d bytes from %q, %v", len(key), src, err)
 	}
 	file := filepath.Join(t.TempDir(), "hmac")
@@ -100,7 +100,7 @@ func TestHMACKeyFromEnvironment(t *testing.T) {
 		t.Errorf("OTPD_HMAC_KEY and OTPD_HMAC_KEY_FILE both set: %v, want a refusal", err)
 	}
 	t.Setenv("OTPD_HMAC_KEY", "")
-	if key, src, err := loadHMACKey(t.TempDir()); err != nil || len(key) != 32 || src != file {
+	if key, src, generated, err := loadHMACKey(t.TempDir()); err != nil || len(key) != 32 || src != file || generated {
 		t.Errorf("OTPD_HMAC_KEY_FILE alone: %d bytes from %q, %v", len(key), src, err)
 	}
 }

@@ -25,16 +25,15 @@ import (
 
 // server is a configured otpd, ready to serve.
 type server struct {
-	cfg        config
-	log        *slog.Logger
-	now        func() time.Time
-	store      storage.Store
-	metrics    *metrics.Metrics
-	handler    http.Handler
-	creds      keyPair
-	newKeyPair bool
-	carrier    string    // what sends: "outbox" or the router's carriers
-	carriers   *carriers // nil with the development outbox
+	cfg      config
+	log      *slog.Logger
+	now      func() time.Time
+	store    storage.Store
+	metrics  *metrics.Metrics
+	handler  http.Handler
+	creds    keyPair
+	carrier  string    // what sends: "outbox" or the router's carriers
+	carriers *carriers // nil with the development outbox
 }
 
 // newServer opens the store and wires otpd together. now is the clock of
@@ -54,11 +53,18 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	if err != nil {
 		return nil, fmt.Errorf("access key pair: %w", err)
 	}
-	macKey, macSource, err := loadHMACKey(cfg.DataDir)
+	if generated {
+		log.Info("generated a new access key pair", "file", creds.File)
+	}
+	macKey, macSource, macGenerated, err := loadHMACKey(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("HMAC key: %w", err)
 	}
-	log.Info("code hashing key loaded", "source", macSource)
+	if macGenerated {
+		log.Info("generated a new code hashing key: losing or changing it invalidates every live code", "file", macSource)
+	} else {
+		log.Info("code hashing key loaded", "source", macSource)
+	}
 	for _, path := range []string{creds.File, macSource} {
 		if path != "" && looseSecretFile(path) {
 			log.Warn("a secret file can be read by other users; restrict it with chmod 600", "file", path)
@@ -127,7 +133,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		Ready:        st.Ping,
 		Logger:       log,
 	})
-	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m, handler: handler, creds: creds, newKeyPair: generated,
+	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m, handler: handler, creds: creds,
 		carrier: carrier.Name(), carriers: cs}, nil
 }
 
