@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/otpd/otpd/internal/phone"
 	"github.com/otpd/otpd/internal/pinpointapi"
 )
 
@@ -108,7 +109,7 @@ func (c *config) validate() error {
 	if !isRegion(c.Region) {
 		errs = append(errs, fmt.Errorf("--region %q: want an AWS region name such as us-east-1", c.Region))
 	}
-	if len(c.AccountID) != 12 || !allDigits(c.AccountID) {
+	if len(c.AccountID) != 12 || !phone.IsDigits(c.AccountID) {
 		errs = append(errs, fmt.Errorf("--account-id %q: want 12 digits", c.AccountID))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
@@ -185,15 +186,6 @@ func isRegion(s string) bool {
 		}
 	}
 	return true
-}
-
-func allDigits(s string) bool {
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 func env(name, fallback string) string {

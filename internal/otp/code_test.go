@@ -11,6 +11,7 @@ import (
 
 	"github.com/otpd/otpd/internal/gsm7"
 	"github.com/otpd/otpd/internal/keyedmac"
+	"github.com/otpd/otpd/internal/phone"
 )
 
 func TestNewCodeLengthAndDigits(t *testing.T) {
@@ -20,7 +21,7 @@ func TestNewCodeLengthAndDigits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(code) != n || !isDigits(code) {
+			if len(code) != n || !phone.IsDigits(code) {
 				t.Fatalf("newCode(%d) = %q, want %d digits", n, code, n)
 			}
 		}

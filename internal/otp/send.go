@@ -211,18 +211,6 @@ func checkReferenceID(ref string) error {
 	return nil
 }
 
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // afterSendTimeout bounds each store write that follows a carrier's answer
 // (storing the code, recording or releasing the send). They run even if the
 // client has gone, since the message may be on its way; a send claim's lease

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/otpd/otpd/internal/phone"
 )
 
 // FuzzCheckSendRequest checks that validation never panics, that every
@@ -56,7 +58,7 @@ func FuzzCheckVerifyRequest(f *testing.F) {
 			}
 			return
 		}
-		if !isDigits(code) || len(code) < MinCodeLength || len(code) > MaxCodeLength {
+		if !phone.IsDigits(code) || len(code) < MinCodeLength || len(code) > MaxCodeLength {
 			t.Fatalf("accepted Otp %q", code)
 		}
 	})

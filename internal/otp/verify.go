@@ -67,7 +67,7 @@ func checkVerifyRequest(r VerifyRequest) error {
 		return invalid("Otp", "is required: the %d to %d digits the user received", MinCodeLength, MaxCodeLength)
 	}
 	// The value is never echoed: it may be a code.
-	if !isDigits(r.Otp) {
+	if !phone.IsDigits(r.Otp) {
 		return invalid("Otp", "must be %d to %d digits (0-9); got a value with other characters", MinCodeLength, MaxCodeLength)
 	}
 	if len(r.Otp) < MinCodeLength || len(r.Otp) > MaxCodeLength {

@@ -57,10 +57,15 @@ func parse(s, defaultRegion string) (n *phonenumbers.PhoneNumber, valid bool, er
 // IsE164Syntax reports whether s is '+' followed by 2 to 15 digits, the
 // first of which is not 0.
 func IsE164Syntax(s string) bool {
-	if len(s) < 3 || len(s) > 16 || s[0] != '+' || s[1] == '0' {
+	return len(s) >= 3 && len(s) <= 16 && s[0] == '+' && s[1] != '0' && IsDigits(s[1:])
+}
+
+// IsDigits reports whether s is one or more ASCII digits.
+func IsDigits(s string) bool {
+	if s == "" {
 		return false
 	}
-	for i := 1; i < len(s); i++ {
+	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return false
 		}

@@ -36,3 +36,17 @@ func TestParseE164(t *testing.T) {
 		}
 	}
 }
+
+func TestIsDigitsAndE164Syntax(t *testing.T) {
+	for s, want := range map[string]bool{"0": true, "0123456789": true, "": false, "12a": false, "+1": false, "١٢": false, " 1": false} {
+		if got := IsDigits(s); got != want {
+			t.Errorf("IsDigits(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for s, want := range map[string]bool{"+14255550142": true, "+44": true, "+123456789012345": true, "+1234567890123456": false,
+		"+4": false, "+04": false, "14255550142": false, "+1 425": false, "+": false} {
+		if got := IsE164Syntax(s); got != want {
+			t.Errorf("IsE164Syntax(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

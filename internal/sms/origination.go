@@ -27,7 +27,7 @@ func CheckOrigination(o string) error {
 			return errors.New("starts with '+' but is not an E.164 number ('+' followed by 2 to 15 digits)")
 		}
 		return nil
-	case isDigits(o):
+	case phone.IsDigits(o):
 		if !IsShortCode(o) {
 			return fmt.Errorf("looks like a short code but must be 3 to %d digits", MaxShortCodeLength)
 		}
@@ -39,7 +39,7 @@ func CheckOrigination(o string) error {
 // IsShortCode reports whether s is a short code: 3 to MaxShortCodeLength
 // digits.
 func IsShortCode(s string) bool {
-	return len(s) >= 3 && len(s) <= MaxShortCodeLength && isDigits(s)
+	return len(s) >= 3 && len(s) <= MaxShortCodeLength && phone.IsDigits(s)
 }
 
 // CheckSenderID returns nil if s is an alphanumeric sender ID: 1 to
@@ -64,16 +64,4 @@ func CheckSenderID(s string) error {
 		return fmt.Errorf("as an alphanumeric sender ID must be 1 to %d characters with at least one letter", MaxSenderIDLength)
 	}
 	return nil
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }

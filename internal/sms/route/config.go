@@ -12,6 +12,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/otpd/otpd/internal/phone"
 	"github.com/otpd/otpd/internal/sms"
 )
 
@@ -225,7 +226,7 @@ func overlapsAny(prefix string, countries map[string]bool) bool {
 
 // isE164Prefix reports whether s is '+' then 1 to 15 digits, the first not 0.
 func isE164Prefix(s string) bool {
-	return len(s) >= 2 && len(s) <= 16 && s[0] == '+' && s[1] != '0' && isDigits(s[1:])
+	return len(s) >= 2 && len(s) <= 16 && s[0] == '+' && s[1] != '0' && phone.IsDigits(s[1:])
 }
 
 // isAppID reports whether id has the form of otpd's application IDs: 32
@@ -236,18 +237,6 @@ func isAppID(id string) bool {
 	}
 	for i := 0; i < len(id); i++ {
 		if !(id[i] >= '0' && id[i] <= '9' || id[i] >= 'a' && id[i] <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
 	}
