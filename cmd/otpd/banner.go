@@ -50,7 +50,7 @@ func (s *server) announce(addr string) {
 		carrierLine = "Messages go out through the carriers and routes of " + s.cfg.CarrierConfig + "."
 		readCode = "# read the code on the phone"
 	}
-	if endpoint != scheme+"://"+addr {
+	if clientHostPort(addr) != addr {
 		carrierLine = "It listens on every address of this machine (" + addr + "); other machines use one of them.\n" + carrierLine
 	}
 	fmt.Printf(`

@@ -166,6 +166,9 @@ func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, ob
 	return out, nil
 }
 
+// carrierTypes are the carriers' types, each with settings of its name.
+var carrierTypes = []string{"smpp", "aws", "twilio", "webhook"}
+
 func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, out *carriers) (sms.Carrier, error) {
 	settings := 0
 	for _, set := range []bool{c.SMPP != nil, c.AWS != nil, c.Twilio != nil, c.Webhook != nil} {
@@ -173,11 +176,11 @@ func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, o
 			settings++
 		}
 	}
-	if !slices.Contains([]string{"smpp", "aws", "twilio", "webhook"}, c.Type) {
-		return nil, fmt.Errorf("type %q: want smpp, aws, twilio or webhook", c.Type)
+	if !slices.Contains(carrierTypes, c.Type) {
+		return nil, fmt.Errorf("type %q: want one of %s", c.Type, strings.Join(carrierTypes, ", "))
 	}
 	if settings != 1 {
-		return nil, fmt.Errorf("give exactly one of smpp, aws, twilio or webhook settings (type %q)", c.Type)
+		return nil, fmt.Errorf("type %q takes its settings under %s:, and no other settings", c.Type, c.Type)
 	}
 	switch {
 	case c.Type == "smpp" && c.SMPP != nil:

@@ -213,7 +213,7 @@ routes:
 		t.Errorf("an unknown key: %v, want an error naming it", err)
 	}
 	os.WriteFile(path, []byte("carriers:\n  - name: x\n    type: smtp\n    webhook:\n      url: http://sms.example.com/send\n"), 0o600)
-	if _, err := newServer(context.Background(), cfg, cfg.logger(), time.Now); err == nil || !strings.Contains(err.Error(), `type "smtp": want smpp, aws, twilio or webhook`) {
+	if _, err := newServer(context.Background(), cfg, cfg.logger(), time.Now); err == nil || !strings.Contains(err.Error(), `type "smtp": want one of smpp, aws, twilio, webhook`) {
 		t.Errorf("an unknown type: %v, want an error naming it and the known ones", err)
 	}
 }

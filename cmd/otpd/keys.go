@@ -116,8 +116,9 @@ const hmacKeyFileName = "hmac.key"
 // loadHMACKey returns the secret codes are hashed with: OTPD_HMAC_KEY (hex),
 // else the file named by OTPD_HMAC_KEY_FILE (hex), else the data
 // directory's hmac.key, generated on first start. It also says where it
-// came from, for the log, and whether it generated it just now. (config.validate refuses both variables set and
-// a malformed OTPD_HMAC_KEY first, with the other problems.)
+// came from, for the log, and whether it generated it just now.
+// (config.validate refuses both variables set, and a malformed
+// OTPD_HMAC_KEY, first, with the other problems.)
 func loadHMACKey(dataDir string) (key []byte, source string, generated bool, err error) {
 	if v := os.Getenv("OTPD_HMAC_KEY"); v != "" {
 		key, err := decodeHMACKey(v)

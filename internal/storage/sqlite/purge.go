@@ -34,8 +34,8 @@ const (
 )
 
 // Purge deletes one batch of each kind of record that no longer matters at
-// now: codes that expired storage.ExpiredCodeKept or longer before now; failures at or before
-// now-r.FailureWindow; send records whose expiry (completed) or lease end
+// now: codes that expired storage.ExpiredCodeKept or longer before now;
+// failures at or before now-r.FailureWindow; send records whose expiry (completed) or lease end
 // (pending: its owner is gone) is at or before now; outbox messages older
 // than r.OutboxMaxAge or beyond the newest r.OutboxMaxMessages; message
 // records older than r.MessageMaxAge (by their CreatedAt). A zero
