@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -90,9 +91,15 @@ func arnFlags(fs interface {
 func withStore(cfg config, create bool, f func(ctx context.Context, st storage.Store) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := openStore(ctx, cfg, create)
+	st, created, err := openStore(ctx, cfg, create)
 	if err != nil {
 		return err
+	}
+	if created {
+		// Not an error, since an application may be created before the
+		// first start; but a mistyped --data-dir shows here.
+		fmt.Fprintf(os.Stderr, "otpd: created a new database at %s: otpd serve --data-dir %s will use it\n",
+			filepath.Join(cfg.DataDir, databaseFileName), cfg.DataDir)
 	}
 	defer st.Close()
 	return f(ctx, st)

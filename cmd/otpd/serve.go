@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -70,9 +71,12 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 			log.Warn("a secret file can be read by other users; restrict it with chmod 600", "file", path)
 		}
 	}
-	st, err := openStore(ctx, cfg, true)
+	st, created, err := openStore(ctx, cfg, true)
 	if err != nil {
 		return nil, err
+	}
+	if created {
+		log.Info("created a new embedded database", "file", filepath.Join(cfg.DataDir, databaseFileName))
 	}
 	if cfg.Store == "" {
 		spareProcForFlushes(log)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -53,27 +54,26 @@ func checkStoreURL(s string) error {
 
 // openStore opens the configured store: the shared one named by --store,
 // or the embedded database in --data-dir. The embedded database is created
-// only when create is true; otherwise a missing one is an error, so that a
-// command run from the wrong directory says so instead of showing an empty
-// store.
-func openStore(ctx context.Context, cfg config, create bool) (storage.Store, error) {
+// only when create is true, and then created tells so; otherwise a missing
+// one is an error, so that a command run from the wrong directory says so
+// instead of showing an empty store.
+func openStore(ctx context.Context, cfg config, create bool) (st storage.Store, created bool, err error) {
 	if cfg.Store != "" {
-		return openSharedStore(ctx, cfg.Store)
+		st, err = openSharedStore(ctx, cfg.Store)
+		return st, false, err
 	}
 	path := filepath.Join(cfg.DataDir, databaseFileName)
-	if !create {
-		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("no otpd database at %s (%v): pass the --data-dir (or --store) that otpd serve uses", path, err)
-		}
+	_, statErr := os.Stat(path)
+	if statErr != nil && !create {
+		return nil, false, fmt.Errorf("no otpd database at %s (%v): pass the --data-dir (or --store) that otpd serve uses", path, statErr)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data directory: %w", err)
+		return nil, false, fmt.Errorf("create data directory: %w", err)
 	}
-	st, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, fmt.Errorf("open the embedded database: %w", err)
+	if st, err = sqlite.Open(ctx, path); err != nil {
+		return nil, false, fmt.Errorf("open the embedded database: %w", err)
 	}
-	return st, nil
+	return st, errors.Is(statErr, fs.ErrNotExist), nil
 }
 
 func openSharedStore(ctx context.Context, s string) (storage.Store, error) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -25,4 +27,29 @@ func TestRedactStoreURL(t *testing.T) {
 	if got := redactStoreURL("postgres://otpd@db.internal/otpd?sslmode=require"); got != "postgres://otpd@db.internal/otpd?sslmode=require" {
 		t.Errorf("a URL without a password changed: %q", got)
 	}
+}
+
+// TestOpenEmbeddedStore checks that only a command that creates something
+// creates the embedded database, and that it says when it did.
+func TestOpenEmbeddedStore(t *testing.T) {
+	ctx := context.Background()
+	cfg := config{DataDir: filepath.Join(t.TempDir(), "data")}
+	if _, _, err := openStore(ctx, cfg, false); err == nil || !strings.Contains(err.Error(), "no otpd database at") {
+		t.Fatalf("open without create in an empty directory: err %v, want one saying there is no database", err)
+	}
+	for i, wantCreated := range []bool{true, false} {
+		st, created, err := openStore(ctx, cfg, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Close()
+		if created != wantCreated {
+			t.Errorf("open #%d with create: created %v, want %v", i+1, created, wantCreated)
+		}
+	}
+	st, created, err := openStore(ctx, cfg, false)
+	if err != nil || created {
+		t.Fatalf("open without create once the database exists: created %v, err %v", created, err)
+	}
+	st.Close()
 }
