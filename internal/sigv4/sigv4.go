@@ -96,6 +96,9 @@ func invalid(format string, args ...any) *Error {
 func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err error) {
 	header := r.Header.Get("Authorization")
 	if header == "" {
+		if r.URL.Query().Has("X-Amz-Signature") {
+			return "", &Error{Code: codeMissingToken, Message: "Missing Authentication Token: otpd does not accept signatures in the query string (presigned URLs); sign the Authorization header."}
+		}
 		return "", &Error{Code: codeMissingToken, Message: "Missing Authentication Token"}
 	}
 

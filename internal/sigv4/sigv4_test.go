@@ -360,6 +360,10 @@ func TestSDKSignedChanged(t *testing.T) {
 		// Missing and malformed parts.
 		{name: "no Authorization", change: func(req *http.Request) { req.Header.Del("Authorization") },
 			wantCode: "MissingAuthenticationTokenException", wantMessage: "Missing Authentication Token"},
+		{name: "a presigned URL", change: func(req *http.Request) {
+			req.Header.Del("Authorization")
+			req.URL.RawQuery = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=00"
+		}, wantCode: "MissingAuthenticationTokenException", wantMessage: "does not accept signatures in the query string"},
 		{name: "other algorithm", change: replaceAuth("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256"),
 			wantCode: incomplete, wantMessage: "algorithm"},
 		{name: "no Credential", change: replaceAuth("Credential=", "Credentials="),
