@@ -3,6 +3,7 @@ package pinpointapi
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -33,4 +34,53 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeRefusesWhatJSONWouldReplace checks that bytes encoding/json
+// would turn into U+FFFD are refused, and that what is valid is not.
+func TestDecodeRefusesWhatJSONWouldReplace(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want string // in the error; "" means accepted
+	}{
+		{`{"ReferenceId":"r` + "\xff" + `"}`, "not valid UTF-8 (at byte 17)"},
+		{"\uFEFF" + `{"ReferenceId":"r"}`, "byte order mark"},
+		{`{"ReferenceId":"r\ud800"}`, "byte 17 is half of a UTF-16 surrogate pair"},
+		{`{"ReferenceId":"r\udc00"}`, "byte 17 is half"},
+		{`{"ReferenceId":"r\ud800\u0041"}`, "byte 17 is half"},
+		{`{"ReferenceId":"r\ud800"}` + `{"x":"\ud83d\ude00"}`, "byte 17 is half"},
+		{`{"ReferenceId":"r\ud83d\ude00"}`, ""},            // a pair: 😀
+		{`{"ReferenceId":"r😀 é"}`, ""},                     // UTF-8 as it is
+		{`{"ReferenceId":"r\\ud800"}`, ""},                 // an escaped backslash, then text
+		{`{"ReferenceId":"r\"\ud800"}`, "byte 19 is half"}, // after an escaped quote, still in the string
+		{`{"ReferenceId":"r\u00e9\u0041"}`, ""},
+	} {
+		var v verifyOTPRequest
+		err := decode([]byte(tc.body), &v)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("decode(%q) = %v, want it accepted", tc.body, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("decode(%q) = %v, want an error saying %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+// TestDecodeNamesTheField checks that a value of the wrong JSON type is
+// named as the client wrote it: a field, or the values of a map.
+func TestDecodeNamesTheField(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		v    any
+		want string
+	}{
+		{`{"Otp":123456}`, &verifyOTPRequest{}, "Otp must be a string; got a JSON number."},
+		{`{"Name":"x","tags":{"a":1}}`, &createApplicationRequest{}, "Each value of tags must be a string; got a JSON number."},
+		{`{"Name":"x","tags":[]}`, &createApplicationRequest{}, "tags must be an object; got a JSON array."},
+	} {
+		err := decode([]byte(tc.body), tc.v)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("decode(%s) = %v, want %q", tc.body, err, tc.want)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -127,8 +128,12 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // newRequestID returns a random ID in the form of AWS request IDs (a UUID).
 func newRequestID() string { return uuid.NewString() }
 
-// readBody reads the whole request body, refusing one over the limit.
+// readBody reads the whole request body, refusing one over the limit or
+// one compressed (no Pinpoint operation takes a compressed request).
 func (s *server) readBody(r *http.Request) ([]byte, error) {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, errBadRequest("Content-Encoding %q is not supported: send the request body uncompressed.", ce)
+	}
 	if r.ContentLength > s.MaxBodyBytes {
 		return nil, errPayloadTooLarge(s.MaxBodyBytes)
 	}
