@@ -483,7 +483,11 @@ func TestValidation(t *testing.T) {
 		{"DestinationIdentity not a valid number", with("DestinationIdentity", "+10000000000"), "DestinationIdentity"},
 		{"missing ReferenceId", with("ReferenceId", nil), "ReferenceId"},
 		{"ReferenceId too long", with("ReferenceId", strings.Repeat("r", 49)), "ReferenceId"},
+		{"ReferenceId with a NUL", with("ReferenceId", "login\x0042"), "ReferenceId"},
+		{"ReferenceId with a tab", with("ReferenceId", "a\tb"), "ReferenceId"},
 		{"EntityId too long", with("EntityId", strings.Repeat("1", 65)), "EntityId"},
+		{"EntityId with a newline", with("EntityId", "1\n2"), "EntityId"},
+		{"TemplateId with a NUL", with("TemplateId", "1\x002"), "TemplateId"},
 	}
 	for _, tc := range sendCases {
 		t.Run("send/"+tc.name, func(t *testing.T) {
@@ -503,6 +507,9 @@ func TestValidation(t *testing.T) {
 		{"missing Otp", `{"DestinationIdentity":"+14255550142","ReferenceId":"ref"}`, "Otp"},
 		{"non-digit Otp", `{"DestinationIdentity":"+14255550142","ReferenceId":"ref","Otp":"12a456"}`, "Otp"},
 		{"Otp not a string", `{"DestinationIdentity":"+14255550142","ReferenceId":"ref","Otp":123456}`, "Otp"},
+		{"ReferenceId with a NUL", `{"DestinationIdentity":"+14255550142","ReferenceId":"r\u0000","Otp":"123456"}`, "ReferenceId"},
+		{"not UTF-8", `{"DestinationIdentity":"+14255550142","ReferenceId":"r` + "\xff" + `","Otp":"123456"}`, "UTF-8"},
+		{"a lone surrogate", `{"DestinationIdentity":"+14255550142","ReferenceId":"r\ud800","Otp":"123456"}`, "surrogate"},
 		{"not JSON", `{"DestinationIdentity":`, "JSON"},
 		{"empty body", ``, "empty"},
 	}
@@ -515,6 +522,29 @@ func TestValidation(t *testing.T) {
 	t.Run("CreateApp without Name", func(t *testing.T) {
 		resp, body := ts.do(t, http.MethodPost, "/v1/apps", []byte(`{"tags":{}}`), nil)
 		wantErrorResponse(t, resp, body, http.StatusBadRequest, "BadRequestException", "Name")
+	})
+	for _, tc := range []struct{ name, body, want string }{
+		{"a Name with a newline", `{"Name":"a\nb"}`, "Name"},
+		{"a tag key AWS reserves", `{"Name":"x","tags":{"AWS:team":"a"}}`, "reserves"},
+		{"a tag value with a NUL", `{"Name":"x","tags":{"team":"a\u0000"}}`, "control characters"},
+		{"a tag value not a string", `{"Name":"x","tags":{"team":1}}`, "Each value of tags"},
+	} {
+		t.Run("CreateApp with "+tc.name, func(t *testing.T) {
+			resp, body := ts.do(t, http.MethodPost, "/v1/apps", []byte(tc.body), nil)
+			wantErrorResponse(t, resp, body, http.StatusBadRequest, "BadRequestException", tc.want)
+		})
+	}
+	t.Run("a malformed amz-sdk-invocation-id", func(t *testing.T) {
+		body, _ := json.Marshal(valid)
+		for _, id := range []string{strings.Repeat("a", 65), "caf\xe9"} {
+			resp, respBody := ts.do(t, http.MethodPost, "/v1/apps/"+app+"/otp", body, http.Header{"Amz-Sdk-Invocation-Id": {id}})
+			wantErrorResponse(t, resp, respBody, http.StatusBadRequest, "BadRequestException", "amz-sdk-invocation-id")
+		}
+	})
+	t.Run("a compressed body", func(t *testing.T) {
+		body, _ := json.Marshal(valid)
+		resp, respBody := ts.do(t, http.MethodPost, "/v1/apps/"+app+"/otp", body, http.Header{"Content-Encoding": {"gzip"}})
+		wantErrorResponse(t, resp, respBody, http.StatusBadRequest, "BadRequestException", "Content-Encoding")
 	})
 	t.Run("unknown application", func(t *testing.T) {
 		missing := "0123456789abcdef0123456789abcdef"

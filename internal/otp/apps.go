@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -18,6 +19,10 @@ const (
 	MaxTagKeyLength   = 128
 	MaxTagValueLength = 256
 )
+
+// reservedTagPrefix begins the tag keys that AWS keeps for itself, in any
+// case.
+const reservedTagPrefix = "aws:"
 
 // NewApp describes an application to create.
 type NewApp struct {
@@ -74,6 +79,9 @@ func validateNewApp(req NewApp) error {
 	if n := utf8.RuneCountInString(req.Name); n < 1 || n > MaxAppNameLength {
 		return invalid("Name", "must be 1 to %d characters; got %d", MaxAppNameLength, n)
 	}
+	if err := checkNoControl("Name", req.Name); err != nil {
+		return err
+	}
 	if len(req.Tags) > MaxTags {
 		return invalid("tags", "may hold at most %d tags; got %d", MaxTags, len(req.Tags))
 	}
@@ -83,6 +91,12 @@ func validateNewApp(req NewApp) error {
 		}
 		if n := utf8.RuneCountInString(v); n > MaxTagValueLength {
 			return invalid("tags", "values must be at most %d characters; the value of %q has %d", MaxTagValueLength, k, n)
+		}
+		if hasControl(k) || hasControl(v) {
+			return invalid("tags", "keys and values must not contain control characters such as NUL, a tab or a newline; got %q: %q", k, v)
+		}
+		if strings.HasPrefix(strings.ToLower(k), reservedTagPrefix) {
+			return invalid("tags", "keys must not begin with %q, which AWS reserves; got %q", reservedTagPrefix, k)
 		}
 	}
 	return nil

@@ -141,6 +141,12 @@ func checkSendRequest(r SendRequest) (sendParams, error) {
 		if n := utf8.RuneCountInString(f.value); n > MaxDLTIDLength {
 			return p, invalid(f.field, "must be at most %d characters; got %d", MaxDLTIDLength, n)
 		}
+		if err := checkNoControl(f.field, f.value); err != nil {
+			return p, err
+		}
+	}
+	if err := checkInvocationID(r.InvocationID); err != nil {
+		return p, err
 	}
 	return p, nil
 }
@@ -207,6 +213,33 @@ func checkReferenceID(ref string) error {
 			return invalid("ReferenceId", "is required: 1 to %d characters", MaxReferenceIDLength)
 		}
 		return invalid("ReferenceId", "must be 1 to %d characters; got %d", MaxReferenceIDLength, n)
+	}
+	return checkNoControl("ReferenceId", ref)
+}
+
+// checkNoControl refuses a control character (Unicode's Cc: NUL, a tab, a
+// newline, …) in field's value v: no identifier or name needs one, and
+// PostgreSQL's text cannot hold a NUL, so the value would work on one
+// store and fail on another.
+func checkNoControl(field, v string) error {
+	if hasControl(v) {
+		return invalid(field, "must not contain control characters such as NUL, a tab or a newline; got %q", v)
+	}
+	return nil
+}
+
+func hasControl(s string) bool { return strings.IndexFunc(s, unicode.IsControl) >= 0 }
+
+// MaxInvocationIDLength bounds the amz-sdk-invocation-id header, which the
+// AWS SDKs fill with a UUID (36 characters).
+const MaxInvocationIDLength = 64
+
+// checkInvocationID accepts an empty ID (the request is not de-duplicated)
+// or 1 to MaxInvocationIDLength printable ASCII characters: it becomes part
+// of a key in the store.
+func checkInvocationID(id string) error {
+	if len(id) > MaxInvocationIDLength || strings.IndexFunc(id, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+		return invalid("amz-sdk-invocation-id", "(a header) must be 1 to %d printable ASCII characters, such as the UUID the AWS SDKs send; got %q", MaxInvocationIDLength, id)
 	}
 	return nil
 }
@@ -412,7 +445,11 @@ func (s *Service) deliver(ctx context.Context, app storage.App, p sendParams, cl
 		entry := oc.Entry(msg)
 		record.Outbox, receipt = &entry, oc.Receipt(msg)
 	} else {
-		sendCtx, cancel := context.WithTimeout(ctx, s.sendTimeout)
+		// The send goes on if the client goes (an SDK's read timeout
+		// closes the connection, and retries with the same invocation
+		// ID): the carrier's answer, not the cancellation, is what is
+		// recorded and what the retry is answered with.
+		sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.sendTimeout)
 		receipt, sendErr = s.carrier.Send(sendCtx, msg)
 		cancel()
 	}

@@ -173,6 +173,48 @@ func TestConcurrentRetriesSendOnce(t *testing.T) {
 	checkOneResult(t, results)
 }
 
+// TestClientGoneDuringSend checks that a client that goes while the
+// carrier works (an SDK's read timeout) does not cancel the send: its retry
+// with the same invocation ID gets the carrier's answer, and the code sent
+// verifies.
+func TestClientGoneDuringSend(t *testing.T) {
+	carrier := &scriptedCarrier{answers: []error{nil}, hold: make(chan struct{})}
+	svc, app := newTestService(t, carrier, 5*time.Second)
+	req := sendRequest(app)
+	req.InvocationID = "0f4c2a52-9d1e-4b7a-a3c6-5e2d8f1b7c90"
+	ctx, cancel := context.WithCancel(context.Background())
+	gone := make(chan error, 1)
+	go func() {
+		_, err := svc.Send(ctx, req)
+		gone <- err
+	}()
+	for carrier.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel() // the client goes while the carrier holds the message
+	retry := make(chan SendResult, 1)
+	go func() {
+		res, err := svc.Send(context.Background(), req)
+		if err != nil {
+			t.Errorf("the retry: %v", err)
+		}
+		retry <- res
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(carrier.hold) // the carrier accepts the message
+	<-gone
+	res := <-retry
+	if res.DeliveryStatus != StatusSuccessful {
+		t.Errorf("the retry's result = %+v, want the carrier's answer, SUCCESSFUL", res)
+	}
+	if n := carrier.calls.Load(); n != 1 {
+		t.Errorf("the carrier was called %d times, want 1", n)
+	}
+	if !verifies(t, svc, app, carrier.lastCode(t)) {
+		t.Error("the code texted while the client was gone does not verify")
+	}
+}
+
 // sendConcurrently sends req n times at once, calls meanwhile (if not nil)
 // while they run, and returns their results once all have returned.
 func sendConcurrently(t *testing.T, svc *Service, req SendRequest, n int, meanwhile func()) []SendResult {

@@ -16,6 +16,7 @@ func FuzzCheckSendRequest(f *testing.F) {
 	f.Add("SMS", "Acme", 9, 61, 0, "xx", "ACME", "+1", "", "x")
 	f.Add("sms", "", 5, 5, 1, "pt-br", "12345", "+4915123456789", "r", "1234567890123456789")
 	f.Add("SMS", "日本語ブランド", 8, 60, 5, "ja-JP", "+", "+819012345678", "参照", "")
+	f.Add("SMS", "Acme", 6, 10, 3, "en-US", "+18555550142", "+14255550142", "login\x0042", "1\n2")
 	f.Fuzz(func(t *testing.T, channel, brand string, codeLen, validity, attempts int, lang, from, to, ref, entity string) {
 		p, err := checkSendRequest(SendRequest{
 			Channel: channel, BrandName: brand, CodeLength: &codeLen, ValidityPeriod: &validity, AllowedAttempts: &attempts,
@@ -36,8 +37,11 @@ func FuzzCheckSendRequest(f *testing.F) {
 		if n := utf8.RuneCountInString(p.BrandName); n < 1 || n > MaxBrandNameLength {
 			t.Fatalf("accepted a brand of %d characters", n)
 		}
-		if n := utf8.RuneCountInString(p.ReferenceID); n < 1 || n > MaxReferenceIDLength {
-			t.Fatalf("accepted a ReferenceId of %d characters", n)
+		if n := utf8.RuneCountInString(p.ReferenceID); n < 1 || n > MaxReferenceIDLength || hasControl(p.ReferenceID) {
+			t.Fatalf("accepted ReferenceId %q", p.ReferenceID)
+		}
+		if hasControl(p.EntityID) {
+			t.Fatalf("accepted EntityId %q", p.EntityID)
 		}
 		if _, ok := templates[p.Language]; !ok {
 			t.Fatalf("accepted language %q", p.Language)
