@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -238,8 +239,12 @@ const MaxInvocationIDLength = 64
 // or 1 to MaxInvocationIDLength printable ASCII characters: it becomes part
 // of a key in the store.
 func checkInvocationID(id string) error {
-	if len(id) > MaxInvocationIDLength || strings.IndexFunc(id, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
-		return invalid("amz-sdk-invocation-id", "(a header) must be 1 to %d printable ASCII characters, such as the UUID the AWS SDKs send; got %q", MaxInvocationIDLength, id)
+	const rule = "(a header) must be 1 to %d printable ASCII characters, such as the UUID the AWS SDKs send; got %s"
+	if len(id) > MaxInvocationIDLength {
+		return invalid("amz-sdk-invocation-id", rule, MaxInvocationIDLength, fmt.Sprintf("%d bytes", len(id)))
+	}
+	if strings.IndexFunc(id, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+		return invalid("amz-sdk-invocation-id", rule, MaxInvocationIDLength, strconv.Quote(id))
 	}
 	return nil
 }
@@ -441,6 +446,11 @@ func (s *Service) deliver(ctx context.Context, app storage.App, p sendParams, cl
 		receipt sms.Receipt
 		sendErr error
 	)
+	if claimKey == "" && ctx.Err() != nil {
+		// The client has gone and nothing would answer its retry with
+		// this send's result: a message now would only be a second one.
+		return SendResult{}, record, fmt.Errorf("the client went away before the message was sent: %w", ctx.Err())
+	}
 	if oc, ok := s.carrier.(OutboxCarrier); ok {
 		entry := oc.Entry(msg)
 		record.Outbox, receipt = &entry, oc.Receipt(msg)
@@ -448,8 +458,13 @@ func (s *Service) deliver(ctx context.Context, app storage.App, p sendParams, cl
 		// The send goes on if the client goes (an SDK's read timeout
 		// closes the connection, and retries with the same invocation
 		// ID): the carrier's answer, not the cancellation, is what is
-		// recorded and what the retry is answered with.
-		sendCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.sendTimeout)
+		// recorded and what the retry is answered with. The request's
+		// deadline still holds.
+		deadline := time.Now().Add(s.sendTimeout)
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		sendCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 		receipt, sendErr = s.carrier.Send(sendCtx, msg)
 		cancel()
 	}

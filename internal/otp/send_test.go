@@ -25,12 +25,16 @@ type scriptedCarrier struct {
 	calls    atomic.Int32
 	accepted []sms.Message
 	hold     chan struct{} // if set, Send waits for it (or ctx) first
+	deadline time.Time     // the last call's context deadline
 }
 
 func (c *scriptedCarrier) Name() string { return "scripted" }
 
 func (c *scriptedCarrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
 	n := int(c.calls.Add(1)) - 1
+	c.mu.Lock()
+	c.deadline, _ = ctx.Deadline()
+	c.mu.Unlock()
 	if c.hold != nil {
 		select {
 		case <-c.hold:
@@ -183,35 +187,81 @@ func TestClientGoneDuringSend(t *testing.T) {
 	req := sendRequest(app)
 	req.InvocationID = "0f4c2a52-9d1e-4b7a-a3c6-5e2d8f1b7c90"
 	ctx, cancel := context.WithCancel(context.Background())
-	gone := make(chan error, 1)
-	go func() {
-		_, err := svc.Send(ctx, req)
-		gone <- err
-	}()
-	for carrier.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
+	type outcome struct {
+		res SendResult
+		err error
 	}
-	cancel() // the client goes while the carrier holds the message
-	retry := make(chan SendResult, 1)
+	gone := make(chan outcome, 1)
 	go func() {
-		res, err := svc.Send(context.Background(), req)
-		if err != nil {
-			t.Errorf("the retry: %v", err)
-		}
-		retry <- res
+		res, err := svc.Send(ctx, req)
+		gone <- outcome{res, err}
 	}()
-	time.Sleep(50 * time.Millisecond)
-	close(carrier.hold) // the carrier accepts the message
-	<-gone
-	res := <-retry
-	if res.DeliveryStatus != StatusSuccessful {
-		t.Errorf("the retry's result = %+v, want the carrier's answer, SUCCESSFUL", res)
+	waitFor(t, "the carrier to be called", func() bool { return carrier.calls.Load() > 0 })
+	cancel() // the client goes while the carrier holds the message
+	close(carrier.hold)
+	if first := <-gone; first.err != nil || first.res.DeliveryStatus != StatusSuccessful {
+		t.Fatalf("the send whose client went: %+v, %v; want the carrier's answer, SUCCESSFUL", first.res, first.err)
+	}
+	res, err := svc.Send(context.Background(), req)
+	if err != nil || res.DeliveryStatus != StatusSuccessful {
+		t.Errorf("the retry: %+v, %v; want the carrier's answer, SUCCESSFUL", res, err)
 	}
 	if n := carrier.calls.Load(); n != 1 {
 		t.Errorf("the carrier was called %d times, want 1", n)
 	}
 	if !verifies(t, svc, app, carrier.lastCode(t)) {
 		t.Error("the code texted while the client was gone does not verify")
+	}
+}
+
+// TestSendKeepsTheRequestDeadline checks that the carrier, which outlives
+// its client's cancellation, is still bound by the request's deadline when
+// that comes before the send timeout.
+func TestSendKeepsTheRequestDeadline(t *testing.T) {
+	carrier := &scriptedCarrier{answers: []error{nil}}
+	svc, app := newTestService(t, carrier, 20*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if _, err := svc.Send(ctx, sendRequest(app)); err != nil {
+		t.Fatal(err)
+	}
+	if carrier.deadline.IsZero() || carrier.deadline.After(deadline) {
+		t.Errorf("the carrier's deadline = %v, want the request's, %v", carrier.deadline, deadline)
+	}
+}
+
+// TestClientGoneBeforeSend checks that a request without an invocation ID
+// whose client has gone by the time the message is ready texts nothing: no
+// retry could be answered with it.
+func TestClientGoneBeforeSend(t *testing.T) {
+	carrier := &scriptedCarrier{answers: []error{nil}}
+	svc, app := newTestService(t, carrier, 5*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	svc.rand = cancellingReader{cancel} // the client goes as the code is drawn
+	if _, err := svc.Send(ctx, sendRequest(app)); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if n := carrier.calls.Load(); n != 0 {
+		t.Errorf("the carrier was called %d times, want 0", n)
+	}
+}
+
+// cancellingReader is crypto/rand's reader that calls cancel first.
+type cancellingReader struct{ cancel context.CancelFunc }
+
+func (r cancellingReader) Read(p []byte) (int, error) {
+	r.cancel()
+	return rand.Read(p)
+}
+
+// waitFor waits, for at most 10 seconds, until cond holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }
 
