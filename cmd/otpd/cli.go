@@ -43,8 +43,12 @@ func runApps(args []string) error {
 		if *name == "" {
 			return errors.New("apps create: --name is required")
 		}
+		req := otp.NewApp{ID: *id, Name: *name}
+		if err := otp.CheckNewApp(req); err != nil {
+			return err // before a database is created for it
+		}
 		return withService(cfg, true, func(ctx context.Context, svc *otp.Service) error {
-			app, err := svc.CreateApp(ctx, otp.NewApp{ID: *id, Name: *name})
+			app, err := svc.CreateApp(ctx, req)
 			if err != nil {
 				return err
 			}

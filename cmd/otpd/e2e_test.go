@@ -543,8 +543,10 @@ func TestValidation(t *testing.T) {
 	})
 	t.Run("a compressed body", func(t *testing.T) {
 		body, _ := json.Marshal(valid)
-		resp, respBody := ts.do(t, http.MethodPost, "/v1/apps/"+app+"/otp", body, http.Header{"Content-Encoding": {"gzip"}})
-		wantErrorResponse(t, resp, respBody, http.StatusBadRequest, "BadRequestException", "Content-Encoding")
+		for _, ce := range [][]string{{"gzip"}, {"identity", "gzip"}, {"identity, br"}} {
+			resp, respBody := ts.do(t, http.MethodPost, "/v1/apps/"+app+"/otp", body, http.Header{"Content-Encoding": ce})
+			wantErrorResponse(t, resp, respBody, http.StatusBadRequest, "BadRequestException", "Content-Encoding")
+		}
 	})
 	t.Run("unknown application", func(t *testing.T) {
 		missing := "0123456789abcdef0123456789abcdef"

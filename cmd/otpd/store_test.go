@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -52,4 +55,17 @@ func TestOpenEmbeddedStore(t *testing.T) {
 		t.Fatalf("open without create once the database exists: created %v, err %v", created, err)
 	}
 	st.Close()
+}
+
+// TestAppsCreateRefusedCreatesNoDatabase checks that an application the
+// rules refuse leaves no database behind in a new data directory.
+func TestAppsCreateRefusedCreatesNoDatabase(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	err := runApps([]string{"create", "--name", "shop", "--id", "not-hex", "--data-dir", dir})
+	if err == nil || !strings.Contains(err.Error(), "Id") {
+		t.Fatalf("apps create with a bad ID: err %v, want one naming Id", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, databaseFileName)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a refused application left a database behind (stat: %v)", err)
+	}
 }

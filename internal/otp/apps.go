@@ -36,7 +36,7 @@ type NewApp struct {
 
 // CreateApp creates an application with its SMS channel enabled.
 func (s *Service) CreateApp(ctx context.Context, req NewApp) (storage.App, error) {
-	if err := validateNewApp(req); err != nil {
+	if err := CheckNewApp(req); err != nil {
 		return storage.App{}, err
 	}
 	id := req.ID
@@ -72,7 +72,9 @@ func (s *Service) CreateApp(ctx context.Context, req NewApp) (storage.App, error
 	return app, nil
 }
 
-func validateNewApp(req NewApp) error {
+// CheckNewApp reports the first rule of CreateApp that req breaks, as an
+// *InvalidError, or nil.
+func CheckNewApp(req NewApp) error {
 	if req.ID != "" && !IsAppID(req.ID) {
 		return invalid("Id", "must be 32 lowercase hexadecimal characters; got %q", req.ID)
 	}

@@ -23,17 +23,18 @@ func decode(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errBadRequest("The request body is empty; this operation takes a JSON object.")
 	}
-	if bytes.HasPrefix(body, byteOrderMark) {
+	if bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), byteOrderMark) {
 		return errBadRequest("The request body begins with a byte order mark (U+FEFF); send the JSON without one.")
-	}
-	if !utf8.Valid(body) {
-		return errBadRequest("The request body is not valid UTF-8 (at byte %d); JSON must be UTF-8.", invalidUTF8At(body))
-	}
-	if at := loneSurrogateAt(body); at >= 0 {
-		return errBadRequest("The request body is not valid JSON text: the escape at byte %d is half of a UTF-16 surrogate pair.", at)
 	}
 	err := json.Unmarshal(body, v)
 	if err == nil {
+		// Byte offsets count from 1, as json.SyntaxError's do.
+		if !utf8.Valid(body) {
+			return errBadRequest("The request body is not valid UTF-8 (at byte %d); JSON must be UTF-8.", invalidUTF8At(body)+1)
+		}
+		if at := loneSurrogateAt(body); at >= 0 {
+			return errBadRequest("The request body is not valid JSON text: the escape at byte %d is half of a UTF-16 surrogate pair.", at+1)
+		}
 		return nil
 	}
 	var typeErr *json.UnmarshalTypeError
@@ -103,7 +104,7 @@ func loneSurrogateAt(b []byte) int {
 
 // hex4 decodes the four hexadecimal digits at b[i:], if there are four.
 func hex4(b []byte, i int) (rune, bool) {
-	if i < 0 || i+4 > len(b) {
+	if i+4 > len(b) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(string(b[i:i+4]), 16, 32)

@@ -43,16 +43,18 @@ func TestDecodeRefusesWhatJSONWouldReplace(t *testing.T) {
 		body string
 		want string // in the error; "" means accepted
 	}{
-		{`{"ReferenceId":"r` + "\xff" + `"}`, "not valid UTF-8 (at byte 17)"},
+		{`{"ReferenceId":"r` + "\xff" + `"}`, "not valid UTF-8 (at byte 18)"},
 		{"\uFEFF" + `{"ReferenceId":"r"}`, "byte order mark"},
-		{`{"ReferenceId":"r\ud800"}`, "byte 17 is half of a UTF-16 surrogate pair"},
-		{`{"ReferenceId":"r\udc00"}`, "byte 17 is half"},
-		{`{"ReferenceId":"r\ud800\u0041"}`, "byte 17 is half"},
-		{`{"ReferenceId":"r\ud800"}` + `{"x":"\ud83d\ude00"}`, "byte 17 is half"},
-		{`{"ReferenceId":"r\ud83d\ude00"}`, ""},            // a pair: 😀
-		{`{"ReferenceId":"r😀 é"}`, ""},                     // UTF-8 as it is
-		{`{"ReferenceId":"r\\ud800"}`, ""},                 // an escaped backslash, then text
-		{`{"ReferenceId":"r\"\ud800"}`, "byte 19 is half"}, // after an escaped quote, still in the string
+		{" \n\uFEFF" + `{"ReferenceId":"r"}`, "byte order mark"},
+		{`{"ReferenceId":"r\ud800"}`, "byte 18 is half of a UTF-16 surrogate pair"},
+		{`{"ReferenceId":"r\udc00"}`, "byte 18 is half"},
+		{`{"ReferenceId":"r\ud800\u0041"}`, "byte 18 is half"},
+		{`{"ReferenceId":"r\ud800","x":"\ud83d\ude00"}`, "byte 18 is half"},
+		{`{"ReferenceId":"r\ud800"`, "not valid JSON: unexpected end"}, // a syntax error first
+		{`{"ReferenceId":"r\ud83d\ude00"}`, ""},                        // a pair: 😀
+		{`{"ReferenceId":"r😀 é"}`, ""},                                 // UTF-8 as it is
+		{`{"ReferenceId":"r\\ud800"}`, ""},                             // an escaped backslash, then text
+		{`{"ReferenceId":"r\"\ud800"}`, "byte 20 is half"},             // after an escaped quote, still in the string
 		{`{"ReferenceId":"r\u00e9\u0041"}`, ""},
 	} {
 		var v verifyOTPRequest

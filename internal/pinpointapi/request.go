@@ -131,8 +131,15 @@ func newRequestID() string { return uuid.NewString() }
 // readBody reads the whole request body, refusing one over the limit or
 // one compressed (no Pinpoint operation takes a compressed request).
 func (s *server) readBody(r *http.Request) ([]byte, error) {
-	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return nil, errBadRequest("Content-Encoding %q is not supported: send the request body uncompressed.", ce)
+	for _, line := range r.Header.Values("Content-Encoding") {
+		for ce := range strings.SplitSeq(line, ",") {
+			if ce = strings.TrimSpace(ce); ce != "" && !strings.EqualFold(ce, "identity") {
+				if len(ce) > 32 {
+					ce = ce[:32] + "..."
+				}
+				return nil, errBadRequest("Content-Encoding %q is not supported: send the request body uncompressed.", ce)
+			}
+		}
 	}
 	if r.ContentLength > s.MaxBodyBytes {
 		return nil, errPayloadTooLarge(s.MaxBodyBytes)
