@@ -40,8 +40,9 @@ Drives otpd over real HTTP with SigV4-signed requests and reports requests
 per second, latency p50/p90/p99/max and errors by kind. Either --target a
 running otpd (with its key pair: --access-key-id/--secret-access-key or
 OTPD_ACCESS_KEY_ID/OTPD_SECRET_ACCESS_KEY) or --start one in-process on
-127.0.0.1 (a temporary data directory, or --store; the development outbox as
-carrier; a failure budget high enough never to lock out).
+127.0.0.1 (a temporary data directory, or --store, a store of the bench's own,
+which takes the bench's code hashing key; the development outbox as carrier; a
+failure budget high enough never to lock out).
 
 Closed loop (default): --concurrency workers, each with its own keep-alive
 connection, send requests back to back for --duration. Open loop (--rate R):
@@ -269,7 +270,7 @@ func runBench(args []string, out io.Writer) error {
 	fs.StringVar(&o.secretKey, "secret-access-key", os.Getenv("OTPD_SECRET_ACCESS_KEY"), "with --target: the secret access key (OTPD_SECRET_ACCESS_KEY)")
 	fs.StringVar(&o.region, "region", env("OTPD_REGION", "us-east-1"), "with --target: the region otpd accepts (OTPD_REGION)")
 	fs.BoolVar(&o.start, "start", false, "start otpd in-process on 127.0.0.1 instead of --target")
-	fs.StringVar(&o.store, "store", "", "with --start: a shared store URL instead of a temporary embedded database")
+	fs.StringVar(&o.store, "store", "", "with --start: a shared store URL instead of a temporary embedded database (one for the bench only: it takes the bench's HMAC key)")
 	fs.StringVar(&o.workload, "workload", "send", "send, verify, verify-wrong or mix")
 	conc := fs.String("concurrency", "32", "workers (connections); a list such as 8,32,128 runs each")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "how long each run lasts")
@@ -461,6 +462,7 @@ func (b *bench) startServer(ctx context.Context) (done func(), err error) {
 		return nil, err
 	}
 	cfg.FailureLimit = math.MaxInt32 // never lock out: verify-wrong measures the attempt path
+	cfg.adoptHMACKey = true          // a store of the bench's own, perhaps benched before with another key
 	cfg.OutboxMaxMessages = math.MaxInt32
 	if err := cfg.validate(); err != nil {
 		os.RemoveAll(dir)

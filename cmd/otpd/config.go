@@ -42,6 +42,10 @@ type config struct {
 
 	// envErrs holds malformed OTPD_* values, reported by validate.
 	envErrs []error
+	// adoptHMACKey makes the store take this server's code hashing key
+	// (checkStoreKey): set by otpd bench --start, which works on a store
+	// of its own, never by a flag.
+	adoptHMACKey bool
 }
 
 // storeFlags registers the settings every subcommand needs to reach the store.

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/base64"
@@ -15,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/otpd/otpd/internal/otp"
+	"github.com/otpd/otpd/internal/storage"
 )
 
 // keyPair is the access key pair clients sign with.
@@ -154,6 +156,33 @@ func loadHMACKey(dataDir string) (key []byte, source string, generated bool, err
 		return nil, "", false, fmt.Errorf("%s: %w", path, err)
 	}
 	return key, path, generated, nil
+}
+
+// checkStoreKey makes sure that the store's codes are hashed with key,
+// which came from source (generated just now if generated). A store that
+// holds no key check (a new one, or one from before otpd kept checks) is
+// given key's; a key whose check differs is refused, since a server with
+// another key would answer false to every right code and spend its users'
+// attempts. With adopt, key's check replaces the store's.
+func checkStoreKey(ctx context.Context, st storage.Store, key []byte, source string, generated, adopt bool) error {
+	check := otp.KeyCheck(key)
+	held, err := st.KeyCheck(ctx, check, adopt)
+	if err != nil {
+		return fmt.Errorf("read the store's key check: %w", err)
+	}
+	if held == check {
+		return nil
+	}
+	const replace = "To replace the key on purpose, stop every server and run otpd adopt-hmac-key with the new key " +
+		"(every live code then stops verifying)."
+	if generated {
+		os.Remove(source) // made just now for a store that has a key
+		return fmt.Errorf("%s holds a database used with a code hashing key, but no %s: if it was moved, "+
+			"set OTPD_HMAC_KEY_FILE to it. %s", filepath.Dir(source), hmacKeyFileName, replace)
+	}
+	return fmt.Errorf("the code hashing key from %s is not the one this store's codes are hashed with. "+
+		"Every server on a store must use the same key, or it answers false to every right code: "+
+		"give this server the store's key. %s", source, replace)
 }
 
 // checkHMACKeyEnv reports what is wrong with the code hashing key's

@@ -146,3 +146,89 @@ func TestSharedStoreNeedsSharedSecrets(t *testing.T) {
 		t.Errorf("with the secrets set, the error should be about the unreachable store, got %v", err)
 	}
 }
+
+// TestStoreKeepsItsHMACKey checks that a server given a code hashing key
+// other than the one a store's codes are hashed with refuses to start, on
+// every store, and that otpd adopt-hmac-key replaces the store's key.
+func TestStoreKeepsItsHMACKey(t *testing.T) {
+	keyA, keyB := strings.Repeat("a1", 32), strings.Repeat("b2", 32)
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) string
+	}{
+		{"embedded", func(*testing.T) string { return "" }},
+		{"PostgreSQL", freshPostgres},
+		{"Redis", func(t *testing.T) string { return freshRedis(t, 11) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
+			t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
+			cfg := testConfig(t.TempDir())
+			cfg.Store = tc.store(t)
+			storeArgs := []string{"--data-dir", cfg.DataDir, "--store", cfg.Store}
+			start := func(key string) error {
+				t.Setenv("OTPD_HMAC_KEY", key)
+				s, err := newServer(t.Context(), cfg, slog.New(slog.DiscardHandler), time.Now)
+				if err == nil {
+					s.store.Close()
+				}
+				return err
+			}
+			const refused = "is not the one this store's codes are hashed with"
+			if err := start(keyA); err != nil {
+				t.Fatalf("the first start: %v", err)
+			}
+			if err := start(keyA); err != nil {
+				t.Fatalf("a restart with the same key: %v", err)
+			}
+			if err := start(keyB); err == nil || !strings.Contains(err.Error(), refused) || !strings.Contains(err.Error(), "OTPD_HMAC_KEY") {
+				t.Fatalf("a start with another key: err %v, want one saying %q and naming OTPD_HMAC_KEY", err, refused)
+			}
+			t.Setenv("OTPD_HMAC_KEY", keyB)
+			if err := runAdoptHMACKey(storeArgs); err != nil {
+				t.Fatalf("adopt-hmac-key: %v", err)
+			}
+			if err := start(keyB); err != nil {
+				t.Fatalf("a start with the adopted key: %v", err)
+			}
+			if err := start(keyA); err == nil || !strings.Contains(err.Error(), refused) {
+				t.Fatalf("a start with the key replaced: err %v, want one saying %q", err, refused)
+			}
+		})
+	}
+}
+
+// TestMissingHMACKeyFileBesideADatabase checks that a data directory whose
+// database was used with a generated key, but whose hmac.key has gone (moved
+// out, as the README advises, without OTPD_HMAC_KEY_FILE), is refused rather
+// than given a new key, and that naming the moved file lets it start.
+func TestMissingHMACKeyFileBesideADatabase(t *testing.T) {
+	t.Setenv("OTPD_HMAC_KEY", "")
+	t.Setenv("OTPD_HMAC_KEY_FILE", "")
+	cfg := testConfig(t.TempDir())
+	start := func() error {
+		s, err := newServer(t.Context(), cfg, slog.New(slog.DiscardHandler), time.Now)
+		if err == nil {
+			s.store.Close()
+		}
+		return err
+	}
+	if err := start(); err != nil {
+		t.Fatalf("the first start: %v", err)
+	}
+	keyFile := filepath.Join(cfg.DataDir, hmacKeyFileName)
+	moved := filepath.Join(t.TempDir(), "otpd-hmac")
+	if err := os.Rename(keyFile, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := start(); err == nil || !strings.Contains(err.Error(), "OTPD_HMAC_KEY_FILE") {
+		t.Fatalf("a start without the key file: err %v, want one naming OTPD_HMAC_KEY_FILE", err)
+	}
+	if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
+		t.Errorf("the refused start left a key file behind (stat: %v)", err)
+	}
+	t.Setenv("OTPD_HMAC_KEY_FILE", moved)
+	if err := start(); err != nil {
+		t.Fatalf("a start with OTPD_HMAC_KEY_FILE naming the moved key: %v", err)
+	}
+}

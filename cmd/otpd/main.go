@@ -9,6 +9,7 @@
 //	otpd messages                      show every message sent and its delivery status
 //	otpd bench                         load-test otpd and compare it with a bare HTTP server
 //	otpd flush-test                    measure how long the disk takes to flush a write
+//	otpd adopt-hmac-key                make the store take a new code hashing key
 package main
 
 import (
@@ -29,6 +30,7 @@ Usage:
   otpd messages [--destination E164] [--json] every message sent: carrier and delivery status
   otpd bench (--start | --target URL) [flags] load-test otpd over HTTP (otpd bench -h for flags)
   otpd flush-test [--size N] [--busy N]       how long the disk under --data-dir takes to flush a write
+  otpd adopt-hmac-key                         make the store take a new code hashing key (every live code stops verifying)
 
 The apps, outbox and messages commands take --data-dir (OTPD_DATA_DIR, default
 ./otpd-data) or --store (OTPD_STORE), like serve, and may run while a server uses
@@ -70,6 +72,8 @@ func run(args []string) error {
 		return runBench(args[1:], os.Stdout)
 	case "flush-test":
 		return runFlushTest(args[1:], os.Stdout)
+	case "adopt-hmac-key":
+		return runAdoptHMACKey(args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil

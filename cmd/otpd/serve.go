@@ -61,11 +61,6 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	if err != nil {
 		return nil, fmt.Errorf("HMAC key: %w", err)
 	}
-	if macGenerated {
-		log.Info("generated a new code hashing key: losing or changing it invalidates every live code", "file", macSource)
-	} else {
-		log.Info("code hashing key loaded", "source", macSource)
-	}
 	for _, path := range []string{creds.File, macSource} {
 		if path != "" && looseSecretFile(path) {
 			log.Warn("a secret file can be read by other users; restrict it with chmod 600", "file", path)
@@ -77,6 +72,15 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	}
 	if created {
 		log.Info("created a new embedded database", "file", filepath.Join(cfg.DataDir, databaseFileName))
+	}
+	if err := checkStoreKey(ctx, st, macKey, macSource, macGenerated, cfg.adoptHMACKey); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if macGenerated {
+		log.Info("generated a new code hashing key: losing or changing it invalidates every live code", "file", macSource)
+	} else {
+		log.Info("code hashing key loaded", "source", macSource)
 	}
 	if cfg.Store == "" {
 		spareProcForFlushes(log)

@@ -137,6 +137,14 @@ type Store interface {
 	// one batch takes.
 	Purge(ctx context.Context, now time.Time, r Retention) (int, error)
 
+	// KeyCheck returns the key check the store holds: a value derived from
+	// the key that codes are hashed with (otp.KeyCheck). If the store holds
+	// none, or if replace is true, it first records check as it; of several
+	// calls at once without replace, one records its check and all return
+	// that one. Codes hashed under one key never verify under another, so a
+	// server compares its own check with the store's before it serves.
+	KeyCheck(ctx context.Context, check string, replace bool) (string, error)
+
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.

@@ -256,8 +256,8 @@ func TestConcurrentOpensMigrateOnce(t *testing.T) {
 }
 
 // TestMigrationUpgradesAVersion1Schema rolls a schema back to version 1
-// (before the message records) and checks that Open upgrades it, keeping
-// its data.
+// (before the message records and the settings) and checks that Open
+// upgrades it, keeping its data.
 func TestMigrationUpgradesAVersion1Schema(t *testing.T) {
 	u := freshDatabase(t)
 	s, err := Open(t.Context(), u)
@@ -268,7 +268,7 @@ func TestMigrationUpgradesAVersion1Schema(t *testing.T) {
 	if err := s.CreateApp(t.Context(), app); err != nil {
 		t.Fatalf("CreateApp: %v", err)
 	}
-	for _, q := range []string{`DROP TABLE messages`, `DELETE FROM schema_migrations WHERE version > 1`} {
+	for _, q := range []string{`DROP TABLE messages`, `DROP TABLE settings`, `DELETE FROM schema_migrations WHERE version > 1`} {
 		if _, err := s.pool.Exec(t.Context(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -291,6 +291,9 @@ func TestMigrationUpgradesAVersion1Schema(t *testing.T) {
 	}
 	if got, err := s.UpdateMessageStatus(t.Context(), "c", "x", storage.MessageStatusUpdate{Status: storage.MessageDelivered}); err != nil || got.Status != storage.MessageDelivered {
 		t.Errorf("UpdateMessageStatus after the upgrade = %+v, %v", got, err)
+	}
+	if held, err := s.KeyCheck(t.Context(), "check", false); err != nil || held != "check" {
+		t.Errorf("KeyCheck after the upgrade = %q, %v", held, err)
 	}
 }
 

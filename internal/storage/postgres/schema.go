@@ -118,6 +118,12 @@ var migrations = []string{
 	CREATE UNIQUE INDEX messages_by_carrier_id ON messages (carrier, carrier_message_id);
 	CREATE INDEX messages_by_time ON messages (created_at, message_id);
 	CREATE INDEX messages_by_destination ON messages (destination, created_at, message_id);`,
+
+	// 3: the store's settings, such as the code hashing key's check.
+	`CREATE TABLE settings (
+		name  text COLLATE "C" PRIMARY KEY,
+		value text NOT NULL
+	);`,
 }
 
 // readCommitted are the options of the Store's pgx transactions: each

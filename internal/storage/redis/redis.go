@@ -21,6 +21,7 @@
 //	otpd:msg:{<message>}                      hash: one message record
 //	otpd:carrier-msg:{<carrier>:<carrier message>}  string: "<version>\t<message>", the record a report names
 //	otpd:{messages}                           sorted set: the message records (score: time in ms)
+//	otpd:key-check                            string: the code hashing key's check (KeyCheck)
 //
 // The keys of one (application, destination) share a hash tag, so the scripts
 // on them touch one slot; a send record shares its application's slot, so
@@ -388,6 +389,9 @@ func (k keys) app(appID string) string { return k.prefix + "app:{" + escape(appI
 
 // apps is the index of the applications' IDs.
 func (k keys) apps() string { return k.prefix + "apps" }
+
+// keyCheck holds the code hashing key's check.
+func (k keys) keyCheck() string { return k.prefix + "key-check" }
 
 // destination is the common start, with the hash tag, of the keys of one
 // (application, destination).

@@ -106,6 +106,12 @@ var migrations = []string{
 	CREATE UNIQUE INDEX messages_by_carrier_id ON messages (carrier, carrier_message_id);
 	CREATE INDEX messages_by_time ON messages (created_ms);
 	CREATE INDEX messages_by_destination ON messages (destination, created_ms);`,
+
+	// 3: the store's settings, such as the code hashing key's check.
+	`CREATE TABLE settings (
+		name  TEXT NOT NULL PRIMARY KEY,
+		value TEXT NOT NULL
+	) WITHOUT ROWID;`,
 }
 
 // SQL of the migration bookkeeping.

@@ -124,8 +124,8 @@ func TestMigrationsAreVersionedAndIdempotent(t *testing.T) {
 }
 
 // TestMigrationUpgradesAVersion1Database rolls a database back to schema
-// version 1 (before the message records) and checks that Open upgrades it,
-// keeping its data.
+// version 1 (before the message records and the settings) and checks that
+// Open upgrades it, keeping its data.
 func TestMigrationUpgradesAVersion1Database(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "otpd.db")
 	s, err := Open(t.Context(), path)
@@ -137,7 +137,7 @@ func TestMigrationUpgradesAVersion1Database(t *testing.T) {
 		t.Fatalf("CreateApp: %v", err)
 	}
 	err = s.w.do(t.Context(), func(ctx context.Context, tx *stmts) error {
-		for _, q := range []string{`DROP TABLE messages`, `DELETE FROM schema_migrations WHERE version > 1`} {
+		for _, q := range []string{`DROP TABLE messages`, `DROP TABLE settings`, `DELETE FROM schema_migrations WHERE version > 1`} {
 			if _, err := tx.ExecContext(ctx, q); err != nil {
 				return fmt.Errorf("%s: %w", q, err)
 			}
@@ -165,6 +165,9 @@ func TestMigrationUpgradesAVersion1Database(t *testing.T) {
 	}
 	if got, err := s.UpdateMessageStatus(t.Context(), "c", "x", storage.MessageStatusUpdate{Status: storage.MessageDelivered}); err != nil || got.Status != storage.MessageDelivered {
 		t.Errorf("UpdateMessageStatus after the upgrade = %+v, %v", got, err)
+	}
+	if held, err := s.KeyCheck(t.Context(), "check", false); err != nil || held != "check" {
+		t.Errorf("KeyCheck after the upgrade = %q, %v", held, err)
 	}
 }
 

@@ -86,6 +86,7 @@ func RunWith(t *testing.T, open func(t *testing.T) storage.Store, opts Options) 
 		{"Outbox", outboxTests},
 		{"Messages", messageTests},
 		{"Purge", purge},
+		{"KeyCheck", keyCheckTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
@@ -95,7 +96,7 @@ func RunWith(t *testing.T, open func(t *testing.T) storage.Store, opts Options) 
 		})
 	}
 	t.Run("Concurrency", func(t *testing.T) {
-		for _, tc := range slices.Concat(concurrencyTests, messageConcurrencyTests) {
+		for _, tc := range slices.Concat(concurrencyTests, messageConcurrencyTests, keyCheckSharedTests) {
 			t.Run(tc.name, func(t *testing.T) {
 				s := open(t)
 				tc.run(t, s, s)
@@ -118,7 +119,7 @@ func RunShared(t *testing.T, open func(t *testing.T) (a, b storage.Store)) {
 		}
 	})
 	t.Run("Concurrency", func(t *testing.T) {
-		for _, tc := range slices.Concat(concurrencyTests, messageConcurrencyTests) {
+		for _, tc := range slices.Concat(concurrencyTests, messageConcurrencyTests, keyCheckSharedTests) {
 			t.Run(tc.name, func(t *testing.T) {
 				a, b := open(t)
 				tc.run(t, a, b)
