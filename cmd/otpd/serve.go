@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -273,6 +274,11 @@ func runServe(args []string) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := cfg.logger()
+	if cfg.Store != "" && (isFlagSet(fs, "data-dir") || os.Getenv("OTPD_DATA_DIR") != "") {
+		// The keys of a shared store come from the environment, and its
+		// data from the store: nothing would be read there.
+		log.Warn("--data-dir (OTPD_DATA_DIR) is not used with a shared store", "data_dir", cfg.DataDir)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -305,4 +311,10 @@ func appCacheTTL(flag time.Duration) time.Duration {
 		return -1
 	}
 	return flag
+}
+
+// isFlagSet reports whether the command line set the flag name.
+func isFlagSet(fs *flag.FlagSet, name string) (set bool) {
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
