@@ -83,6 +83,14 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	} else {
 		log.Info("code hashing key loaded", "source", macSource)
 	}
+	if dc, ok := st.(storage.DurabilityChecker); ok {
+		switch risk, err := dc.DurabilityRisk(ctx); {
+		case err != nil:
+			log.Info("could not read the store's durability settings", "err", err)
+		case risk != "":
+			log.Warn("the store's server can lose writes it acknowledged (README: What each store can lose on a crash)", "risk", risk)
+		}
+	}
 	if cfg.Store == "" {
 		spareProcForFlushes(log)
 	}

@@ -368,3 +368,17 @@ type MessageQuery struct {
 	Destination string
 	Limit       int
 }
+
+// DurabilityChecker is implemented by stores on a server whose settings
+// decide whether a write it acknowledged survives the server's crash or
+// restart. otpd serve logs the risk at start-up: for an authentication
+// factor, a lost write can make a consumed code verify again or forget
+// failed attempts.
+type DurabilityChecker interface {
+	// DurabilityRisk reads the server's settings and describes, in one
+	// sentence, what a crash or restart of the server could lose of the
+	// writes it acknowledged; "" when its settings lose none. An error
+	// means the settings could not be read (a managed service may refuse
+	// to show them).
+	DurabilityRisk(ctx context.Context) (string, error)
+}

@@ -756,3 +756,19 @@ func TestOpenNeedsNoCreatePrivilegeOnceUpToDate(t *testing.T) {
 		t.Fatalf("CreateApp as a role without CREATE: %v", err)
 	}
 }
+
+// TestDurabilityRisk checks that synchronous_commit off, as a session may
+// set it from the URL, is reported, and on is not.
+func TestDurabilityRisk(t *testing.T) {
+	u := freshDatabase(t)
+	for mode, want := range map[string]string{"on": "", "local": "", "off": "synchronous_commit off"} {
+		s := openStore(t, withParams(t, u, map[string]string{"synchronous_commit": mode}))
+		risk, err := s.DurabilityRisk(t.Context())
+		if err != nil {
+			t.Fatalf("DurabilityRisk with synchronous_commit %s: %v", mode, err)
+		}
+		if (want == "") != (risk == "") || !strings.Contains(risk, want) {
+			t.Errorf("DurabilityRisk with synchronous_commit %s = %q, want %q", mode, risk, want)
+		}
+	}
+}

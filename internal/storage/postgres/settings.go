@@ -34,3 +34,18 @@ func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (strin
 	}
 	return held, nil
 }
+
+// DurabilityRisk reads synchronous_commit, as the store's sessions have it
+// (the URL may set it): off acknowledges commits before they are flushed.
+func (s *Store) DurabilityRisk(ctx context.Context) (string, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	var mode string
+	if err := s.pool.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&mode); err != nil {
+		return "", fmt.Errorf("storage/postgres: read synchronous_commit: %w", err)
+	}
+	if mode == "off" {
+		return "PostgreSQL acknowledges commits before flushing them (synchronous_commit off): a crash of the server can lose the last moments of writes (up to 3 × wal_writer_delay), so used codes may verify again and failed attempts be forgotten", nil
+	}
+	return "", nil
+}

@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -938,4 +940,68 @@ func TestOutage(t *testing.T) {
 	expectFailures("Redis hung")
 	p.Set(t, faultproxy.Forward)
 	expectRecovery("after Redis answered again", "after-hang")
+}
+
+// TestDurabilityRisk starts Redis servers of its own with each persistence
+// setting and checks what DurabilityRisk reports of them.
+func TestDurabilityRisk(t *testing.T) {
+	server, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server is required in CI: %v", err)
+		}
+		t.Skipf("skipping: redis-server is not installed: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // in the risk; "" for none
+	}{
+		{"AppendOnlyFile", []string{"--appendonly", "yes", "--appendfsync", "always"}, ""},
+		{"SnapshotsOnly", []string{"--appendonly", "no", "--save", "3600 1"}, "since its last snapshot"},
+		{"NoPersistence", []string{"--appendonly", "no", "--save", ""}, "persists nothing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := startRedisServer(t, server, tc.args...)
+			s := openStore(t, Options{Addrs: []string{addr}, KeyPrefix: freshPrefix(t)})
+			risk, err := s.DurabilityRisk(t.Context())
+			if err != nil {
+				t.Fatalf("DurabilityRisk: %v", err)
+			}
+			if (tc.want == "") != (risk == "") || !strings.Contains(risk, tc.want) {
+				t.Errorf("DurabilityRisk = %q, want %q", risk, cmp.Or(tc.want, "none"))
+			}
+		})
+	}
+}
+
+// startRedisServer runs redis-server with args on a free loopback port, in
+// a directory of the test's, until the test ends, and returns its address.
+func startRedisServer(t *testing.T, server string, args ...string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(server, append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", t.TempDir()}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(end) {
+			t.Fatalf("redis-server on %s did not start: %v", addr, err)
+		}
+	}
 }
