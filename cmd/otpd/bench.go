@@ -469,7 +469,7 @@ func (b *bench) startServer(ctx context.Context) (done func(), err error) {
 		return nil, fmt.Errorf("--start: %w", err)
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s, err := newServer(sctx, cfg, slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelError})), time.Now)
+	s, err := newServer(sctx, cfg, slog.New(slog.NewTextHandler(b.log, &slog.HandlerOptions{Level: slog.LevelWarn})), time.Now)
 	if err != nil {
 		cancel()
 		os.RemoveAll(dir)

@@ -221,13 +221,14 @@ func printJSON(w io.Writer, v any) error {
 const adoptHMACKeyHelp = `otpd adopt-hmac-key [--data-dir DIR | --store URL]
 
 Makes the store take the code hashing key this command is given (OTPD_HMAC_KEY,
-OTPD_HMAC_KEY_FILE, or the data directory's hmac.key), so that otpd serve starts
-with it. A server refuses to start with a key other than the one the store's codes
-are hashed with; run this once, with every server stopped, to replace the key on
-purpose. Every live code then stops verifying: their users ask for a new one.`
+OTPD_HMAC_KEY_FILE, or the data directory's hmac.key, made if there is none), so
+that otpd serve starts with it. A server refuses to start with a key other than the
+one the store's codes are hashed with; run this once, with every server stopped, to
+replace the key on purpose. Every live code then stops verifying: their users ask
+for a new one.`
 
-// runAdoptHMACKey records the check of the given code hashing key in the
-// store, in place of the one it held.
+// runAdoptHMACKey makes the store take the given code hashing key in place
+// of the one it held.
 func runAdoptHMACKey(args []string) error {
 	var cfg config
 	fs := newFlagSet("adopt-hmac-key", adoptHMACKeyHelp)
@@ -238,32 +239,29 @@ func runAdoptHMACKey(args []string) error {
 	if err := checkHMACKeyEnv(); err != nil {
 		return err
 	}
-	if os.Getenv("OTPD_HMAC_KEY") == "" && os.Getenv("OTPD_HMAC_KEY_FILE") == "" {
-		if cfg.Store != "" {
-			return errors.New("adopt-hmac-key: a shared store takes the key from OTPD_HMAC_KEY or OTPD_HMAC_KEY_FILE; neither is set")
-		}
-		if _, err := os.Stat(filepath.Join(cfg.DataDir, hmacKeyFileName)); err != nil {
-			return fmt.Errorf("adopt-hmac-key: no key to adopt: set OTPD_HMAC_KEY or OTPD_HMAC_KEY_FILE (%v)", err)
-		}
-	}
-	key, source, _, err := loadHMACKey(cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("adopt-hmac-key: %w", err)
+	if cfg.Store != "" && os.Getenv("OTPD_HMAC_KEY") == "" && os.Getenv("OTPD_HMAC_KEY_FILE") == "" {
+		return errors.New("adopt-hmac-key: a shared store takes the key from OTPD_HMAC_KEY or OTPD_HMAC_KEY_FILE; neither is set")
 	}
 	return withStore(cfg, false, func(ctx context.Context, st storage.Store) error {
-		check := otp.KeyCheck(key)
-		held, err := st.KeyCheck(ctx, check, false)
+		key, source, generated, err := loadHMACKey(cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("adopt-hmac-key: %w", err)
+		}
+		if generated {
+			fmt.Fprintf(os.Stderr, "otpd: generated a new code hashing key in %s\n", source)
+		}
+		found, _, err := adoptKey(ctx, st, otp.KeyCheck(key), true)
 		if err != nil {
 			return err
 		}
-		if held == check {
+		switch found {
+		case keyMatched:
 			fmt.Fprintf(os.Stderr, "otpd: the store already takes the code hashing key from %s; nothing changed\n", source)
-			return nil
+		case keyRecorded:
+			fmt.Fprintf(os.Stderr, "otpd: the store, which held no key check, now takes the code hashing key from %s\n", source)
+		case keyReplaced:
+			fmt.Fprintf(os.Stderr, "otpd: the store now takes the code hashing key from %s; codes hashed with the previous key no longer verify\n", source)
 		}
-		if _, err := st.KeyCheck(ctx, check, true); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "otpd: the store now takes the code hashing key from %s; codes hashed with the previous key no longer verify\n", source)
 		return nil
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,31 +159,81 @@ func loadHMACKey(dataDir string) (key []byte, source string, generated bool, err
 	return key, path, generated, nil
 }
 
+// storeKey is what checkStoreKey found of the store's code hashing key.
+type storeKey int
+
+const (
+	keyMatched  storeKey = iota // the store held this key's check
+	keyRecorded                 // the store held none, and now holds this key's
+	keyReplaced                 // the store held another check, and now holds this key's
+)
+
 // checkStoreKey makes sure that the store's codes are hashed with key,
 // which came from source (generated just now if generated). A store that
 // holds no key check (a new one, or one from before otpd kept checks) is
 // given key's; a key whose check differs is refused, since a server with
 // another key would answer false to every right code and spend its users'
-// attempts. With adopt, key's check replaces the store's.
-func checkStoreKey(ctx context.Context, st storage.Store, key []byte, source string, generated, adopt bool) error {
+// attempts. With adopt, key's check replaces the store's instead. A key
+// generated for a store that it does not fit is removed again.
+func checkStoreKey(ctx context.Context, st storage.Store, key []byte, source string, generated, adopt bool) (storeKey, error) {
 	check := otp.KeyCheck(key)
-	held, err := st.KeyCheck(ctx, check, adopt)
-	if err != nil {
-		return fmt.Errorf("read the store's key check: %w", err)
+	found, held, err := adoptKey(ctx, st, check, adopt)
+	if err == nil && (held == check || adopt) {
+		return found, nil
 	}
-	if held == check {
-		return nil
-	}
-	const replace = "To replace the key on purpose, stop every server and run otpd adopt-hmac-key with the new key " +
-		"(every live code then stops verifying)."
 	if generated {
-		os.Remove(source) // made just now for a store that has a key
-		return fmt.Errorf("%s holds a database used with a code hashing key, but no %s: if it was moved, "+
-			"set OTPD_HMAC_KEY_FILE to it. %s", filepath.Dir(source), hmacKeyFileName, replace)
+		os.Remove(source)
 	}
-	return fmt.Errorf("the code hashing key from %s is not the one this store's codes are hashed with. "+
+	if err != nil {
+		return 0, err
+	}
+	if generated {
+		return 0, fmt.Errorf("%s holds a database used with a code hashing key (check %s), but no %s: "+
+			"if the key was moved, set OTPD_HMAC_KEY_FILE (or OTPD_HMAC_KEY) to it. "+
+			"To start over with a new key, run otpd adopt-hmac-key --data-dir %s, which makes one "+
+			"(every live code then stops verifying).", filepath.Dir(source), keyCheckPrefix(held), hmacKeyFileName, filepath.Dir(source))
+	}
+	return 0, fmt.Errorf("the code hashing key from %s (check %s) is not the one this store's codes are hashed with (check %s). "+
 		"Every server on a store must use the same key, or it answers false to every right code: "+
-		"give this server the store's key. %s", source, replace)
+		"give this server the store's key. To replace the key on purpose, stop every server and run "+
+		"otpd adopt-hmac-key with the new key (every live code then stops verifying).", source, keyCheckPrefix(check), keyCheckPrefix(held))
+}
+
+// adoptKey reads the store's key check, recording check if the store holds
+// none, or, with replace, in place of another; held is the store's check
+// before a replacement.
+func adoptKey(ctx context.Context, st storage.Store, check string, replace bool) (found storeKey, held string, err error) {
+	held, recorded, err := st.KeyCheck(ctx, check, false)
+	switch {
+	case err != nil:
+		return 0, "", fmt.Errorf("the store's key check: %w", err)
+	case recorded:
+		return keyRecorded, held, nil
+	case held == check || !replace:
+		return keyMatched, held, nil
+	}
+	if _, _, err := st.KeyCheck(ctx, check, true); err != nil {
+		return 0, "", fmt.Errorf("the store's key check: %w", err)
+	}
+	return keyReplaced, held, nil
+}
+
+// keyCheckPrefix is enough of a key check to tell keys apart in a log.
+func keyCheckPrefix(check string) string { return check[:min(len(check), 11)] }
+
+// logStoreKey warns of what checkStoreKey did to a store in use: replaced
+// its key, or gave one to a store with applications but no check (from an
+// earlier otpd), whose first server's key every other must then share.
+func logStoreKey(ctx context.Context, log *slog.Logger, st storage.Store, found storeKey, check string) {
+	switch found {
+	case keyReplaced:
+		log.Warn("the store now takes this server's code hashing key in place of another: codes hashed with that one no longer verify", "check", check)
+	case keyRecorded:
+		if apps, err := st.ListApps(ctx, "", 1); err == nil && len(apps) > 0 {
+			log.Warn("the store, which has applications but held no key check (from an earlier otpd), now takes this server's code hashing key: "+
+				"every instance must use this key, or it will be refused", "check", check)
+		}
+	}
 }
 
 // checkHMACKeyEnv reports what is wrong with the code hashing key's

@@ -231,4 +231,39 @@ func TestMissingHMACKeyFileBesideADatabase(t *testing.T) {
 	if err := start(); err != nil {
 		t.Fatalf("a start with OTPD_HMAC_KEY_FILE naming the moved key: %v", err)
 	}
+	// Starting over: adopt-hmac-key makes a new key and the store takes it.
+	t.Setenv("OTPD_HMAC_KEY_FILE", "")
+	if err := runAdoptHMACKey([]string{"--data-dir", cfg.DataDir}); err != nil {
+		t.Fatalf("adopt-hmac-key without a key: %v", err)
+	}
+	if _, err := os.Stat(keyFile); err != nil {
+		t.Fatalf("adopt-hmac-key made no key: %v", err)
+	}
+	if err := start(); err != nil {
+		t.Fatalf("a start with the key adopt-hmac-key made: %v", err)
+	}
+	t.Setenv("OTPD_HMAC_KEY_FILE", moved)
+	if err := start(); err == nil {
+		t.Fatal("a start with the replaced key succeeded")
+	}
+}
+
+// TestStoreWithAppsButNoKeyCheckWarns checks that the first server to start
+// on a store with applications but no key check (made by an earlier otpd,
+// or by otpd apps create) says loudly that its key is now the store's.
+func TestStoreWithAppsButNoKeyCheckWarns(t *testing.T) {
+	t.Setenv("OTPD_HMAC_KEY", strings.Repeat("c3", 32))
+	cfg := testConfig(t.TempDir())
+	if err := runApps([]string{"create", "--name", "shop", "--data-dir", cfg.DataDir}); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	s, err := newServer(t.Context(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.store.Close()
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "every instance must use this key") {
+		t.Errorf("no warning that the store took this server's key; the log:\n%s", logs.String())
+	}
 }

@@ -58,15 +58,6 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	if generated {
 		log.Info("generated a new access key pair", "file", creds.File)
 	}
-	macKey, macSource, macGenerated, err := loadHMACKey(cfg.DataDir)
-	if err != nil {
-		return nil, fmt.Errorf("HMAC key: %w", err)
-	}
-	for _, path := range []string{creds.File, macSource} {
-		if path != "" && looseSecretFile(path) {
-			log.Warn("a secret file can be read by other users; restrict it with chmod 600", "file", path)
-		}
-	}
 	st, created, err := openStore(ctx, cfg, true)
 	if err != nil {
 		return nil, err
@@ -74,14 +65,30 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	if created {
 		log.Info("created a new embedded database", "file", filepath.Join(cfg.DataDir, databaseFileName))
 	}
-	if err := checkStoreKey(ctx, st, macKey, macSource, macGenerated, cfg.adoptHMACKey); err != nil {
+	// The key is loaded (or made) once the store is open, and checked
+	// against the store's at once: a key made for a store that has another
+	// is removed again.
+	macKey, macSource, macGenerated, err := loadHMACKey(cfg.DataDir)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("HMAC key: %w", err)
+	}
+	found, err := checkStoreKey(ctx, st, macKey, macSource, macGenerated, cfg.adoptHMACKey)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	check := keyCheckPrefix(otp.KeyCheck(macKey))
 	if macGenerated {
-		log.Info("generated a new code hashing key: losing or changing it invalidates every live code", "file", macSource)
+		log.Info("generated a new code hashing key: losing or changing it invalidates every live code", "file", macSource, "check", check)
 	} else {
-		log.Info("code hashing key loaded", "source", macSource)
+		log.Info("code hashing key loaded", "source", macSource, "check", check)
+	}
+	logStoreKey(ctx, log, st, found, check)
+	for _, path := range []string{creds.File, macSource} {
+		if path != "" && looseSecretFile(path) {
+			log.Warn("a secret file can be read by other users; restrict it with chmod 600", "file", path)
+		}
 	}
 	if dc, ok := st.(storage.DurabilityChecker); ok {
 		switch risk, err := dc.DurabilityRisk(ctx); {

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"strings"
 	"testing"
@@ -78,6 +79,20 @@ func TestCodeMACIsStable(t *testing.T) {
 	m.Write([]byte("12:otpd-code-v13:gen12:+142555501423:ref6:123456"))
 	if got, want := s.codeMAC("gen", "+14255550142", "ref", "123456"), m.Sum(nil); !bytes.Equal(got, want) {
 		t.Errorf("codeMAC = %x, want %x", got, want)
+	}
+}
+
+// TestKeyCheckIsStable pins the key check: stores keep it, and a check that
+// changed with an upgrade would make every server refuse its store's key.
+// The value is openssl's: printf otpd-key-check-v1 | openssl dgst -sha256
+// -mac HMAC -macopt hexkey:0011...eeff, its first 16 bytes.
+func TestKeyCheckIsStable(t *testing.T) {
+	key, _ := hex.DecodeString("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff")
+	if got, want := KeyCheck(key), "v1:06db9254ef5959050227a2a186bf2e35"; got != want {
+		t.Errorf("KeyCheck = %s, want %s", got, want)
+	}
+	if KeyCheck(bytes.Repeat([]byte{7}, 32)) == KeyCheck(key) {
+		t.Error("two keys have one check")
 	}
 }
 

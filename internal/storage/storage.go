@@ -139,11 +139,14 @@ type Store interface {
 
 	// KeyCheck returns the key check the store holds: a value derived from
 	// the key that codes are hashed with (otp.KeyCheck). If the store holds
-	// none, or if replace is true, it first records check as it; of several
-	// calls at once without replace, one records its check and all return
-	// that one. Codes hashed under one key never verify under another, so a
-	// server compares its own check with the store's before it serves.
-	KeyCheck(ctx context.Context, check string, replace bool) (string, error)
+	// none, or if replace is true, it first records check as it, and says
+	// so (recorded); of several calls at once without replace, one records
+	// its check and all return that one. A store that already holds a check
+	// is only read unless replace is true, so a role that may only read
+	// the settings can call it. Codes hashed under one key never verify
+	// under another, so a server compares its own check with the store's
+	// before it serves.
+	KeyCheck(ctx context.Context, check string, replace bool) (held string, recorded bool, err error)
 
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
@@ -375,10 +378,10 @@ type MessageQuery struct {
 // factor, a lost write can make a consumed code verify again or forget
 // failed attempts.
 type DurabilityChecker interface {
-	// DurabilityRisk reads the server's settings and describes, in one
-	// sentence, what a crash or restart of the server could lose of the
-	// writes it acknowledged; "" when its settings lose none. An error
-	// means the settings could not be read (a managed service may refuse
-	// to show them).
+	// DurabilityRisk reads the server's settings and describes what a
+	// crash or restart of the server could lose of the writes it
+	// acknowledged, one sentence per risk; "" when its settings lose none.
+	// An error means that some settings could not be read (a managed
+	// service may refuse to show them); the risk then covers the rest.
 	DurabilityRisk(ctx context.Context) (string, error)
 }

@@ -292,8 +292,8 @@ func TestMigrationUpgradesAVersion1Schema(t *testing.T) {
 	if got, err := s.UpdateMessageStatus(t.Context(), "c", "x", storage.MessageStatusUpdate{Status: storage.MessageDelivered}); err != nil || got.Status != storage.MessageDelivered {
 		t.Errorf("UpdateMessageStatus after the upgrade = %+v, %v", got, err)
 	}
-	if held, err := s.KeyCheck(t.Context(), "check", false); err != nil || held != "check" {
-		t.Errorf("KeyCheck after the upgrade = %q, %v", held, err)
+	if held, recorded, err := s.KeyCheck(t.Context(), "check", false); err != nil || held != "check" || !recorded {
+		t.Errorf("KeyCheck after the upgrade = %q, recorded %v, %v; want check, recorded", held, recorded, err)
 	}
 }
 
@@ -755,13 +755,21 @@ func TestOpenNeedsNoCreatePrivilegeOnceUpToDate(t *testing.T) {
 	if err := limited.CreateApp(t.Context(), app); err != nil {
 		t.Fatalf("CreateApp as a role without CREATE: %v", err)
 	}
+	if _, _, err := limited.KeyCheck(t.Context(), "check", false); err != nil {
+		t.Fatalf("KeyCheck as a role without CREATE: %v", err)
+	}
+	// Once a check is there, reading the settings is enough.
+	adminExec(t, "REVOKE INSERT, UPDATE, DELETE ON "+schema+".settings FROM "+role)
+	if held, recorded, err := limited.KeyCheck(t.Context(), "check", false); err != nil || held != "check" || recorded {
+		t.Fatalf("KeyCheck as a role that may only read the settings = %q, recorded %v, %v; want check, not recorded", held, recorded, err)
+	}
 }
 
 // TestDurabilityRisk checks that synchronous_commit off, as a session may
 // set it from the URL, is reported, and on is not.
 func TestDurabilityRisk(t *testing.T) {
 	u := freshDatabase(t)
-	for mode, want := range map[string]string{"on": "", "local": "", "off": "synchronous_commit off"} {
+	for mode, want := range map[string]string{"on": "", "local": "", "off": "(synchronous_commit off)"} {
 		s := openStore(t, withParams(t, u, map[string]string{"synchronous_commit": mode}))
 		risk, err := s.DurabilityRisk(t.Context())
 		if err != nil {

@@ -2,7 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // keyCheckSetting names the code hashing key's check in the settings table.
@@ -15,37 +19,54 @@ const (
 )
 
 // KeyCheck returns the key check the store holds, first recording check if
-// it holds none or if replace is true. The read is a statement of its own,
-// after the insert: an insert that met another server's, still in flight,
-// waits for it to commit, and only a later statement sees that row.
-func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (string, error) {
+// it holds none or if replace is true. It reads first, so that a role that
+// may only read the settings starts once a check is there. The read after an
+// insert is a statement of its own: an insert that met another server's,
+// still in flight, waits for it to commit, and only a later statement sees
+// that row.
+func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (held string, recorded bool, err error) {
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	query := insertSetting
 	if replace {
-		query = replaceSetting
+		if _, err := s.pool.Exec(ctx, replaceSetting, keyCheckSetting, check); err != nil {
+			return "", false, fmt.Errorf("storage/postgres: record the key check: %w", err)
+		}
+		return check, true, nil
 	}
-	if _, err := s.pool.Exec(ctx, query, keyCheckSetting, check); err != nil {
-		return "", fmt.Errorf("storage/postgres: key check: %w", err)
+	err = s.pool.QueryRow(ctx, selectSetting, keyCheckSetting).Scan(&held)
+	if err == nil {
+		return held, false, nil
 	}
-	var held string
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return "", false, fmt.Errorf("storage/postgres: read the key check: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, insertSetting, keyCheckSetting, check)
+	if err != nil {
+		return "", false, fmt.Errorf("storage/postgres: record the key check: %w", err)
+	}
 	if err := s.pool.QueryRow(ctx, selectSetting, keyCheckSetting).Scan(&held); err != nil {
-		return "", fmt.Errorf("storage/postgres: key check: %w", err)
+		return "", false, fmt.Errorf("storage/postgres: read the key check: %w", err)
 	}
-	return held, nil
+	return held, tag.RowsAffected() > 0, nil
 }
 
-// DurabilityRisk reads synchronous_commit, as the store's sessions have it
-// (the URL may set it): off acknowledges commits before they are flushed.
+// DurabilityRisk reads fsync and synchronous_commit, as the store's
+// sessions have them (the URL may set the latter): fsync off loses writes
+// in any crash of the machine, synchronous_commit off acknowledges commits
+// before they are flushed.
 func (s *Store) DurabilityRisk(ctx context.Context) (string, error) {
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	var mode string
-	if err := s.pool.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&mode); err != nil {
-		return "", fmt.Errorf("storage/postgres: read synchronous_commit: %w", err)
+	var fsync, syncCommit string
+	if err := s.pool.QueryRow(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_commit')`).Scan(&fsync, &syncCommit); err != nil {
+		return "", fmt.Errorf("storage/postgres: read fsync and synchronous_commit: %w", err)
 	}
-	if mode == "off" {
-		return "PostgreSQL acknowledges commits before flushing them (synchronous_commit off): a crash of the server can lose the last moments of writes (up to 3 × wal_writer_delay), so used codes may verify again and failed attempts be forgotten", nil
+	var risks []string
+	if fsync == "off" {
+		risks = append(risks, "PostgreSQL never forces its writes to disk (fsync off): a crash of the machine can lose acknowledged writes, or corrupt the database")
 	}
-	return "", nil
+	if syncCommit == "off" {
+		risks = append(risks, "PostgreSQL acknowledges commits before flushing them (synchronous_commit off): a crash of the server can lose the last moments of writes (up to 3 × wal_writer_delay), so used codes may verify again and failed attempts be forgotten")
+	}
+	return strings.Join(risks, "; "), nil
 }

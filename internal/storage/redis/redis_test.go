@@ -960,6 +960,7 @@ func TestDurabilityRisk(t *testing.T) {
 		{"AppendOnlyFile", []string{"--appendonly", "yes", "--appendfsync", "always"}, ""},
 		{"SnapshotsOnly", []string{"--appendonly", "no", "--save", "3600 1"}, "since its last snapshot"},
 		{"NoPersistence", []string{"--appendonly", "no", "--save", ""}, "persists nothing"},
+		{"FlushesLeftToTheSystem", []string{"--appendonly", "yes", "--appendfsync", "no"}, "(appendfsync no)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := startRedisServer(t, server, tc.args...)

@@ -15,21 +15,27 @@ const (
 )
 
 // KeyCheck returns the key check the store holds, first recording check if
-// it holds none or if replace is true.
-func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (string, error) {
-	var held string
-	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
+// it holds none or if replace is true. (The writer's transaction runs alone,
+// so it may always try the insert.)
+func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (held string, recorded bool, err error) {
+	err = s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		query := insertSetting
 		if replace {
 			query = replaceSetting
 		}
-		if _, err := tx.ExecContext(ctx, query, keyCheckSetting, check); err != nil {
+		res, err := tx.ExecContext(ctx, query, keyCheckSetting, check)
+		if err != nil {
 			return err
 		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		recorded = n > 0
 		return tx.QueryRowContext(ctx, selectSetting, keyCheckSetting).Scan(&held)
 	})
 	if err != nil {
-		return "", fmt.Errorf("storage/sqlite: key check: %w", err)
+		return "", false, fmt.Errorf("storage/sqlite: key check: %w", err)
 	}
-	return held, nil
+	return held, recorded, nil
 }

@@ -166,8 +166,8 @@ func TestMigrationUpgradesAVersion1Database(t *testing.T) {
 	if got, err := s.UpdateMessageStatus(t.Context(), "c", "x", storage.MessageStatusUpdate{Status: storage.MessageDelivered}); err != nil || got.Status != storage.MessageDelivered {
 		t.Errorf("UpdateMessageStatus after the upgrade = %+v, %v", got, err)
 	}
-	if held, err := s.KeyCheck(t.Context(), "check", false); err != nil || held != "check" {
-		t.Errorf("KeyCheck after the upgrade = %q, %v", held, err)
+	if held, recorded, err := s.KeyCheck(t.Context(), "check", false); err != nil || held != "check" || !recorded {
+		t.Errorf("KeyCheck after the upgrade = %q, recorded %v, %v; want check, recorded", held, recorded, err)
 	}
 }
 
