@@ -166,6 +166,7 @@ const (
 	keyMatched  storeKey = iota // the store held this key's check
 	keyRecorded                 // the store held none, and now holds this key's
 	keyReplaced                 // the store held another check, and now holds this key's
+	keyDiffers                  // the store holds another check, left as it was
 )
 
 // checkStoreKey makes sure that the store's codes are hashed with key,
@@ -178,7 +179,7 @@ const (
 func checkStoreKey(ctx context.Context, st storage.Store, key []byte, source string, generated, adopt bool) (storeKey, error) {
 	check := otp.KeyCheck(key)
 	found, held, err := adoptKey(ctx, st, check, adopt)
-	if err == nil && (held == check || adopt) {
+	if err == nil && found != keyDiffers {
 		return found, nil
 	}
 	if generated {
@@ -201,7 +202,7 @@ func checkStoreKey(ctx context.Context, st storage.Store, key []byte, source str
 
 // adoptKey reads the store's key check, recording check if the store holds
 // none, or, with replace, in place of another; held is the store's check
-// before a replacement.
+// before any replacement.
 func adoptKey(ctx context.Context, st storage.Store, check string, replace bool) (found storeKey, held string, err error) {
 	held, recorded, err := st.KeyCheck(ctx, check, false)
 	switch {
@@ -209,8 +210,10 @@ func adoptKey(ctx context.Context, st storage.Store, check string, replace bool)
 		return 0, "", fmt.Errorf("the store's key check: %w", err)
 	case recorded:
 		return keyRecorded, held, nil
-	case held == check || !replace:
+	case held == check:
 		return keyMatched, held, nil
+	case !replace:
+		return keyDiffers, held, nil
 	}
 	if _, _, err := st.KeyCheck(ctx, check, true); err != nil {
 		return 0, "", fmt.Errorf("the store's key check: %w", err)
