@@ -27,8 +27,6 @@ func postgresTestURL() string {
 	return env("OTPD_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 }
 
-func redisTestAddr() string { return env("OTPD_TEST_REDIS_ADDR", "127.0.0.1:6379") }
-
 // testHMACKey is the code hashing key every instance of a test shares.
 const testHMACKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
@@ -80,17 +78,21 @@ func freshPostgres(t *testing.T) string {
 	return base + sep + "search_path=" + schema
 }
 
-// freshRedis returns a store URL on an emptied Redis database of its own:
-// the multi-instance tests use databases 10 and up, away from the storage
-// package's tests, which use key prefixes in database 0.
-func freshRedis(t *testing.T, db int) string {
+// freshRedis starts a Redis server of the test's own, persisting nothing,
+// until the test ends, and returns its store URL: the tests never touch a
+// database of the developer's Redis.
+func freshRedis(t *testing.T) string {
 	t.Helper()
-	addr := redisTestAddr()
-	requireService(t, "Redis", addr)
-	if out, err := exec.Command("redis-cli", "-h", strings.Split(addr, ":")[0], "-p", strings.Split(addr, ":")[1], "-n", fmt.Sprint(db), "FLUSHDB").CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli FLUSHDB: %v %s", err, out)
+	redisServer := requireTool(t, "redis-server")
+	addr := freeLoopbackAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(redisServer, "--bind", "127.0.0.1", "--port", port, "--dir", t.TempDir(), "--appendonly", "no", "--save", "")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
 	}
-	return fmt.Sprintf("redis://%s/%d", addr, db)
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitForPort(t, addr)
+	return "redis://" + addr + "/0"
 }
 
 // sharedEnv is the environment every instance on store gets.
@@ -120,7 +122,7 @@ func startInstances(t *testing.T, n int, store string) []instance {
 
 func TestThreeInstancesOnPostgres(t *testing.T) { testThreeInstances(t, freshPostgres(t)) }
 
-func TestThreeInstancesOnRedis(t *testing.T) { testThreeInstances(t, freshRedis(t, 10)) }
+func TestThreeInstancesOnRedis(t *testing.T) { testThreeInstances(t, freshRedis(t)) }
 
 // testThreeInstances runs three otpd processes on one store and checks that
 // they behave as one.

@@ -158,7 +158,7 @@ func TestStoreKeepsItsHMACKey(t *testing.T) {
 	}{
 		{"embedded", func(*testing.T) string { return "" }},
 		{"PostgreSQL", freshPostgres},
-		{"Redis", func(t *testing.T) string { return freshRedis(t, 11) }},
+		{"Redis", freshRedis},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
