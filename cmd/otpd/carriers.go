@@ -130,13 +130,13 @@ type carriers struct {
 
 // buildCarriers makes every carrier of f and the router over them. It
 // reports every problem at once. reporter receives delivery reports.
-func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, obs route.Observer, now func() time.Time) (*carriers, error) {
+func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, obs route.Observer, log *slog.Logger, now func() time.Time) (*carriers, error) {
 	var errs []error
 	out := &carriers{callbacks: map[string]http.Handler{}}
 	var list []route.Carrier
 	for i, c := range f.Carriers {
 		where := fmt.Sprintf("carriers[%d] (%s)", i, c.Name)
-		carrier, err := buildCarrier(ctx, c, reporter, out)
+		carrier, err := buildCarrier(ctx, c, reporter, log, out)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			continue
@@ -169,7 +169,7 @@ func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, ob
 // carrierTypes are the carriers' types, each with settings of its name.
 var carrierTypes = []string{"smpp", "aws", "twilio", "webhook"}
 
-func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, out *carriers) (sms.Carrier, error) {
+func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, log *slog.Logger, out *carriers) (sms.Carrier, error) {
 	settings := 0
 	for _, set := range []bool{c.SMPP != nil, c.AWS != nil, c.Twilio != nil, c.Webhook != nil} {
 		if set {
@@ -194,6 +194,7 @@ func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, o
 			RatePerSecond: c.SMPP.RatePerSecond, SubmitTimeout: c.SMPP.SubmitTimeout,
 			RegisteredDelivery: c.SMPP.RegisteredDelivery == nil || *c.SMPP.RegisteredDelivery,
 			Reporter:           reporter,
+			Logger:             log,
 		}
 		if c.SMPP.TLS {
 			host, _, _ := net.SplitHostPort(c.SMPP.Addr)

@@ -122,7 +122,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 			st.Close()
 			return nil, fmt.Errorf("--config: %w", err)
 		}
-		if cs, err = buildCarriers(ctx, f, delivery, m, time.Now); err != nil {
+		if cs, err = buildCarriers(ctx, f, delivery, m, log, time.Now); err != nil {
 			st.Close()
 			return nil, fmt.Errorf("--config %s:\n%w", cfg.CarrierConfig, err)
 		}

@@ -95,10 +95,12 @@
 package smpp
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"regexp"
@@ -171,6 +173,10 @@ type Config struct {
 	RegisteredDelivery bool
 	// Reporter receives the delivery receipts; nil drops them.
 	Reporter sms.Reporter
+	// Logger hears of the link: when it goes down (a bind that failed
+	// included, so that an unreachable or mistyped SMSC shows at start-up)
+	// and when it is bound again. nil discards.
+	Logger *slog.Logger
 }
 
 // Carrier submits messages to an SMSC. It is safe for concurrent use.
@@ -185,6 +191,7 @@ type Carrier struct {
 	submitTimeout time.Duration
 	registered    bool
 	reporter      sms.Reporter
+	log           *slog.Logger
 
 	window   chan struct{} // one token per submit_sm awaiting its answer
 	pace     *pacer        // nil: no rate cap
@@ -322,6 +329,7 @@ func newCarrier(cfg Config) (*Carrier, error) {
 		submitTimeout: submitTimeout,
 		registered:    cfg.RegisteredDelivery,
 		reporter:      cfg.Reporter,
+		log:           cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		window:        make(chan struct{}, window),
 		pace:          newPacer(cfg.RatePerSecond),
 		receipts:      newTracker(),
@@ -384,13 +392,23 @@ func (c *Carrier) run(l *link) {
 	}
 }
 
-// setLink records the bound link, or why there is none.
+// setLink records the bound link, or why there is none, and logs the
+// link's going down and coming back (not every failed re-bind meanwhile).
 func (c *Carrier) setLink(l *link, why error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur == nil && l == nil && c.down != nil {
 		c.down = why // still down: keep downSince
+		c.log.Debug("re-binding to the SMSC failed", "carrier", c.name, "addr", c.addr, "err", why)
 		return
+	}
+	switch {
+	case l != nil && c.down == nil:
+		c.log.Info("bound to the SMSC", "carrier", c.name, "addr", c.addr)
+	case l != nil:
+		c.log.Info("bound to the SMSC again", "carrier", c.name, "addr", c.addr, "down_for", time.Since(c.downSince).Round(time.Millisecond))
+	case l == nil && !errors.Is(why, errClosed):
+		c.log.Warn("no link to the SMSC: sends through this carrier fail over until it re-binds", "carrier", c.name, "addr", c.addr, "err", why)
 	}
 	c.cur, c.down = l, why
 	if l == nil {

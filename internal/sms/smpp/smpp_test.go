@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -629,14 +630,19 @@ func TestBindRefused(t *testing.T) {
 	}
 }
 
-// TestSMSCDownAtStart: New returns while the SMSC is out of reach; the
-// carrier binds once it is back.
+// TestSMSCDownAtStart: New returns while the SMSC is out of reach, and
+// says so in the log (a mistyped address shows at start-up); the carrier
+// binds once it is back, and says that too.
 func TestSMSCDownAtStart(t *testing.T) {
 	t.Parallel()
 	s := startSMSC(t)
 	proxy := faultproxy.Start(t, s.Addr())
 	proxy.Set(t, faultproxy.Refuse)
-	c := startCarrier(t, proxy.Addr())
+	var logs syncBuffer
+	c := startCarrier(t, proxy.Addr(), func(cfg *Config) { cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "no link to the SMSC") || !strings.Contains(got, proxy.Addr()) {
+		t.Errorf("the log after New with the SMSC out of reach:\n%s\nwant a warning naming %s", got, proxy.Addr())
+	}
 	m := message(otp("123456"))
 	_, err := send(t, c, m)
 	refusalOf(t, err, sms.Temporary, m.Text)
@@ -645,6 +651,27 @@ func TestSMSCDownAtStart(t *testing.T) {
 		_, err := send(t, c, message(otp("123456")))
 		return err == nil
 	})
+	if got := logs.String(); !strings.Contains(got, "bound to the SMSC again") {
+		t.Errorf("the log once the SMSC is back:\n%s\nwant a line saying the carrier is bound again", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the carrier's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestClose: Close unbinds; Send after it fails as temporary.
