@@ -127,6 +127,7 @@ func withService(cfg config, create bool, f func(ctx context.Context, svc *otp.S
 type listing struct {
 	name, help string
 	empty      string   // printed when there is nothing to list
+	emptyFor   string   // the same with --destination, a format of it
 	columns    []string // of the table
 	// fetch reads the records and returns them in their JSON form and as
 	// table rows.
@@ -164,7 +165,11 @@ func (l listing) run(args []string) error {
 		return printJSON(os.Stdout, entries)
 	}
 	if len(rows) == 0 {
-		fmt.Println(l.empty)
+		if *dest != "" {
+			fmt.Printf(l.emptyFor+"\n", *dest)
+		} else {
+			fmt.Println(l.empty)
+		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -181,8 +186,9 @@ var outboxListing = listing{
 	help: "otpd outbox [--destination E164] [--json]\n\n" +
 		"Lists the messages the development outbox delivered, oldest first. They include the codes:\n" +
 		"the outbox exists to show what would have been texted.",
-	empty:   "The outbox is empty.",
-	columns: []string{"CREATED", "TO", "REFERENCE", "LANGUAGE", "BODY"},
+	empty:    "The outbox is empty.",
+	emptyFor: "The outbox holds no message to %s.",
+	columns:  []string{"CREATED", "TO", "REFERENCE", "LANGUAGE", "BODY"},
 	fetch: func(ctx context.Context, st storage.Store, dest string, limit int) (any, [][]string, error) {
 		msgs, err := st.ListOutbox(ctx, storage.OutboxQuery{Destination: dest, Limit: limit})
 		entries := pinpointapi.OutboxEntries(msgs)
@@ -199,8 +205,9 @@ var messagesListing = listing{
 	name: "messages",
 	help: "otpd messages [--destination E164] [--json]\n\n" +
 		"Lists the messages sent, oldest first, with their carrier and delivery status (never their text).",
-	empty:   "No message has been sent.",
-	columns: []string{"CREATED", "TO", "REFERENCE", "CARRIER", "STATUS", "STATUS CODE", "UPDATED"},
+	empty:    "No message has been sent.",
+	emptyFor: "No message has been sent to %s.",
+	columns:  []string{"CREATED", "TO", "REFERENCE", "CARRIER", "STATUS", "STATUS CODE", "UPDATED"},
 	fetch: func(ctx context.Context, st storage.Store, dest string, limit int) (any, [][]string, error) {
 		recs, err := st.ListMessages(ctx, storage.MessageQuery{Destination: dest, Limit: limit})
 		entries := pinpointapi.MessageEntries(recs)
@@ -260,7 +267,8 @@ func runAdoptHMACKey(args []string) error {
 		case keyRecorded:
 			fmt.Fprintf(os.Stderr, "otpd: the store, which held no key check, now takes the code hashing key from %s\n", source)
 		case keyReplaced:
-			fmt.Fprintf(os.Stderr, "otpd: the store now takes the code hashing key from %s; codes hashed with the previous key no longer verify\n", source)
+			fmt.Fprintf(os.Stderr, "otpd: the store now takes the code hashing key from %s; codes hashed with the previous key no longer verify. "+
+				"A server still running keeps the previous key: restart every server with the new one\n", source)
 		}
 		return nil
 	})

@@ -89,7 +89,7 @@ const MaxDLTIDLength = 64
 func checkSendRequest(r SendRequest) (sendParams, error) {
 	p := sendParams{
 		AppID:           r.AppID,
-		BrandName:       r.BrandName,
+		BrandName:       strings.TrimFunc(r.BrandName, isBlank), // spaces around it would show in the text
 		CodeLength:      DefaultCodeLength,
 		Validity:        DefaultValidity,
 		AllowedAttempts: DefaultAllowedAttempts,

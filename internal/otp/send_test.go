@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -211,6 +212,21 @@ func TestClientGoneDuringSend(t *testing.T) {
 	}
 	if !verifies(t, svc, app, carrier.lastCode(t)) {
 		t.Error("the code texted while the client was gone does not verify")
+	}
+}
+
+// TestBrandNameIsTrimmed checks that spaces around the brand stay out of
+// the text.
+func TestBrandNameIsTrimmed(t *testing.T) {
+	carrier := &scriptedCarrier{answers: []error{nil}}
+	svc, app := newTestService(t, carrier, 5*time.Second)
+	req := sendRequest(app)
+	req.BrandName = "  Acme Corp "
+	if _, err := svc.Send(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if text := carrier.accepted[0].Text; !strings.HasSuffix(text, " from Acme Corp") {
+		t.Errorf("text = %q, want it to end with the brand trimmed, \" from Acme Corp\"", text)
 	}
 }
 
