@@ -21,7 +21,7 @@ func (s *server) announce(addr string) {
 	endpoint := scheme + "://" + clientHostPort(addr)
 	s.log.Info("otpd is serving the Pinpoint API", "endpoint", endpoint, "addr", addr, "region", s.cfg.Region,
 		"carrier", s.carrier, "access_key_id", s.creds.AccessKeyID, "credentials_file", s.creds.File,
-		"store", s.storeName())
+		"store", s.storeName(), "version", version())
 	if host, _, _ := net.SplitHostPort(addr); s.carriers == nil && !sms.IsLoopbackHost(host) {
 		s.log.Warn("THE DEVELOPMENT OUTBOX IS THE CARRIER AND otpd LISTENS BEYOND LOOPBACK: sends report success but reach no phone; codes are readable with `otpd outbox`",
 			"addr", addr)

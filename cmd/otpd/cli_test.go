@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -48,5 +49,16 @@ func TestHelpIsNoError(t *testing.T) {
 	err := run([]string{"outbox", "--bogus"})
 	if err == nil || usageOutput(err) != os.Stderr || exitCode(err) != 2 {
 		t.Errorf("outbox --bogus: %v (usage to %v, exit %d), want an error, its usage on standard error, exit 2", err, usageOutput(err).Name(), exitCode(err))
+	}
+}
+
+// TestVersion checks that otpd version names the build and its Go.
+func TestVersion(t *testing.T) {
+	v := version()
+	if !strings.HasSuffix(v, ", "+runtime.Version()) || strings.HasPrefix(v, ",") {
+		t.Errorf("version() = %q, want the build's version, then %s", v, runtime.Version())
+	}
+	if err := run([]string{"version"}); err != nil {
+		t.Errorf("otpd version: %v", err)
 	}
 }

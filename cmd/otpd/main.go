@@ -10,6 +10,7 @@
 //	otpd bench                         load-test otpd and compare it with a bare HTTP server
 //	otpd flush-test                    measure how long the disk takes to flush a write
 //	otpd adopt-hmac-key                make the store take a new code hashing key
+//	otpd version                       print the version of this build
 package main
 
 import (
@@ -31,6 +32,7 @@ Usage:
   otpd bench (--start | --target URL) [flags] load-test otpd over HTTP (otpd bench -h for flags)
   otpd flush-test [--size N] [--busy N]       how long the disk under --data-dir takes to flush a write
   otpd adopt-hmac-key                         make the store take a new code hashing key (every live code stops verifying)
+  otpd version                                the version of this build
 
 The apps, outbox and messages commands take --data-dir (OTPD_DATA_DIR, default
 ./otpd-data) or --store (OTPD_STORE), like serve, and may run while a server uses
@@ -74,6 +76,9 @@ func run(args []string) error {
 		return runFlushTest(args[1:], os.Stdout)
 	case "adopt-hmac-key":
 		return runAdoptHMACKey(args[1:])
+	case "version", "--version":
+		fmt.Println("otpd", version())
+		return nil
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return nil
