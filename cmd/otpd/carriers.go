@@ -128,15 +128,22 @@ type carriers struct {
 	closers   []func() error
 }
 
+// carrierObserver hears of the carriers: the router's attempts and
+// circuits, and the links of the carriers that keep one (SMPP).
+type carrierObserver interface {
+	route.Observer
+	LinkState(carrier string, up bool)
+}
+
 // buildCarriers makes every carrier of f and the router over them. It
 // reports every problem at once. reporter receives delivery reports.
-func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, obs route.Observer, log *slog.Logger, now func() time.Time) (*carriers, error) {
+func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, obs carrierObserver, log *slog.Logger, now func() time.Time) (*carriers, error) {
 	var errs []error
 	out := &carriers{callbacks: map[string]http.Handler{}}
 	var list []route.Carrier
 	for i, c := range f.Carriers {
 		where := fmt.Sprintf("carriers[%d] (%s)", i, c.Name)
-		carrier, err := buildCarrier(ctx, c, reporter, log, out)
+		carrier, err := buildCarrier(ctx, c, reporter, obs, log, out)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 			continue
@@ -169,7 +176,7 @@ func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, ob
 // carrierTypes are the carriers' types, each with settings of its name.
 var carrierTypes = []string{"smpp", "aws", "twilio", "webhook"}
 
-func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, log *slog.Logger, out *carriers) (sms.Carrier, error) {
+func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, obs carrierObserver, log *slog.Logger, out *carriers) (sms.Carrier, error) {
 	settings := 0
 	for _, set := range []bool{c.SMPP != nil, c.AWS != nil, c.Twilio != nil, c.Webhook != nil} {
 		if set {
@@ -195,6 +202,7 @@ func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, l
 			RegisteredDelivery: c.SMPP.RegisteredDelivery == nil || *c.SMPP.RegisteredDelivery,
 			Reporter:           reporter,
 			Logger:             log,
+			OnLink:             obs.LinkState,
 		}
 		if c.SMPP.TLS {
 			host, _, _ := net.SplitHostPort(c.SMPP.Addr)

@@ -54,6 +54,9 @@ breaker:
 		t.Fatal(err)
 	}
 	ts := startServer(t, func(c *config) { c.CarrierConfig = path })
+	if up := ts.metricValue(t, `otpd_carrier_link_up{carrier="smsc"}`); up != 1 {
+		t.Errorf("otpd_carrier_link_up for the bound carrier = %v, want 1", up)
+	}
 	c := ts.client(t)
 	app := createApp(t, c, "smpp")
 

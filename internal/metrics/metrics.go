@@ -27,6 +27,7 @@ type Metrics struct {
 	attempts      *prometheus.CounterVec
 	attemptTime   *prometheus.HistogramVec
 	circuitOpen   *prometheus.GaugeVec
+	linkUp        *prometheus.GaugeVec
 	reports       *prometheus.CounterVec
 }
 
@@ -70,11 +71,15 @@ func New() *Metrics {
 		Name: "otpd_carrier_circuit_open",
 		Help: "1 while a carrier's circuit breaker keeps it out of routing.",
 	}, []string{"carrier"})
+	m.linkUp = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "otpd_carrier_link_up",
+		Help: "1 while a carrier that keeps a connection (SMPP) is bound, 0 while it is not: its sends fail over meanwhile.",
+	}, []string{"carrier"})
 	m.reports = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "otpd_delivery_reports_total",
 		Help: "Delivery reports from carriers, by carrier, status (DELIVERED, UNDELIVERED, FAILED, PENDING) and destination country.",
 	}, []string{"carrier", "status", "country"})
-	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.reports)
+	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.linkUp, m.reports)
 	m.registry.MustRegister(m.requests, m.latency, m.sends, m.verifications, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Make every outcome and delivery status visible from the start, at
@@ -129,6 +134,15 @@ func (m *Metrics) BreakerState(carrier string, open bool) {
 		m.attempts.WithLabelValues(carrier, o)
 	}
 	m.attemptTime.WithLabelValues(carrier)
+}
+
+// LinkState records whether a carrier that keeps a connection is bound.
+func (m *Metrics) LinkState(carrier string, up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.linkUp.WithLabelValues(carrier).Set(v)
 }
 
 // Delivered counts one delivery report; country is the destination's ISO

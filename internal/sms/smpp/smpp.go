@@ -177,6 +177,10 @@ type Config struct {
 	// included, so that an unreachable or mistyped SMSC shows at start-up)
 	// and when it is bound again. nil discards.
 	Logger *slog.Logger
+	// OnLink, if set, is told whether the carrier (by its name) is bound:
+	// once when New has tried the first bind, then at every change. It
+	// must not block.
+	OnLink func(carrier string, up bool)
 }
 
 // Carrier submits messages to an SMSC. It is safe for concurrent use.
@@ -192,6 +196,7 @@ type Carrier struct {
 	registered    bool
 	reporter      sms.Reporter
 	log           *slog.Logger
+	onLink        func(carrier string, up bool)
 
 	window   chan struct{} // one token per submit_sm awaiting its answer
 	pace     *pacer        // nil: no rate cap
@@ -208,6 +213,7 @@ type Carrier struct {
 	down      error // why there is no link
 	downSince time.Time
 	closed    bool
+	told      bool // onLink has been told the link's state
 }
 
 var _ sms.Carrier = (*Carrier)(nil)
@@ -330,6 +336,7 @@ func newCarrier(cfg Config) (*Carrier, error) {
 		registered:    cfg.RegisteredDelivery,
 		reporter:      cfg.Reporter,
 		log:           cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		onLink:        cfg.OnLink,
 		window:        make(chan struct{}, window),
 		pace:          newPacer(cfg.RatePerSecond),
 		receipts:      newTracker(),
@@ -409,6 +416,10 @@ func (c *Carrier) setLink(l *link, why error) {
 		c.log.Info("bound to the SMSC again", "carrier", c.name, "addr", c.addr, "down_for", time.Since(c.downSince).Round(time.Millisecond))
 	case l == nil && !errors.Is(why, errClosed):
 		c.log.Warn("no link to the SMSC: sends through this carrier fail over until it re-binds", "carrier", c.name, "addr", c.addr, "err", why)
+	}
+	if c.onLink != nil && (!c.told || (c.cur != nil) != (l != nil)) {
+		c.onLink(c.name, l != nil)
+		c.told = true
 	}
 	c.cur, c.down = l, why
 	if l == nil {

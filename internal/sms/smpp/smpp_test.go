@@ -638,8 +638,22 @@ func TestSMSCDownAtStart(t *testing.T) {
 	s := startSMSC(t)
 	proxy := faultproxy.Start(t, s.Addr())
 	proxy.Set(t, faultproxy.Refuse)
-	var logs syncBuffer
-	c := startCarrier(t, proxy.Addr(), func(cfg *Config) { cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	var (
+		logs   syncBuffer
+		linkMu sync.Mutex
+		links  []bool
+	)
+	c := startCarrier(t, proxy.Addr(), func(cfg *Config) {
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		cfg.OnLink = func(carrier string, up bool) {
+			linkMu.Lock()
+			defer linkMu.Unlock()
+			if carrier != cfg.Name {
+				t.Errorf("OnLink named carrier %q, want %q", carrier, cfg.Name)
+			}
+			links = append(links, up)
+		}
+	})
 	if got := logs.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "no link to the SMSC") || !strings.Contains(got, proxy.Addr()) {
 		t.Errorf("the log after New with the SMSC out of reach:\n%s\nwant a warning naming %s", got, proxy.Addr())
 	}
@@ -653,6 +667,11 @@ func TestSMSCDownAtStart(t *testing.T) {
 	})
 	if got := logs.String(); !strings.Contains(got, "bound to the SMSC again") {
 		t.Errorf("the log once the SMSC is back:\n%s\nwant a line saying the carrier is bound again", got)
+	}
+	linkMu.Lock()
+	defer linkMu.Unlock()
+	if fmt.Sprint(links) != "[false true]" {
+		t.Errorf("OnLink was told %v, want [false true]: down after New, up once bound", links)
 	}
 }
 
