@@ -268,7 +268,7 @@ func runAdoptHMACKey(args []string) error {
 			fmt.Fprintf(os.Stderr, "otpd: the store, which held no key check, now takes the code hashing key from %s\n", source)
 		case keyReplaced:
 			fmt.Fprintf(os.Stderr, "otpd: the store now takes the code hashing key from %s; codes hashed with the previous key no longer verify. "+
-				"A server still running keeps the previous key: restart every server with the new one\n", source)
+				"A server still running keeps the previous key and reports itself not ready: restart every server with the new one\n", source)
 		}
 		return nil
 	})

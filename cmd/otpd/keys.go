@@ -15,8 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/otpd/otpd/internal/otp"
+	"github.com/otpd/otpd/internal/pinpointapi"
 	"github.com/otpd/otpd/internal/storage"
 )
 
@@ -237,6 +240,61 @@ func logStoreKey(ctx context.Context, log *slog.Logger, st storage.Store, found 
 				"every instance must use this key, or it will be refused", "check", check)
 		}
 	}
+}
+
+// keyRecheck is how often a running server reads the store's key check
+// again.
+const keyRecheck = 10 * time.Second
+
+// keyWatch reads the store's key check again while the server runs. A
+// check replaced under it (otpd adopt-hmac-key while servers run) leaves
+// this server hashing with the previous key: it then reports itself not
+// ready, so that a load balancer stops sending it requests, until the
+// store's check is its own again.
+type keyWatch struct {
+	st    storage.Store
+	check string
+	log   *slog.Logger
+	stale atomic.Bool
+}
+
+// run reads the store's check every interval until ctx is done.
+func (w *keyWatch) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.recheck(ctx)
+	}
+}
+
+// recheck reads the store's check once; a store that cannot be read leaves
+// the state as it was (readiness reports the store itself).
+func (w *keyWatch) recheck(ctx context.Context) {
+	held, _, err := w.st.KeyCheck(ctx, w.check, false)
+	if err != nil {
+		return
+	}
+	switch stale := held != w.check; {
+	case stale && !w.stale.Swap(true):
+		w.log.Error("the store now takes another code hashing key (otpd adopt-hmac-key?): this server hashes with the previous one "+
+			"and reports itself not ready; restart it with the store's key", "check", keyCheckPrefix(w.check), "store_check", keyCheckPrefix(held))
+	case !stale && w.stale.Swap(false):
+		w.log.Info("the store takes this server's code hashing key again; ready", "check", keyCheckPrefix(w.check))
+	}
+}
+
+// ready is /readyz's question: not while the store's key is another, else
+// whether the store answers.
+func (w *keyWatch) ready(ctx context.Context) error {
+	if w.stale.Load() {
+		return &pinpointapi.NotReady{Reason: "the store takes another code hashing key than this server's; restart it with the store's key"}
+	}
+	return w.st.Ping(ctx)
 }
 
 // checkHMACKeyEnv reports what is wrong with the code hashing key's

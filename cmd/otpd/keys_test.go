@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -265,5 +266,42 @@ func TestStoreWithAppsButNoKeyCheckWarns(t *testing.T) {
 	s.store.Close()
 	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "every instance must use this key") {
 		t.Errorf("no warning that the store took this server's key; the log:\n%s", logs.String())
+	}
+}
+
+// TestReplacedKeyMakesARunningServerUnready checks that a server whose
+// store takes another key while it runs reports itself not ready, and ready
+// again once the store takes its key back.
+func TestReplacedKeyMakesARunningServerUnready(t *testing.T) {
+	t.Setenv("OTPD_HMAC_KEY", "")
+	t.Setenv("OTPD_HMAC_KEY_FILE", "")
+	ts := startServer(t, nil)
+	readyz := func() (int, string) {
+		t.Helper()
+		ts.srv.keys.recheck(t.Context())
+		resp, err := http.Get(ts.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, body := readyz(); status != http.StatusOK {
+		t.Fatalf("/readyz at start: %d %s", status, body)
+	}
+	t.Setenv("OTPD_HMAC_KEY", strings.Repeat("d4", 32))
+	if err := runAdoptHMACKey([]string{"--data-dir", ts.DataDir}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := readyz(); status != http.StatusServiceUnavailable || !strings.Contains(body, "another code hashing key") {
+		t.Errorf("/readyz once the store takes another key: %d %s, want 503 saying so", status, body)
+	}
+	t.Setenv("OTPD_HMAC_KEY", "") // the data directory's hmac.key, the server's
+	if err := runAdoptHMACKey([]string{"--data-dir", ts.DataDir}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := readyz(); status != http.StatusOK {
+		t.Errorf("/readyz once the store takes the server's key back: %d %s, want 200", status, body)
 	}
 }

@@ -36,6 +36,7 @@ type server struct {
 	creds    keyPair
 	carrier  string    // what sends: "outbox" or the router's carriers
 	carriers *carriers // nil with the development outbox
+	keys     *keyWatch
 }
 
 // newServer opens the store and wires otpd together. now is the clock of
@@ -78,7 +79,8 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		st.Close()
 		return nil, err
 	}
-	check := keyCheckPrefix(otp.KeyCheck(macKey))
+	keys := &keyWatch{st: st, check: otp.KeyCheck(macKey), log: log}
+	check := keyCheckPrefix(keys.check)
 	if macGenerated {
 		log.Info("generated a new code hashing key: losing or changing it invalidates every live code", "file", macSource, "check", check)
 	} else {
@@ -154,11 +156,11 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		AccountID:    cfg.AccountID,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Outbox:       listing,
-		Ready:        st.Ping,
+		Ready:        keys.ready,
 		Logger:       log,
 	})
 	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m, handler: handler, creds: creds,
-		carrier: carrier.Name(), carriers: cs}, nil
+		carrier: carrier.Name(), carriers: cs, keys: keys}, nil
 }
 
 // serve answers requests on ln until ctx is done, then stops accepting,
@@ -176,6 +178,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	purgeCtx, stopPurge := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() { s.purgeLoop(purgeCtx) })
+	wg.Go(func() { s.keys.run(purgeCtx, keyRecheck) })
 	if s.cfg.PprofAddr != "" {
 		stopProfiles, err := startProfiles(s.cfg.PprofAddr, s.log)
 		if err != nil {

@@ -10,6 +10,8 @@ package pinpointapi
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -63,7 +65,9 @@ type Config struct {
 	// served at /_otpd/callbacks/<key> without SigV4: each checks its
 	// carrier's own signature.
 	Callbacks map[string]http.Handler
-	// Ready reports whether the store answers, for /readyz.
+	// Ready reports whether the server can serve, for /readyz: nil, or
+	// why not. /readyz, which anyone may ask, says "the store does not
+	// answer", or the Reason of a *NotReady.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
 }
@@ -204,15 +208,25 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Write([]byte(`{"Status":"ok"}` + "\n"))
 }
 
+// NotReady is an error of Config.Ready whose Reason /readyz may show.
+type NotReady struct{ Reason string }
+
+func (e *NotReady) Error() string { return e.Reason }
+
 func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {
 			stateOf(r).err = err
+			reason := "the store does not answer"
+			var notReady *NotReady
+			if errors.As(err, &notReady) {
+				reason = notReady.Reason
+			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte(`{"Status":"not ready","Message":"the store does not answer"}` + "\n"))
+			json.NewEncoder(w).Encode(struct{ Status, Message string }{"not ready", reason})
 			return
 		}
 	}
