@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/otpd/otpd/internal/faultproxy"
+	"github.com/otpd/otpd/internal/storage/redis/redistest"
 )
 
 // The shared stores the multi-instance tests use, overridable like the
@@ -79,20 +80,11 @@ func freshPostgres(t *testing.T) string {
 }
 
 // freshRedis starts a Redis server of the test's own, persisting nothing,
-// until the test ends, and returns its store URL: the tests never touch a
-// database of the developer's Redis.
+// and returns its store URL: the tests never touch a database of the
+// developer's Redis.
 func freshRedis(t *testing.T) string {
 	t.Helper()
-	redisServer := requireTool(t, "redis-server")
-	addr := freeLoopbackAddr(t)
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(redisServer, "--bind", "127.0.0.1", "--port", port, "--dir", t.TempDir(), "--appendonly", "no", "--save", "")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	waitForPort(t, addr)
-	return "redis://" + addr + "/0"
+	return "redis://" + redistest.Start(t, "--appendonly", "no", "--save", "") + "/0"
 }
 
 // sharedEnv is the environment every instance on store gets.

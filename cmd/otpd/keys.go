@@ -162,7 +162,7 @@ func loadHMACKey(dataDir string) (key []byte, source string, generated bool, err
 	return key, path, generated, nil
 }
 
-// storeKey is what checkStoreKey found of the store's code hashing key.
+// storeKey is what adoptKey found of the store's code hashing key, and did.
 type storeKey int
 
 const (
@@ -272,11 +272,22 @@ func (w *keyWatch) run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// recheck reads the store's check once; a store that cannot be read leaves
-// the state as it was (readiness reports the store itself).
+// recheck reads the store's check once, writing nothing unless the store
+// has lost it: then a server with the store's key records it again (the
+// store lost its data, a restart without persistence, say), and a stale
+// one does not, or it would bring back the key that was replaced. A store
+// that cannot be read leaves the state as it was (readiness reports the
+// store itself).
 func (w *keyWatch) recheck(ctx context.Context) {
-	held, _, err := w.st.KeyCheck(ctx, w.check, false)
+	held, err := w.st.HeldKeyCheck(ctx)
 	if err != nil {
+		return
+	}
+	if held == "" && !w.stale.Load() {
+		if _, recorded, err := w.st.KeyCheck(ctx, w.check, false); err == nil && recorded {
+			w.log.Warn("the store held no key check: it has lost its data (restarted without persistence?); it now takes this server's key again",
+				"check", keyCheckPrefix(w.check))
+		}
 		return
 	}
 	switch stale := held != w.check; {
@@ -292,7 +303,7 @@ func (w *keyWatch) recheck(ctx context.Context) {
 // whether the store answers.
 func (w *keyWatch) ready(ctx context.Context) error {
 	if w.stale.Load() {
-		return &pinpointapi.NotReady{Reason: "the store takes another code hashing key than this server's; restart it with the store's key"}
+		return &pinpointapi.NotReady{Reason: "the store takes another code hashing key than this server's; restart this server with the store's key"}
 	}
 	return w.st.Ping(ctx)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"database/sql"
 	"fmt"
 	"io"
 	"log/slog"
@@ -297,11 +298,38 @@ func TestReplacedKeyMakesARunningServerUnready(t *testing.T) {
 	if status, body := readyz(); status != http.StatusServiceUnavailable || !strings.Contains(body, "another code hashing key") {
 		t.Errorf("/readyz once the store takes another key: %d %s, want 503 saying so", status, body)
 	}
+	// A store that loses its check meanwhile does not get the stale
+	// server's key back; a server with the store's key records it again.
+	forgetKeyCheck := func() {
+		t.Helper()
+		db, err := sql.Open("sqlite", filepath.Join(ts.DataDir, databaseFileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(`DELETE FROM settings`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	forgetKeyCheck()
+	if status, _ := readyz(); status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz of a stale server once the store lost its check: %d, want 503", status)
+	}
+	if held, _ := ts.srv.store.HeldKeyCheck(t.Context()); held != "" {
+		t.Errorf("the stale server recorded its key (%s) in a store that had lost its check", held)
+	}
 	t.Setenv("OTPD_HMAC_KEY", "") // the data directory's hmac.key, the server's
 	if err := runAdoptHMACKey([]string{"--data-dir", ts.DataDir}); err != nil {
 		t.Fatal(err)
 	}
 	if status, body := readyz(); status != http.StatusOK {
 		t.Errorf("/readyz once the store takes the server's key back: %d %s, want 200", status, body)
+	}
+	forgetKeyCheck()
+	if status, body := readyz(); status != http.StatusOK {
+		t.Errorf("/readyz once the store lost the server's own check: %d %s, want 200", status, body)
+	}
+	if held, _ := ts.srv.store.HeldKeyCheck(t.Context()); held != ts.srv.keys.check {
+		t.Errorf("the store's check after a recheck = %q, want the server's own recorded again", held)
 	}
 }

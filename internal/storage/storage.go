@@ -147,6 +147,9 @@ type Store interface {
 	// under another, so a server compares its own check with the store's
 	// before it serves.
 	KeyCheck(ctx context.Context, check string, replace bool) (held string, recorded bool, err error)
+	// HeldKeyCheck returns the key check the store holds, "" if none,
+	// writing nothing: a running server reads it again now and then.
+	HeldKeyCheck(ctx context.Context) (string, error)
 
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error

@@ -178,8 +178,9 @@ type Config struct {
 	// and when it is bound again. nil discards.
 	Logger *slog.Logger
 	// OnLink, if set, is told whether the carrier (by its name) is bound:
-	// once when New has tried the first bind, then at every change. It
-	// must not block.
+	// once when New has tried the first bind, then at every change. It is
+	// called without the carrier's lock, from the goroutine that keeps
+	// the link; it should return quickly.
 	OnLink func(carrier string, up bool)
 }
 
@@ -399,31 +400,42 @@ func (c *Carrier) run(l *link) {
 	}
 }
 
-// setLink records the bound link, or why there is none, and logs the
-// link's going down and coming back (not every failed re-bind meanwhile).
+// setLink records the bound link, or why there is none, then logs the
+// link's going down and coming back (failed re-binds meanwhile at debug)
+// and tells OnLink of a change. It runs on one goroutine at a time (New's,
+// then run's), so the log and OnLink hear of the changes in order, outside
+// the lock that Send takes.
 func (c *Carrier) setLink(l *link, why error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cur == nil && l == nil && c.down != nil {
-		c.down = why // still down: keep downSince
-		c.log.Debug("re-binding to the SMSC failed", "carrier", c.name, "addr", c.addr, "err", why)
-		return
+	wasUp, wasDown, downSince := c.cur != nil, c.down != nil, c.downSince
+	stillDown := !wasUp && l == nil && wasDown
+	if stillDown {
+		c.down = why // keep downSince
+	} else {
+		c.cur, c.down = l, why
+		if l == nil {
+			c.downSince = time.Now()
+		}
 	}
+	tell := c.onLink != nil && (!c.told || wasUp != (l != nil))
+	c.told = c.told || tell
+	c.mu.Unlock()
+
+	closing := errors.Is(why, errClosed)
 	switch {
-	case l != nil && c.down == nil:
+	case stillDown:
+		if !closing {
+			c.log.Debug("re-binding to the SMSC failed", "carrier", c.name, "addr", c.addr, "err", why)
+		}
+	case l != nil && !wasDown:
 		c.log.Info("bound to the SMSC", "carrier", c.name, "addr", c.addr)
 	case l != nil:
-		c.log.Info("bound to the SMSC again", "carrier", c.name, "addr", c.addr, "down_for", time.Since(c.downSince).Round(time.Millisecond))
-	case l == nil && !errors.Is(why, errClosed):
+		c.log.Info("bound to the SMSC again", "carrier", c.name, "addr", c.addr, "down_for", time.Since(downSince).Round(time.Millisecond))
+	case !closing:
 		c.log.Warn("no link to the SMSC: sends through this carrier fail over until it re-binds", "carrier", c.name, "addr", c.addr, "err", why)
 	}
-	if c.onLink != nil && (!c.told || (c.cur != nil) != (l != nil)) {
+	if tell {
 		c.onLink(c.name, l != nil)
-		c.told = true
-	}
-	c.cur, c.down = l, why
-	if l == nil {
-		c.downSince = time.Now()
 	}
 }
 

@@ -50,6 +50,18 @@ func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (held 
 	return held, tag.RowsAffected() > 0, nil
 }
 
+// HeldKeyCheck returns the key check the store holds, "" if none.
+func (s *Store) HeldKeyCheck(ctx context.Context) (string, error) {
+	ctx, cancel := s.callContext(ctx)
+	defer cancel()
+	var held string
+	err := s.pool.QueryRow(ctx, selectSetting, keyCheckSetting).Scan(&held)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("storage/postgres: read the key check: %w", err)
+	}
+	return held, nil
+}
+
 // DurabilityRisk reads fsync and synchronous_commit, as the store's
 // sessions have them (the URL may set the latter): fsync off loses writes
 // in any crash of the machine, synchronous_commit off acknowledges commits

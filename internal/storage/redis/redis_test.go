@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/otpd/otpd/internal/faultproxy"
 	"github.com/otpd/otpd/internal/storage"
+	"github.com/otpd/otpd/internal/storage/redis/redistest"
 	"github.com/otpd/otpd/internal/storage/storagetest"
 )
 
@@ -945,13 +945,6 @@ func TestOutage(t *testing.T) {
 // TestDurabilityRisk starts Redis servers of its own with each persistence
 // setting and checks what DurabilityRisk reports of them.
 func TestDurabilityRisk(t *testing.T) {
-	server, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redis-server is required in CI: %v", err)
-		}
-		t.Skipf("skipping: redis-server is not installed: %v", err)
-	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -963,7 +956,7 @@ func TestDurabilityRisk(t *testing.T) {
 		{"FlushesLeftToTheSystem", []string{"--appendonly", "yes", "--appendfsync", "no"}, "(appendfsync no)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := startRedisServer(t, server, tc.args...)
+			addr := redistest.Start(t, tc.args...)
 			s := openStore(t, Options{Addrs: []string{addr}, KeyPrefix: freshPrefix(t)})
 			risk, err := s.DurabilityRisk(t.Context())
 			if err != nil {
@@ -973,36 +966,5 @@ func TestDurabilityRisk(t *testing.T) {
 				t.Errorf("DurabilityRisk = %q, want %q", risk, cmp.Or(tc.want, "none"))
 			}
 		})
-	}
-}
-
-// startRedisServer runs redis-server with args on a free loopback port, in
-// a directory of the test's, until the test ends, and returns its address.
-func startRedisServer(t *testing.T, server string, args ...string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(server, append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", t.TempDir()}, args...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	for end := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(end) {
-			t.Fatalf("redis-server on %s did not start: %v", addr, err)
-		}
 	}
 }

@@ -36,6 +36,17 @@ func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (held 
 	return held, recorded, nil
 }
 
+// HeldKeyCheck returns the key check the store holds, "" if none.
+func (s *Store) HeldKeyCheck(ctx context.Context) (string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	held, err := s.c.Do(ctx, s.c.B().Get().Key(s.keys.keyCheck()).Build()).ToString()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		return "", fmt.Errorf("storage/redis: read the key check: %w", err)
+	}
+	return held, nil
+}
+
 // DurabilityRisk reads the persistence settings of every node (CONFIG GET)
 // and reports each node that keeps no append-only file (a restart of it
 // loses what it acknowledged since its last snapshot, or everything without

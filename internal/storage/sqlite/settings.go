@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -38,4 +40,15 @@ func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (held 
 		return "", false, fmt.Errorf("storage/sqlite: key check: %w", err)
 	}
 	return held, recorded, nil
+}
+
+// HeldKeyCheck returns the key check the store holds, "" if none, from a
+// reader connection.
+func (s *Store) HeldKeyCheck(ctx context.Context) (string, error) {
+	var held string
+	err := s.rdb.QueryRowContext(ctx, selectSetting, keyCheckSetting).Scan(&held)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("storage/sqlite: read the key check: %w", err)
+	}
+	return held, nil
 }

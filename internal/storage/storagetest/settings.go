@@ -23,7 +23,33 @@ func keyCheck(t *testing.T, s storage.Store, check string, replace, wantRecorded
 	return held
 }
 
+// heldKeyCheck calls s.HeldKeyCheck and fails the test on an error.
+func heldKeyCheck(t *testing.T, s storage.Store) string {
+	t.Helper()
+	held, err := s.HeldKeyCheck(t.Context())
+	if err != nil {
+		t.Fatalf("HeldKeyCheck: %v", err)
+	}
+	return held
+}
+
 var keyCheckTests = []test{
+	{"HeldIsReadOnly", func(t *testing.T, s storage.Store) {
+		if got := heldKeyCheck(t, s); got != "" {
+			t.Errorf("HeldKeyCheck on an empty store = %q, want \"\"", got)
+		}
+		if got := heldKeyCheck(t, s); got != "" {
+			t.Errorf("HeldKeyCheck again = %q: the first call recorded something", got)
+		}
+		keyCheck(t, s, "check-1", false, true)
+		if got := heldKeyCheck(t, s); got != "check-1" {
+			t.Errorf("HeldKeyCheck after KeyCheck = %q, want check-1", got)
+		}
+		keyCheck(t, s, "check-2", true, true)
+		if got := heldKeyCheck(t, s); got != "check-2" {
+			t.Errorf("HeldKeyCheck after a replacement = %q, want check-2", got)
+		}
+	}},
 	{"TheFirstIsKept", func(t *testing.T, s storage.Store) {
 		if got := keyCheck(t, s, "check-1", false, true); got != "check-1" {
 			t.Errorf("KeyCheck on an empty store = %q, want the check given, check-1", got)
