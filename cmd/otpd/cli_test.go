@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -61,4 +62,54 @@ func TestVersion(t *testing.T) {
 	if err := run([]string{"version"}); err != nil {
 		t.Errorf("otpd version: %v", err)
 	}
+}
+
+// TestEmptyListingNamesTheDestination checks that a listing with nothing to
+// show says whether the whole of it is empty or only what --destination
+// asked for.
+func TestEmptyListingNamesTheDestination(t *testing.T) {
+	dir := t.TempDir()
+	if err := runApps([]string{"create", "--name", "shop", "--data-dir", dir}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		l    listing
+		args []string
+		want string
+	}{
+		{outboxListing, nil, "The outbox is empty.\n"},
+		{outboxListing, []string{"--destination", "+14255550142"}, "The outbox holds no message to +14255550142.\n"},
+		{messagesListing, nil, "No message has been sent.\n"},
+		{messagesListing, []string{"--destination", "+14255550142"}, "No message has been sent to +14255550142.\n"},
+	} {
+		out := stdoutOf(t, func() error { return c.l.run(append(c.args, "--data-dir", dir)) })
+		if out != c.want {
+			t.Errorf("%s %q printed %q, want %q", c.l.name, c.args, out, c.want)
+		}
+	}
+}
+
+// stdoutOf returns what f printed on standard output, failing the test if
+// f fails.
+func stdoutOf(t *testing.T, f func() error) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- b
+	}()
+	ferr := f()
+	os.Stdout = saved
+	w.Close()
+	out := <-done
+	if ferr != nil {
+		t.Fatal(ferr)
+	}
+	return string(out)
 }
