@@ -217,3 +217,29 @@ routes:
 		t.Errorf("an unknown type: %v, want an error naming it and the known ones", err)
 	}
 }
+
+// TestCheckConfig checks that otpd serve --check-config accepts a good
+// carrier file and refuses a broken one, naming the problem, without
+// creating the data directory.
+func TestCheckConfig(t *testing.T) {
+	t.Setenv("OTPD_TEST_WEBHOOK_SECRET", webhookSecret)
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(t.TempDir(), "carriers.yaml")
+	check := func(yaml string) error {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return runServe([]string{"--check-config", "--config", path, "--data-dir", dir, "--log-level", "error"})
+	}
+	good := "carriers:\n  - name: hook\n    type: webhook\n    webhook:\n      url: https://sms.example.com/send\n      secret_env: OTPD_TEST_WEBHOOK_SECRET\nroutes:\n  - carriers: [hook]\n"
+	if err := check(good); err != nil {
+		t.Errorf("--check-config of a good file: %v", err)
+	}
+	if err := check(strings.Replace(good, "hook]", "nowhere]", 1)); err == nil || !strings.Contains(err.Error(), "nowhere") {
+		t.Errorf("--check-config of a route to an unknown carrier: %v, want an error naming it", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("--check-config touched the data directory (stat: %v)", err)
+	}
+}

@@ -285,6 +285,7 @@ func runServe(args []string) error {
 	var cfg config
 	fs := newFlagSet("serve", "otpd serve [flags]\n\nServes the Pinpoint OTP API.")
 	serveFlags(fs, &cfg)
+	check := fs.Bool("check-config", false, "check the flags, the environment and --config's carriers (connecting to those that keep a connection), then exit; no data is touched")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -292,6 +293,9 @@ func runServe(args []string) error {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := cfg.logger()
+	if *check {
+		return checkConfig(cfg, log)
+	}
 	if cfg.Store != "" && (isFlagSet(fs, "data-dir") || os.Getenv("OTPD_DATA_DIR") != "") {
 		// The keys of a shared store come from the environment, and its
 		// data from the store: nothing would be read there.
@@ -335,4 +339,32 @@ func appCacheTTL(flag time.Duration) time.Duration {
 func isFlagSet(fs *flag.FlagSet, name string) (set bool) {
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// checkConfig is otpd serve --check-config: what otpd serve would refuse at
+// start-up before it touches any data. It builds the carriers that --config
+// describes, connecting to those that keep a connection (an SMPP link that
+// does not come up is logged), and closes them again; it opens no store
+// and makes no key.
+func checkConfig(cfg config, log *slog.Logger) error {
+	if cfg.Store != "" {
+		if err := requireSharedSecrets(); err != nil {
+			return err
+		}
+	}
+	if cfg.CarrierConfig != "" {
+		f, err := readCarrierFile(cfg.CarrierConfig)
+		if err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, err := buildCarriers(ctx, f, &reports{log: log}, metrics.New(), log, time.Now)
+		if err != nil {
+			return fmt.Errorf("--config %s:\n%w", cfg.CarrierConfig, err)
+		}
+		cs.close()
+	}
+	fmt.Println("otpd: the configuration is valid")
+	return nil
 }
