@@ -128,6 +128,20 @@ type carriers struct {
 	closers   []func() error
 }
 
+// loadCarriers reads the carrier file at path (--config) and builds its
+// carriers and their router; its errors name the file.
+func loadCarriers(ctx context.Context, path string, reporter sms.Reporter, obs carrierObserver, log *slog.Logger) (*carriers, error) {
+	f, err := readCarrierFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	cs, err := buildCarriers(ctx, f, reporter, obs, log, time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("--config %s:\n%w", path, err)
+	}
+	return cs, nil
+}
+
 // carrierObserver hears of the carriers: the router's attempts and
 // circuits, and the links of the carriers that keep one (SMPP).
 type carrierObserver interface {

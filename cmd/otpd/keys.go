@@ -172,15 +172,15 @@ const (
 	keyDiffers                  // the store holds another check, left as it was
 )
 
-// checkStoreKey makes sure that the store's codes are hashed with key,
-// which came from source (generated just now if generated). A store that
-// holds no key check (a new one, or one from before otpd kept checks) is
-// given key's; a key whose check differs is refused, since a server with
-// another key would answer false to every right code and spend its users'
-// attempts. With adopt, key's check replaces the store's instead. A key
-// generated for a store that it does not fit is removed again.
-func checkStoreKey(ctx context.Context, st storage.Store, key []byte, source string, generated, adopt bool) (storeKey, error) {
-	check := otp.KeyCheck(key)
+// checkStoreKey makes sure that the store's codes are hashed with the key
+// whose check (otp.KeyCheck) is given, a key that came from source
+// (generated just now if generated). A store that holds no key check (a new
+// one, or one from before otpd kept checks) is given this one; a key whose
+// check differs is refused, since a server with another key would answer
+// false to every right code and spend its users' attempts. With adopt, the
+// check replaces the store's instead. A key generated for a store that it
+// does not fit is removed again.
+func checkStoreKey(ctx context.Context, st storage.Store, check, source string, generated, adopt bool) (storeKey, error) {
 	found, held, err := adoptKey(ctx, st, check, adopt)
 	if err == nil && found != keyDiffers {
 		return found, nil

@@ -74,12 +74,12 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		st.Close()
 		return nil, fmt.Errorf("HMAC key: %w", err)
 	}
-	found, err := checkStoreKey(ctx, st, macKey, macSource, macGenerated, cfg.adoptHMACKey)
+	keys := &keyWatch{st: st, check: otp.KeyCheck(macKey), log: log}
+	found, err := checkStoreKey(ctx, st, keys.check, macSource, macGenerated, cfg.adoptHMACKey)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	keys := &keyWatch{st: st, check: otp.KeyCheck(macKey), log: log}
 	check := keyCheckPrefix(keys.check)
 	if macGenerated {
 		log.Info("generated a new code hashing key: losing or changing it invalidates every live code", "file", macSource, "check", check)
@@ -119,14 +119,9 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		callback map[string]http.Handler
 	)
 	if cfg.CarrierConfig != "" {
-		f, err := readCarrierFile(cfg.CarrierConfig)
-		if err != nil {
+		if cs, err = loadCarriers(ctx, cfg.CarrierConfig, delivery, m, log); err != nil {
 			st.Close()
-			return nil, fmt.Errorf("--config: %w", err)
-		}
-		if cs, err = buildCarriers(ctx, f, delivery, m, log, time.Now); err != nil {
-			st.Close()
-			return nil, fmt.Errorf("--config %s:\n%w", cfg.CarrierConfig, err)
+			return nil, err
 		}
 		carrier, listing, callback = cs.router, nil, cs.callbacks
 	}
@@ -353,15 +348,11 @@ func checkConfig(cfg config, log *slog.Logger) error {
 		}
 	}
 	if cfg.CarrierConfig != "" {
-		f, err := readCarrierFile(cfg.CarrierConfig)
-		if err != nil {
-			return fmt.Errorf("--config: %w", err)
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cs, err := buildCarriers(ctx, f, &reports{log: log}, metrics.New(), log, time.Now)
+		cs, err := loadCarriers(ctx, cfg.CarrierConfig, &reports{log: log}, metrics.New(), log)
 		if err != nil {
-			return fmt.Errorf("--config %s:\n%w", cfg.CarrierConfig, err)
+			return err
 		}
 		cs.close()
 	}

@@ -33,21 +33,15 @@ func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (held 
 		}
 		return check, true, nil
 	}
-	err = s.pool.QueryRow(ctx, selectSetting, keyCheckSetting).Scan(&held)
-	if err == nil {
-		return held, false, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return "", false, fmt.Errorf("storage/postgres: read the key check: %w", err)
+	if held, err := s.HeldKeyCheck(ctx); err != nil || held != "" {
+		return held, false, err
 	}
 	tag, err := s.pool.Exec(ctx, insertSetting, keyCheckSetting, check)
 	if err != nil {
 		return "", false, fmt.Errorf("storage/postgres: record the key check: %w", err)
 	}
-	if err := s.pool.QueryRow(ctx, selectSetting, keyCheckSetting).Scan(&held); err != nil {
-		return "", false, fmt.Errorf("storage/postgres: read the key check: %w", err)
-	}
-	return held, tag.RowsAffected() > 0, nil
+	held, err = s.HeldKeyCheck(ctx)
+	return held, err == nil && tag.RowsAffected() > 0, err
 }
 
 // HeldKeyCheck returns the key check the store holds, "" if none.

@@ -25,15 +25,12 @@ func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (held 
 	}
 	switch err := s.c.Do(ctx, cmd).Error(); {
 	case err == nil:
-		recorded = true
+		return check, true, nil
 	case !rueidis.IsRedisNil(err):
 		return "", false, fmt.Errorf("storage/redis: record the key check: %w", err)
 	}
-	held, err = s.c.Do(ctx, s.c.B().Get().Key(s.keys.keyCheck()).Build()).ToString()
-	if err != nil {
-		return "", false, fmt.Errorf("storage/redis: read the key check: %w", err)
-	}
-	return held, recorded, nil
+	held, err = s.HeldKeyCheck(ctx)
+	return held, false, err
 }
 
 // HeldKeyCheck returns the key check the store holds, "" if none.

@@ -17,9 +17,14 @@ const (
 )
 
 // KeyCheck returns the key check the store holds, first recording check if
-// it holds none or if replace is true. (The writer's transaction runs alone,
-// so it may always try the insert.)
+// it holds none or if replace is true. A check already held is read on a
+// reader connection, with no write (and no flush) at all.
 func (s *Store) KeyCheck(ctx context.Context, check string, replace bool) (held string, recorded bool, err error) {
+	if !replace {
+		if held, err := s.HeldKeyCheck(ctx); err != nil || held != "" {
+			return held, false, err
+		}
+	}
 	err = s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		query := insertSetting
 		if replace {
