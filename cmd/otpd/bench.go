@@ -184,6 +184,10 @@ type benchRow struct {
 	Store          *storeFigures   `json:"store,omitempty"`   // --preload: right after this run
 	Purge          *purgeReport    `json:"purge,omitempty"`   // --purge-test: on the purging row
 	Writer         *writerFigures  `json:"writer,omitempty"`  // the embedded store's writer during the run
+	// Machine is how the machine's CPUs spent the run, and CeilingMachine
+	// the ceiling's run (Linux only).
+	Machine        *machineFigures `json:"machine,omitempty"`
+	CeilingMachine *machineFigures `json:"ceiling_machine,omitempty"`
 	// ServerLatency is otpd's own latency during the run, from its /metrics.
 	ServerLatency []serverLatency `json:"server_latency,omitempty"`
 	// Round numbers the runs of --rounds (from 1). Rounds marks the row
@@ -884,7 +888,11 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, rat
 		before = ws.Stats()
 	}
 	latenciesBefore := b.latencies(ctx)
-	res, err := loadgen.Run(ctx, loadgen.Config{BaseURL: b.baseURL, Concurrency: c, Duration: o.duration, Rate: rate, Signer: b.signer, Builder: first})
+	var res loadgen.Result
+	var err error
+	machine := machineDuring(func() {
+		res, err = loadgen.Run(ctx, loadgen.Config{BaseURL: b.baseURL, Concurrency: c, Duration: o.duration, Rate: rate, Signer: b.signer, Builder: first})
+	})
 	if err != nil {
 		return benchRow{}, err
 	}
@@ -894,6 +902,7 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, rat
 		Requests: res.Requests, Seconds: res.Elapsed.Seconds(), RPS: res.RPS(),
 		P50ms: ms(res.Latency.P50), P90ms: ms(res.Latency.P90), P99ms: ms(res.Latency.P99), MaxMs: ms(res.Latency.Max),
 		Errors: res.Errors, ErrorsByKind: res.ByKind, EndedEarly: res.Early, Scheduled: res.Scheduled,
+		Machine: machine,
 	}
 	if ws != nil {
 		row.Writer = writerDelta(before, ws.Stats())
@@ -916,7 +925,7 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, rat
 		if err != nil {
 			return benchRow{}, err
 		}
-		row.CeilingRPS, row.CeilingBytes = ceil.RPS(), size
+		row.CeilingRPS, row.CeilingBytes, row.CeilingMachine = ceil.RPS(), size, ceil.machine
 		switch {
 		case rate > 0:
 			row.CeilingLatency = &latencyFigures{P50ms: ms(ceil.Latency.P50), P90ms: ms(ceil.Latency.P90), P99ms: ms(ceil.Latency.P99), MaxMs: ms(ceil.Latency.Max), Errors: ceil.Errors}
@@ -927,15 +936,22 @@ func (b *bench) measure(ctx context.Context, c int, builder loadgen.Builder, rat
 	return row, nil
 }
 
+// ceilingRun is a run of the ceiling server: the generator's result and
+// how the machine's CPUs spent it.
+type ceilingRun struct {
+	loadgen.Result
+	machine *machineFigures
+}
+
 // ceiling drives a bare net/http server answering a constant JSON body of
 // size bytes with req at concurrency c, closed loop or, with a rate, open
-// loop at that rate (otpd's run's), and returns the run's result and the
-// body's size.
-func (b *bench) ceiling(ctx context.Context, c int, rate float64, req loadgen.Request, size int) (loadgen.Result, int, error) {
+// loop at that rate (otpd's run's), and returns the run and the body's
+// size.
+func (b *bench) ceiling(ctx context.Context, c int, rate float64, req loadgen.Request, size int) (ceilingRun, int, error) {
 	body := constantBody(size)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return loadgen.Result{}, 0, err
+		return ceilingRun{}, 0, err
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -946,10 +962,14 @@ func (b *bench) ceiling(ctx context.Context, c int, rate float64, req loadgen.Re
 	go srv.Serve(ln)
 	defer srv.Close()
 	req.Check = nil
-	run := func() (loadgen.Result, error) {
-		res, err := loadgen.Run(ctx, loadgen.Config{
-			BaseURL: "http://" + ln.Addr().String(), Concurrency: c, Duration: b.opts.duration, Rate: rate, Signer: b.signer,
-			Builder: loadgen.BuilderFunc(func(context.Context, int) (*loadgen.Request, error) { return &req, nil }),
+	run := func() (ceilingRun, error) {
+		var res ceilingRun
+		var err error
+		res.machine = machineDuring(func() {
+			res.Result, err = loadgen.Run(ctx, loadgen.Config{
+				BaseURL: "http://" + ln.Addr().String(), Concurrency: c, Duration: b.opts.duration, Rate: rate, Signer: b.signer,
+				Builder: loadgen.BuilderFunc(func(context.Context, int) (*loadgen.Request, error) { return &req, nil }),
+			})
 		})
 		// In open loop a ceiling that falls behind the rate is a figure
 		// (its errors are shown with its latency), not a failure.
@@ -960,7 +980,7 @@ func (b *bench) ceiling(ctx context.Context, c int, rate float64, req loadgen.Re
 	}
 	res, err := run()
 	if err != nil {
-		return loadgen.Result{}, 0, err
+		return ceilingRun{}, 0, err
 	}
 	// An in-process embedded store runs with a spare scheduler processor
 	// (spareProcForFlushes), which the ceiling's generator shares: measure
@@ -971,7 +991,7 @@ func (b *bench) ceiling(ctx context.Context, c int, rate float64, req loadgen.Re
 		defer runtime.GOMAXPROCS(procs)
 		other, err := run()
 		if err != nil {
-			return loadgen.Result{}, 0, err
+			return ceilingRun{}, 0, err
 		}
 		if rate > 0 && other.Latency.P99 < res.Latency.P99 || rate <= 0 && other.RPS() > res.RPS() {
 			res = other
@@ -1059,6 +1079,12 @@ func printRunReports(out io.Writer, rows []benchRow) {
 		}
 		if r.Writer != nil {
 			fmt.Fprintf(out, "embedded store during %s: %s\n", r.label(), r.Writer.describe())
+		}
+		if r.Machine != nil {
+			fmt.Fprintf(out, "the machine during %s: %s\n", r.label(), r.Machine.describe())
+		}
+		if r.CeilingMachine != nil {
+			fmt.Fprintf(out, "the machine during the ceiling run of %s: %s\n", r.label(), r.CeilingMachine.describe())
 		}
 		if r.Store != nil {
 			fmt.Fprintf(out, "store after %s: %s\n", r.label(), r.Store.describe())
