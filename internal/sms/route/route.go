@@ -32,7 +32,9 @@
 // error of no known kind (a timeout, a broken connection). A Permanent or
 // OptedOut refusal is about the message or its recipient and ends the send
 // at once. So does the end of ctx: Send never starts a carrier after the
-// caller's deadline.
+// caller's deadline. A carrier without a Timeout of its own, when carriers
+// follow it, gets a fair share of the time ctx leaves (Carrier.Timeout), so
+// that one that hangs leaves the next time to try.
 //
 // A carrier that did not answer in time may still deliver the message, and
 // the next one then delivers it too: the recipient may get the same text,
@@ -117,8 +119,12 @@ type Carrier struct {
 	// RatePerSecond.
 	Burst int
 	// Timeout bounds each attempt on this carrier, so that a carrier that
-	// stalls leaves time for the next one; 0 means only the caller's
-	// deadline (and the carrier's own timeout) bound it.
+	// stalls leaves time for the next one. 0 means a fair share: when the
+	// caller has a deadline and the route has carriers after this one, the
+	// attempt gets the time left divided by the carriers left to try,
+	// itself included (so the first of two gets half the send's time);
+	// otherwise only the caller's deadline (and the carrier's own timeout)
+	// bound it.
 	Timeout time.Duration
 }
 
@@ -317,7 +323,7 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 		late     bool  // the caller's time ran out before a carrier was started
 		skipped  = map[string][]string{}
 	)
-	for _, c := range rl.carriers {
+	for i, c := range rl.carriers {
 		if !c.mayOriginate(m.From) {
 			attempts = append(attempts, r.skip(c, OutcomeSkippedOrigination))
 			skipped[OutcomeSkippedOrigination] = append(skipped[OutcomeSkippedOrigination], c.name)
@@ -333,7 +339,7 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 			skipped[why] = append(skipped[why], c.name)
 			continue
 		}
-		receipt, a, next := r.try(ctx, c, m, trial)
+		receipt, a, next := r.try(ctx, c, m, trial, len(rl.carriers)-i)
 		attempts = append(attempts, a)
 		if a.Err == nil {
 			return Delivery{Receipt: receipt, Carrier: c.name, Attempts: attempts}, nil
@@ -392,11 +398,12 @@ const (
 	failing               // a temporary failure
 )
 
-// try hands m to c and reports whether a failure is worth another carrier.
-func (r *Router) try(ctx context.Context, c *member, m sms.Message, trial bool) (receipt sms.Receipt, a Attempt, next bool) {
+// try hands m to c, the first of the left carriers still to try, and
+// reports whether a failure is worth another carrier.
+func (r *Router) try(ctx context.Context, c *member, m sms.Message, trial bool, left int) (receipt sms.Receipt, a Attempt, next bool) {
 	actx, cancel := ctx, context.CancelFunc(func() {})
-	if c.timeout > 0 {
-		actx, cancel = context.WithTimeout(ctx, c.timeout)
+	if t := c.attemptTimeout(ctx, left); t > 0 {
+		actx, cancel = context.WithTimeout(ctx, t)
 	}
 	start := time.Now()
 	receipt, err := c.carrier.Send(actx, m)
@@ -411,6 +418,22 @@ func (r *Router) try(ctx context.Context, c *member, m sms.Message, trial bool) 
 		r.observer.Attempt(c.name, outcome, elapsed)
 	}
 	return receipt, Attempt{Carrier: c.name, Outcome: outcome, Elapsed: elapsed, Err: err}, next
+}
+
+// attemptTimeout is how long an attempt on c may take, with left carriers
+// still to try (c included), or 0 for no bound but ctx's: c's Timeout, or,
+// without one, a fair share of the time ctx leaves when carriers follow.
+// Without it, a carrier whose own timeout (often 10 s, like the send's)
+// reached the send's deadline would leave the next carrier no time at all.
+func (c *member) attemptTimeout(ctx context.Context, left int) time.Duration {
+	if c.timeout > 0 {
+		return c.timeout
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok || left < 2 {
+		return 0
+	}
+	return max(time.Until(deadline)/time.Duration(left), time.Millisecond)
 }
 
 // classify returns the outcome of an attempt that returned err, what it

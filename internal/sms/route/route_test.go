@@ -472,10 +472,52 @@ func TestFailoverAfterATimeout(t *testing.T) {
 	}
 }
 
+// A carrier without a Timeout of its own gets a fair share of the caller's
+// time when carriers follow it: a stalled first carrier of two leaves the
+// second half the send's time, of three, two thirds.
+func TestFailoverWithinAFairShareOfTheDeadline(t *testing.T) {
+	for _, n := range []int{2, 3} {
+		names := []string{"first", "second", "third"}[:n]
+		ps := newPeers(t, names...)
+		for _, p := range ps[:n-1] {
+			p.set(stall)
+		}
+		r := newRouter(t, route.Config{Carriers: carriers(t, ps...), Rules: []route.Rule{{Carriers: names}}})
+		const deadline = 900 * time.Millisecond
+		ctx, cancel := context.WithTimeout(t.Context(), deadline)
+		m := message(appA, fromUS, toUS)
+		start := time.Now()
+		d, err := r.Deliver(ctx, m)
+		elapsed := time.Since(start)
+		cancel()
+		if err != nil {
+			t.Fatalf("%d carriers, all but the last stalled: %v; want the last to accept within the deadline", n, err)
+		}
+		if d.Carrier != names[n-1] {
+			t.Errorf("%d carriers: delivered by %q, want %q", n, d.Carrier, names[n-1])
+		}
+		// Each stalled carrier got its share of what was left: 1/n of the
+		// deadline, then 1/(n-1) of the rest, and so on.
+		for i, a := range d.Attempts[:n-1] {
+			want := deadline / time.Duration(n)
+			if a.Outcome != route.OutcomeTemporary || a.Elapsed < want-50*time.Millisecond || a.Elapsed > want+200*time.Millisecond {
+				t.Errorf("%d carriers: attempt %d %s after %v, want a temporary failure after about %v", n, i, a.Outcome, a.Elapsed, want)
+			}
+		}
+		if elapsed >= deadline {
+			t.Errorf("%d carriers: Deliver took %v, past the caller's deadline %v", n, elapsed, deadline)
+		}
+	}
+}
+
+// A carrier's own Timeout is not shortened: if it reaches past the caller's
+// deadline, no carrier is started after it.
 func TestNoFailoverOnceTheCallersDeadlinePassed(t *testing.T) {
 	ps := newPeers(t, "first", "second")
 	ps[0].set(stall)
-	r := newRouter(t, route.Config{Carriers: carriers(t, ps...), Rules: []route.Rule{{Carriers: []string{"first", "second"}}}})
+	cs := carriers(t, ps...)
+	cs[0].Timeout = time.Minute
+	r := newRouter(t, route.Config{Carriers: cs, Rules: []route.Rule{{Carriers: []string{"first", "second"}}}})
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	m := message(appA, fromUS, toUS)
