@@ -150,7 +150,10 @@ func (s *server) readBody(r *http.Request) ([]byte, error) {
 		return nil, errPayloadTooLarge(s.MaxBodyBytes)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
+		// The client's doing (a body shorter than its Content-Length, a
+		// connection closed or too slow): a 400, not a server error that
+		// anyone could raise without credentials.
+		return nil, errBadRequest("The request body could not be read in full (%v): send the whole body that Content-Length announces.", err)
 	}
 	return body, nil
 }

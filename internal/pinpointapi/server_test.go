@@ -1,10 +1,12 @@
 package pinpointapi
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -90,5 +92,34 @@ func TestAccessLog(t *testing.T) {
 func TestAccessLogLevel(t *testing.T) {
 	if out, _ := getWithLog(t, slog.LevelError+1, "/v1/apps/0123456789abcdef0123456789abcdef"); out != "" {
 		t.Errorf("an ERROR line was logged by a logger above ERROR: %q", out)
+	}
+}
+
+// TestTruncatedBodyIsTheClientsError sends a body shorter than its
+// Content-Length and closes its side: the answer is a 400, logged as a
+// warning, not a server error that anyone could raise without credentials.
+func TestTruncatedBodyIsTheClientsError(t *testing.T) {
+	var logs bytes.Buffer
+	m := metrics.New()
+	srv := httptest.NewServer(New(Config{Auth: allowAll{}, Metrics: m, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}))
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "POST /v1/apps/0123456789abcdef0123456789abcdef/verify-otp HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	srv.Close() // waits for the handler, and so for its log line
+	if resp.StatusCode != 400 || resp.Header.Get("X-Amzn-ErrorType") != "BadRequestException" || !strings.Contains(string(body), "Content-Length") {
+		t.Errorf("got %d %q %s, want 400 BadRequestException naming Content-Length", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), body)
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN"`) || strings.Contains(logs.String(), `"level":"ERROR"`) {
+		t.Errorf("log %s: want a warning, no error", logs.String())
 	}
 }
