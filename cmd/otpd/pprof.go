@@ -8,12 +8,16 @@ import (
 	"net/http/pprof"
 	"runtime"
 	"time"
+
+	"github.com/otpd/otpd/internal/sms"
 )
 
 // startProfiles serves Go's runtime profiles (CPU, heap, allocations,
 // blocking, mutexes, goroutines) on their own listener, apart from the API,
-// so that they are reachable only where the operator chose (--pprof-addr).
-// Blocking and mutex contention are sampled until stop is called.
+// so that they are reachable only where the operator chose (--pprof-addr),
+// without authentication: an address beyond loopback is warned about. The
+// command line is not served (pprof's /cmdline): --store may carry a
+// password. Blocking and mutex contention are sampled until stop is called.
 func startProfiles(addr string, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -21,7 +25,6 @@ func startProfiles(addr string, log *slog.Logger) (stop func(), err error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
@@ -36,6 +39,10 @@ func startProfiles(addr string, log *slog.Logger) (stop func(), err error) {
 		}
 	}()
 	log.Info("serving Go profiles", "addr", ln.Addr().String(), "path", "/debug/pprof/")
+	if host, _, _ := net.SplitHostPort(addr); !sms.IsLoopbackHost(host) {
+		log.Warn("the profile server listens beyond loopback, without authentication: whoever reaches it can read otpd's memory and stack traces; bind --pprof-addr to 127.0.0.1 and reach it through SSH or kubectl port-forward",
+			"addr", ln.Addr().String())
+	}
 	return func() {
 		srv.Close()
 		<-done
