@@ -178,6 +178,7 @@ func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, ob
 		Breaker:  route.BreakerConfig{Failures: f.Breaker.Failures, Cooldown: f.Breaker.Cooldown},
 		Observer: obs,
 		Now:      now,
+		Logger:   log,
 	})
 	if err != nil {
 		out.close()

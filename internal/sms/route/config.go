@@ -1,8 +1,10 @@
 package route
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"regexp"
 	"slices"
@@ -113,6 +115,7 @@ func New(cfg Config) (*Router, error) {
 		breaker:  breaker,
 		observer: cfg.Observer,
 		now:      now,
+		log:      cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 	}, nil
 }
 

@@ -77,6 +77,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -157,6 +158,12 @@ type Config struct {
 	// Now is the clock of circuit breakers and rate limits; nil means
 	// time.Now.
 	Now func() time.Time
+	// Logger is told, as warnings, of every failure after which the send
+	// moves on to the next carrier (with the carrier's reason: the send's
+	// caller may only see the carrier that accepted) and of every circuit
+	// that opens; a circuit that closes is logged at Info. nil logs
+	// nothing.
+	Logger *slog.Logger
 }
 
 // Observer is told what the router does, e.g. to count it in metrics. Its
@@ -261,6 +268,7 @@ type Router struct {
 	breaker  BreakerConfig
 	observer Observer
 	now      func() time.Time
+	log      *slog.Logger
 }
 
 var _ sms.Carrier = (*Router)(nil)
@@ -348,6 +356,10 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 		if !next {
 			break
 		}
+		if i < len(rl.carriers)-1 {
+			r.log.Warn("a carrier did not take the message: trying the next one of its route", "carrier", c.name,
+				"message_id", m.ID, "app", m.AppID, "outcome", a.Outcome, "elapsed", a.Elapsed, "err", a.Err)
+		}
 	}
 	if last != nil {
 		return Delivery{}, &SendError{Attempts: attempts, Err: last}
@@ -413,7 +425,13 @@ func (r *Router) try(ctx context.Context, c *member, m sms.Message, trial bool, 
 	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
 		h = unknown
 	}
-	c.settle(r.now(), h, trial, r.breaker.Failures, r.observer)
+	switch c.settle(r.now(), h, trial, r.breaker.Failures, r.observer) {
+	case opened:
+		r.log.Warn("a carrier's circuit opened after consecutive failures: sends skip it until a trial send after the cooldown",
+			"carrier", c.name, "failures", r.breaker.Failures, "cooldown", r.breaker.Cooldown, "err", err)
+	case closed:
+		r.log.Info("a carrier's circuit closed: it answered again", "carrier", c.name)
+	}
 	if r.observer != nil {
 		r.observer.Attempt(c.name, outcome, elapsed)
 	}
@@ -488,7 +506,7 @@ func (c *member) acquire(now time.Time, cooldown time.Duration) (skip string, tr
 // settle updates c's circuit with an attempt's outcome. It reports a
 // change to obs while it holds c's lock, so that changes are reported in
 // the order they happened.
-func (c *member) settle(now time.Time, h health, trial bool, failures int, obs Observer) {
+func (c *member) settle(now time.Time, h health, trial bool, failures int, obs Observer) circuitChange {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if trial {
@@ -502,13 +520,14 @@ func (c *member) settle(now time.Time, h health, trial bool, failures int, obs O
 			if obs != nil {
 				obs.BreakerState(c.name, false)
 			}
+			return closed
 		}
 	case failing:
 		if c.open {
 			if trial {
 				c.openedAt = now // another cooldown
 			}
-			return // a late failure of an attempt started before it opened
+			return unchanged // a late failure of an attempt started before it opened
 		}
 		c.failures++
 		if c.failures >= failures {
@@ -516,9 +535,20 @@ func (c *member) settle(now time.Time, h health, trial bool, failures int, obs O
 			if obs != nil {
 				obs.BreakerState(c.name, true)
 			}
+			return opened
 		}
 	}
+	return unchanged
 }
+
+// circuitChange is what an attempt's outcome did to its carrier's circuit.
+type circuitChange int
+
+const (
+	unchanged circuitChange = iota
+	opened
+	closed
+)
 
 // mayOriginate reports whether c may send from from.
 func (c *member) mayOriginate(from string) bool { return c.anyOrigin || c.origins[from] }

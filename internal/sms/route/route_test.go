@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -1109,4 +1110,69 @@ func TestConformance(t *testing.T) {
 			}), ps[1]
 		})
 	})
+}
+
+// The router logs a failure it moves on from, with the carrier's reason
+// (the caller may only see the carrier that accepted), and every change of
+// a circuit; a failure of the route's last carrier is the caller's to log.
+func TestFailoversAndCircuitsAreLogged(t *testing.T) {
+	ps := newPeers(t, "flaky", "backup")
+	ps[0].set(fail503)
+	clk := newClock()
+	var logs syncBuffer
+	r := newRouter(t, route.Config{
+		Carriers: carriers(t, ps...),
+		Rules:    []route.Rule{{Carriers: []string{"flaky", "backup"}}},
+		Breaker:  route.BreakerConfig{Failures: 2, Cooldown: time.Minute},
+		Now:      clk.Now,
+		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	m := message(appA, fromUS, toUS)
+	deliver(t, r, m)
+	deliver(t, r, message(appA, fromUS, toUS)) // the second failure opens the circuit
+	ps[0].set(accept)
+	clk.Advance(time.Minute)
+	deliver(t, r, message(appA, fromUS, toUS)) // the trial closes it
+	ps[0].set(fail503)
+	ps[1].set(fail503)
+	if _, err := r.Send(sendCtx(t), message(appA, fromUS, toUS)); err == nil {
+		t.Fatal("both carriers failing: the send succeeded")
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	want := []string{
+		`level=WARN msg="a carrier did not take the message: trying the next one of its route" carrier=flaky message_id=` + m.ID,
+		`level=WARN msg="a carrier's circuit opened after consecutive failures: sends skip it until a trial send after the cooldown" carrier=flaky failures=2 cooldown=1m0s`,
+		`level=WARN msg="a carrier did not take the message: trying the next one of its route" carrier=flaky`,
+		`level=INFO msg="a carrier's circuit closed: it answered again" carrier=flaky`,
+		`level=WARN msg="a carrier did not take the message: trying the next one of its route" carrier=flaky`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d log lines, want %d:\n%s", len(lines), len(want), logs.String())
+	}
+	for i, w := range want {
+		if !strings.Contains(lines[i], w) {
+			t.Errorf("line %d %q: want it to contain %q", i, lines[i], w)
+		}
+	}
+	if !strings.Contains(lines[0], "outcome=temporary") || !strings.Contains(lines[0], "503") {
+		t.Errorf("line %q: want the outcome and the carrier's reason", lines[0])
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
