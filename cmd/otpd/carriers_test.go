@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -238,6 +239,20 @@ func TestCheckConfig(t *testing.T) {
 	}
 	if err := check(strings.Replace(good, "hook]", "nowhere]", 1)); err == nil || !strings.Contains(err.Error(), "nowhere") {
 		t.Errorf("--check-config of a route to an unknown carrier: %v, want an error naming it", err)
+	}
+	// An SMPP carrier whose SMSC cannot be reached: valid, but the check
+	// fails and says which link did not come up.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := ln.Addr().String()
+	ln.Close()
+	t.Setenv("OTPD_TEST_SMPP_PASSWORD", "secret")
+	smpp := "carriers:\n  - name: operator\n    type: smpp\n    smpp:\n      addr: " + closedAddr + "\n      system_id: otpd\n      password_env: OTPD_TEST_SMPP_PASSWORD\n" +
+		good[len("carriers:\n"):len(good)-len("routes:\n  - carriers: [hook]\n")] + "routes:\n  - carriers: [operator, hook]\n"
+	if err := check(smpp); err == nil || !strings.Contains(err.Error(), "the link of operator did not come up") {
+		t.Errorf("--check-config with an SMSC out of reach: %v, want an error naming the carrier whose link did not come up", err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("--check-config touched the data directory (stat: %v)", err)

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -338,9 +340,10 @@ func isFlagSet(fs *flag.FlagSet, name string) (set bool) {
 
 // checkConfig is otpd serve --check-config: what otpd serve would refuse at
 // start-up before it touches any data. It builds the carriers that --config
-// describes, connecting to those that keep a connection (an SMPP link that
-// does not come up is logged), and closes them again; it opens no store
-// and makes no key.
+// describes, connecting to those that keep a connection, and closes them
+// again; it opens no store and makes no key. A link that does not come up
+// (logged with its reason) fails the check: otpd serve would start, failing
+// over from that carrier, but a check that connects is asked whether it can.
 func checkConfig(cfg config, log *slog.Logger) error {
 	if cfg.Store != "" {
 		if err := requireSharedSecrets(); err != nil {
@@ -350,12 +353,47 @@ func checkConfig(cfg config, log *slog.Logger) error {
 	if cfg.CarrierConfig != "" {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		cs, err := loadCarriers(ctx, cfg.CarrierConfig, &reports{log: log}, metrics.New(), log)
+		links := &linkStates{carrierObserver: metrics.New(), up: map[string]bool{}}
+		cs, err := loadCarriers(ctx, cfg.CarrierConfig, &reports{log: log}, links, log)
 		if err != nil {
 			return err
 		}
 		cs.close()
+		if down := links.down(); len(down) > 0 {
+			return fmt.Errorf("--config %s is valid, but the link of %s did not come up (the log says why): otpd serve would start and fail over from it until it binds",
+				cfg.CarrierConfig, strings.Join(down, ", "))
+		}
 	}
 	fmt.Println("otpd: the configuration is valid")
 	return nil
+}
+
+// linkStates is a carrierObserver that remembers the first state each
+// connection-keeping carrier reported for its link (at its first bind).
+type linkStates struct {
+	carrierObserver
+	mu sync.Mutex
+	up map[string]bool
+}
+
+func (l *linkStates) LinkState(carrier string, up bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, told := l.up[carrier]; !told {
+		l.up[carrier] = up
+	}
+}
+
+// down returns the carriers whose first bind failed, sorted.
+func (l *linkStates) down() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var names []string
+	for name, up := range l.up {
+		if !up {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	return names
 }

@@ -34,6 +34,12 @@ type bindRefused struct {
 	status   data.CommandStatusType
 }
 
+// credentials reports whether the SMSC refused the account itself: a
+// configuration error that no retry mends.
+func (e *bindRefused) credentials() bool {
+	return e.status == data.ESME_RINVSYSID || e.status == data.ESME_RINVPASWD
+}
+
 func (e *bindRefused) Error() string {
 	return fmt.Sprintf("the SMSC refused bind_transceiver as system_id %q: %s", e.systemID, describeStatus(e.status))
 }

@@ -223,10 +223,13 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // New checks cfg, binds to the SMSC as a transceiver and returns the
 // carrier, which keeps the link up until Close. ctx bounds the first bind
-// only. New fails when cfg is invalid, when the SMSC refuses the bind, or
-// when ctx ends first; when the SMSC cannot be reached it returns the
+// only. New fails when cfg is invalid, when the SMSC refuses the bind for
+// its credentials (ESME_RINVSYSID, ESME_RINVPASWD: no retry can mend
+// them), or when ctx ends first. When the SMSC cannot be reached, or
+// refuses the bind for another reason (ESME_RBINDFAIL, ESME_RALYBND, a
+// session limit: often passing, as when the SMSC restarts), it returns the
 // carrier, which keeps re-binding in the background (Send fails as
-// temporary meanwhile).
+// temporary meanwhile, so a route fails over).
 func New(ctx context.Context, cfg Config) (*Carrier, error) {
 	c, err := newCarrier(cfg)
 	if err != nil {
@@ -238,7 +241,7 @@ func New(ctx context.Context, cfg Config) (*Carrier, error) {
 	l, err := c.bind(ctx)
 	if err != nil {
 		var refused *bindRefused
-		if errors.As(err, &refused) || ctx.Err() != nil {
+		if errors.As(err, &refused) && refused.credentials() || ctx.Err() != nil {
 			c.stop()
 			return nil, fmt.Errorf("smpp: %s: %w", c.name, err)
 		}
@@ -407,7 +410,7 @@ func (c *Carrier) run(l *link) {
 // the lock that Send takes.
 func (c *Carrier) setLink(l *link, why error) {
 	c.mu.Lock()
-	wasUp, wasDown, downSince := c.cur != nil, c.down != nil, c.downSince
+	wasUp, wasDown, downSince, before := c.cur != nil, c.down != nil, c.downSince, c.down
 	stillDown := !wasUp && l == nil && wasDown
 	if stillDown {
 		c.down = why // keep downSince
@@ -423,10 +426,14 @@ func (c *Carrier) setLink(l *link, why error) {
 
 	closing := errors.Is(why, errClosed)
 	switch {
+	case stillDown && closing:
+	case stillDown && before != nil && why != nil && before.Error() != why.Error():
+		// A new reason (the SMSC is back but refuses the bind, say) is
+		// news for the operator; the same one again is not.
+		c.log.Warn("re-binding to the SMSC failed for another reason: sends through this carrier fail over until it re-binds",
+			"carrier", c.name, "addr", c.addr, "down_for", time.Since(downSince).Round(time.Millisecond), "err", why)
 	case stillDown:
-		if !closing {
-			c.log.Debug("re-binding to the SMSC failed", "carrier", c.name, "addr", c.addr, "err", why)
-		}
+		c.log.Debug("re-binding to the SMSC failed", "carrier", c.name, "addr", c.addr, "err", why)
 	case l != nil && !wasDown:
 		c.log.Info("bound to the SMSC", "carrier", c.name, "addr", c.addr)
 	case l != nil:

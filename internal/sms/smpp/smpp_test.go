@@ -630,6 +630,48 @@ func TestBindRefused(t *testing.T) {
 	}
 }
 
+// TestBindRefusedForAnotherReason: a refusal that is not about the
+// credentials (ESME_RBINDFAIL here; ESME_RALYBND or a session limit while
+// the SMSC restarts) does not stop New: the carrier says so, fails sends
+// over meanwhile and binds once the SMSC accepts. A new reason while the
+// link is down is a warning too.
+func TestBindRefusedForAnotherReason(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	proxy := faultproxy.Start(t, s.Addr())
+	proxy.Set(t, faultproxy.Refuse)
+	var logs syncBuffer
+	c := startCarrier(t, proxy.Addr(), func(cfg *Config) { cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	s.set(func(s *testSMSC) { s.refuseBind = data.ESME_RBINDFAIL })
+	proxy.Set(t, faultproxy.Forward)
+	eventually(t, 10*time.Second, "no warning of the new reason, the refused bind", func() bool {
+		return strings.Contains(logs.String(), `level=WARN msg="re-binding to the SMSC failed for another reason`) &&
+			strings.Contains(logs.String(), "ESME_RBINDFAIL")
+	})
+	m := message(otp("123456"))
+	_, err := send(t, c, m)
+	refusalOf(t, err, sms.Temporary, m.Text)
+	s.set(func(s *testSMSC) { s.refuseBind = 0 })
+	eventually(t, 10*time.Second, "Send does not succeed once the SMSC accepts the bind", func() bool {
+		_, err := send(t, c, message(otp("123456")))
+		return err == nil
+	})
+
+	// Refused from the first bind: New returns the carrier all the same.
+	s2 := startSMSC(t)
+	s2.set(func(s *testSMSC) { s.refuseBind = data.ESME_RBINDFAIL })
+	var logs2 syncBuffer
+	c2 := startCarrier(t, s2.Addr(), func(cfg *Config) { cfg.Logger = slog.New(slog.NewTextHandler(&logs2, nil)) })
+	if got := logs2.String(); !strings.Contains(got, `level=WARN msg="no link to the SMSC`) || !strings.Contains(got, "ESME_RBINDFAIL") {
+		t.Errorf("the log after New with the bind refused:\n%s\nwant a warning naming ESME_RBINDFAIL", got)
+	}
+	s2.set(func(s *testSMSC) { s.refuseBind = 0 })
+	eventually(t, 10*time.Second, "Send does not succeed once the SMSC accepts the bind", func() bool {
+		_, err := send(t, c2, message(otp("123456")))
+		return err == nil
+	})
+}
+
 // TestSMSCDownAtStart: New returns while the SMSC is out of reach, and
 // says so in the log (a mistyped address shows at start-up); the carrier
 // binds once it is back, and says that too.
