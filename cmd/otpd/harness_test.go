@@ -51,8 +51,15 @@ const (
 )
 
 // startServer starts otpd in-process on 127.0.0.1 with a fresh data
-// directory. edit may change the configuration first.
+// directory. edit may change the configuration first. Errors it logs go to
+// the test's log.
 func startServer(t *testing.T, edit func(*config)) *testServer {
+	t.Helper()
+	return startServerLogging(t, edit, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError})))
+}
+
+// startServerLogging is startServer logging to log.
+func startServerLogging(t *testing.T, edit func(*config), log *slog.Logger) *testServer {
 	t.Helper()
 	t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
 	t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
@@ -64,7 +71,6 @@ func startServer(t *testing.T, edit func(*config)) *testServer {
 		t.Fatalf("test configuration: %v", err)
 	}
 	clock := &testClock{}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := newServer(ctx, cfg, log, clock.Now)
 	if err != nil {

@@ -471,7 +471,7 @@ func (s *Service) deliver(ctx context.Context, app storage.App, p sendParams, cl
 	res := resultOf(p.Destination, msgID, sendErr)
 	if sendErr != nil {
 		s.log.WarnContext(ctx, "the carrier did not take the message", "app", app.ID, "message_id", msgID,
-			"carrier", s.carrier.Name(), "delivery_status", res.DeliveryStatus, "err", sendErr)
+			"carrier", s.carrier.Name(), "delivery_status", res.DeliveryStatus, "err", phone.Mask(sendErr.Error()))
 	}
 	if claimKey != "" {
 		encoded, err := json.Marshal(res)

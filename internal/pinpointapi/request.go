@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/otpd/otpd/internal/phone"
 )
 
 // state follows one request from the start of its handler (its headers
@@ -94,7 +95,9 @@ func (s *server) finish(st *state) {
 	}
 	attrs = append(attrs, st.detail...)
 	if st.err != nil {
-		attrs = append(attrs, slog.String("err", st.err.Error()))
+		// An error names the phone number it is about, for the client; the
+		// log needs no more than its country.
+		attrs = append(attrs, slog.String("err", phone.Mask(st.err.Error())))
 	}
 	// The record goes to the handler directly: Logger.LogAttrs would also
 	// look up the caller's PC (runtime.Callers, 2 % of a verification's

@@ -84,6 +84,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 
+	"github.com/otpd/otpd/internal/phone"
 	"github.com/otpd/otpd/internal/sms"
 )
 
@@ -358,7 +359,7 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 		}
 		if i < len(rl.carriers)-1 {
 			r.log.Warn("a carrier did not take the message: trying the next one of its route", "carrier", c.name,
-				"message_id", m.ID, "app", m.AppID, "outcome", a.Outcome, "elapsed", a.Elapsed, "err", a.Err)
+				"message_id", m.ID, "app", m.AppID, "outcome", a.Outcome, "elapsed", a.Elapsed, "err", phone.Mask(a.Err.Error()))
 		}
 	}
 	if last != nil {
@@ -428,7 +429,7 @@ func (r *Router) try(ctx context.Context, c *member, m sms.Message, trial bool, 
 	switch c.settle(r.now(), h, trial, r.breaker.Failures, r.observer) {
 	case opened:
 		r.log.Warn("a carrier's circuit opened after consecutive failures: sends skip it until a trial send after the cooldown",
-			"carrier", c.name, "failures", r.breaker.Failures, "cooldown", r.breaker.Cooldown, "err", err)
+			"carrier", c.name, "failures", r.breaker.Failures, "cooldown", r.breaker.Cooldown, "err", phone.Mask(err.Error()))
 	case closed:
 		r.log.Info("a carrier's circuit closed: it answered again", "carrier", c.name)
 	}

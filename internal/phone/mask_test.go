@@ -1,0 +1,21 @@
+package phone
+
+import "testing"
+
+func TestMask(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`Too many failed verifications for +14255550143 (10 within 1h0m0s)`, `Too many failed verifications for +1425******* (10 within 1h0m0s)`},
+		{`DestinationIdentity is not a valid phone number; got "+1425555014"`, `DestinationIdentity is not a valid phone number; got "+1425******"`},
+		{`got "14255550143" and +33612345678, +447700900123`, `got "1425*******" and +3361*******, +4477********`},
+		{`+1234567 +7654321`, `+1234*** +7654***`},
+		{`short 123456 and +123456 stay`, `short 123456 and +123456 stay`},
+		{`too long for a number: 1234567890123456`, `too long for a number: 1234567890123456`},
+		{`app 0123456789abcdef0123456789abcdef, message 01234567-89ab-7def-8123-456789abcdef, at 2026-12-07, v1.12345678`, `app 0123456789abcdef0123456789abcdef, message 01234567-89ab-7def-8123-456789abcdef, at 2026-12-07, v1.12345678`},
+		{`no digits`, `no digits`},
+		{`4255550143`, `4255******`},
+	} {
+		if got := Mask(tc.in); got != tc.want {
+			t.Errorf("Mask(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+		}
+	}
+}
