@@ -480,7 +480,11 @@ func (s *Service) deliver(ctx context.Context, app storage.App, p sendParams, cl
 		}
 		record.Completion = &storage.SendCompletion{AppID: app.ID, Key: claimKey, Result: encoded, ExpiresAt: s.now().Add(s.retryWindow)}
 	}
-	if sendErr != nil {
+	// A carrier that did not say whether it took the message (it did not
+	// answer in time, say) may still deliver it: its code is stored, so
+	// that it verifies if it arrives, although the send failed. A refused
+	// message creates no code and leaves the previous one as it was.
+	if sendErr != nil && !sms.MayDeliver(sendErr) {
 		return res, record, nil
 	}
 	now := s.now().UTC().Truncate(timeResolution)
@@ -491,6 +495,9 @@ func (s *Service) deliver(ctx context.Context, app storage.App, p sendParams, cl
 		AllowedAttempts: p.AllowedAttempts,
 		CreatedAt:       now,
 		ExpiresAt:       now.Add(time.Duration(p.Validity) * time.Minute),
+	}
+	if sendErr != nil {
+		return res, record, nil // no carrier accepted it: no message record
 	}
 	record.Message = &storage.MessageRecord{
 		MessageID:           msgID,

@@ -163,6 +163,41 @@ func TestCarrierTimeoutIsATemporaryFailure(t *testing.T) {
 	}
 }
 
+// lateCarrier does not answer in time but delivers the message all the
+// same, as an SMSC that answers submit_sm after the deadline does.
+type lateCarrier struct {
+	mu    sync.Mutex
+	texts []string
+}
+
+func (c *lateCarrier) Name() string { return "late" }
+
+func (c *lateCarrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.texts = append(c.texts, m.Text)
+	return sms.Receipt{}, &sms.Error{Status: sms.Temporary, Code: 504, MayDeliver: true, Message: "no answer in time; it may still deliver the message"}
+}
+
+// A send whose carrier may still deliver the message fails, but stores its
+// code: it verifies if the message arrives. (A refusal stores none:
+// TestRefusedSendKeepsThePreviousCode.)
+func TestCodeOfAMessageThatMayStillArriveVerifies(t *testing.T) {
+	carrier := &lateCarrier{}
+	svc, app := newTestService(t, carrier, time.Second)
+	res, err := svc.Send(context.Background(), sendRequest(app))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DeliveryStatus != StatusTemporaryFailure || res.StatusCode != 504 {
+		t.Errorf("result = %+v, want TEMPORARY_FAILURE 504", res)
+	}
+	code := regexp.MustCompile(`\d{6}`).FindString(carrier.texts[0])
+	if !verifies(t, svc, app, code) {
+		t.Error("the code of a message the carrier delivered after the send failed does not verify")
+	}
+}
+
 func TestConcurrentRetriesSendOnce(t *testing.T) {
 	carrier := &scriptedCarrier{answers: []error{nil}, hold: make(chan struct{})}
 	svc, app := newTestService(t, carrier, 5*time.Second)

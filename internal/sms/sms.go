@@ -5,6 +5,7 @@ package sms
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -89,6 +90,27 @@ type Error struct {
 	// Err is the cause (a network error, the carrier's raw answer), for the
 	// operator's log; it is never shown to the client.
 	Err error
+	// MayDeliver is set when the carrier may have taken the message
+	// although it did not say so (it did not answer in time, the
+	// connection broke after the message went out, its answer could not be
+	// read): it may still deliver it.
+	MayDeliver bool
+}
+
+// MayDeliver reports whether err, a carrier's failure to take a message,
+// leaves open that the message is delivered all the same: an *Error with
+// MayDeliver set, an error whose MayDeliver method says so (a router's,
+// which tried several carriers), or a deadline that ran out with no answer.
+func MayDeliver(err error) bool {
+	var m interface{ MayDeliver() bool }
+	if errors.As(err, &m) {
+		return m.MayDeliver()
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.MayDeliver
+	}
+	return errors.Is(err, context.DeadlineExceeded)
 }
 
 func (e *Error) Error() string {

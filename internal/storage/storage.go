@@ -222,7 +222,7 @@ type SendOnceRecorder interface {
 
 // SendRecord is what a send leaves behind; see Store.RecordSend.
 type SendRecord struct {
-	Code       *Code           // nil: the carrier refused the message
+	Code       *Code           // nil: the carrier refused the message (and may not deliver it)
 	Message    *MessageRecord  // nil: no record of the message is kept
 	Outbox     *OutboxMessage  // nil: the message did not go to the development outbox
 	Completion *SendCompletion // nil: the send was not claimed (no ClaimSend)

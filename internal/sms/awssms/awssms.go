@@ -501,7 +501,7 @@ func unreadable(status int) *sms.Error {
 	}
 	switch {
 	case status >= 200 && status <= 299:
-		return &sms.Error{Status: sms.Temporary, Code: status,
+		return &sms.Error{MayDeliver: true, Status: sms.Temporary, Code: status,
 			Message: service + " answered " + shown + " with a body otpd could not read; it may have sent the message"}
 	case status == http.StatusTooManyRequests:
 		return &sms.Error{Status: sms.Throttled, Code: status,
@@ -524,10 +524,10 @@ func (c *Carrier) noAnswer(ctx, reqCtx context.Context, err error) *sms.Error {
 	sent := errors.As(err, &sendErr) || errors.As(err, &canceled)
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
-		return &sms.Error{Status: sms.Temporary,
+		return &sms.Error{MayDeliver: true, Status: sms.Temporary,
 			Message: "the send was cancelled before " + service + " answered; it may still deliver the message"}
 	case reqCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return &sms.Error{Status: sms.Temporary, Code: http.StatusGatewayTimeout,
+		return &sms.Error{MayDeliver: true, Status: sms.Temporary, Code: http.StatusGatewayTimeout,
 			Message: service + " did not answer in time; it may still deliver the message"}
 	case sent:
 		return &sms.Error{Status: sms.Temporary,

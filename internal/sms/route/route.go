@@ -222,6 +222,18 @@ type SendError struct {
 	Err      error
 }
 
+// MayDeliver reports whether a carrier the send tried may still deliver
+// the message (sms.MayDeliver of its failure): a first carrier that timed
+// out may deliver although the next refused it for good.
+func (e *SendError) MayDeliver() bool {
+	for _, a := range e.Attempts {
+		if a.Err != nil && sms.MayDeliver(a.Err) {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *SendError) Error() string {
 	var b strings.Builder
 	b.WriteString("route: ")

@@ -511,6 +511,35 @@ func TestFailoverWithinAFairShareOfTheDeadline(t *testing.T) {
 	}
 }
 
+// A send that failed may still be delivered when a carrier it tried did not
+// answer, even if a later carrier refused it for good; not when every
+// carrier refused it.
+func TestSendErrorSaysWhetherTheMessageMayArrive(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answers []answer
+		want    bool
+	}{
+		{"the first timed out, the second refused for good", []answer{stall, reject400}, true},
+		{"both failed", []answer{fail503, throttle429}, false},
+	} {
+		ps := newPeers(t, "first", "second")
+		cs := carriers(t, ps...)
+		cs[0].Timeout = 200 * time.Millisecond
+		for i, a := range tc.answers {
+			ps[i].set(a)
+		}
+		r := newRouter(t, route.Config{Carriers: cs, Rules: []route.Rule{{Carriers: []string{"first", "second"}}}})
+		_, err := r.Send(sendCtx(t), message(appA, fromUS, toUS))
+		if err == nil {
+			t.Fatalf("%s: the send succeeded", tc.name)
+		}
+		if got := sms.MayDeliver(err); got != tc.want {
+			t.Errorf("%s: sms.MayDeliver(%v) = %v, want %v", tc.name, err, got, tc.want)
+		}
+	}
+}
+
 // A carrier's own Timeout is not shortened: if it reaches past the caller's
 // deadline, no carrier is started after it.
 func TestNoFailoverOnceTheCallersDeadlinePassed(t *testing.T) {

@@ -130,10 +130,10 @@ func (cl *call) outcome(i, n int, timeout time.Duration) error {
 	case errors.Is(cl.err, errNoAnswer):
 		return noAnswer(cl.err, i, n, fmt.Sprintf(" within %v", timeout))
 	case errors.Is(cl.err, errClosed):
-		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
+		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary, Code: 503,
 			Message: "the SMPP carrier was shut down before the SMSC answered" + ofParts(i, n) + "; the SMSC may still deliver the message"}, cl.err)
 	case cl.err != nil:
-		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
+		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary, Code: 503,
 			Message: "the connection to the SMSC broke before it answered" + ofParts(i, n) + "; the SMSC may still deliver the message"}, cl.err)
 	case cl.id == data.GENERIC_NACK && cl.status == data.ESME_ROK:
 		return statusRefusal(data.ESME_RUNKNOWNERR, i, n)

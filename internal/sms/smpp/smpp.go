@@ -616,10 +616,10 @@ func ofParts(i, n int) string {
 // part i of n.
 func noAnswer(cause error, i, n int, within string) error {
 	if errors.Is(cause, context.Canceled) {
-		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
+		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary, Code: 503,
 			Message: "the send was cancelled before the SMSC answered" + ofParts(i, n) + "; the SMSC may still deliver the message"}, cause)
 	}
-	return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 504,
+	return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary, Code: 504,
 		Message: "the SMSC did not answer submit_sm" + within + ofParts(i, n) + "; it may still deliver the message"}, cause)
 }
 

@@ -264,6 +264,9 @@ func stalledSend(t *testing.T, c sms.Carrier, p Peer, m sms.Message, code string
 				ce.Status, res.err, sms.Temporary, sms.Throttled)
 		}
 	}
+	if !sms.MayDeliver(res.err) {
+		t.Errorf("Send to a peer that never answers: sms.MayDeliver(%v) is false; want true: the peer may still deliver the message, and its code must verify if it does", res.err)
+	}
 	if s := res.err.Error(); strings.Contains(s, m.Text) || strings.Contains(s, code) {
 		t.Errorf("the error %q repeats the message text or its code %s; it must never", s, code)
 	}

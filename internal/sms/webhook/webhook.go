@@ -282,10 +282,10 @@ func noAnswer(ctx, reqCtx context.Context, err error) error {
 	var ne net.Error
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
-		return sms.Refuse(&sms.Error{Status: sms.Temporary,
+		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary,
 			Message: "the send was cancelled before the webhook endpoint answered; the endpoint may still deliver the message"}, err)
 	case reqCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: http.StatusGatewayTimeout,
+		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary, Code: http.StatusGatewayTimeout,
 			Message: "the webhook endpoint did not answer in time; it may still deliver the message"}, err)
 	}
 	return sms.Refuse(&sms.Error{Status: sms.Temporary,
