@@ -39,6 +39,7 @@ type server struct {
 	carrier  string    // what sends: "outbox" or the router's carriers
 	carriers *carriers // nil with the development outbox
 	keys     *keyWatch
+	inFlight *pinpointapi.InFlight
 }
 
 // newServer opens the store and wires otpd together. now is the clock of
@@ -143,6 +144,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		return nil, err
 	}
 	delivery.service.Store(svc)
+	inFlight := &pinpointapi.InFlight{}
 	handler := pinpointapi.New(pinpointapi.Config{
 		Messages:     st,
 		Callbacks:    callback,
@@ -155,9 +157,10 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		Outbox:       listing,
 		Ready:        keys.ready,
 		Logger:       log,
+		InFlight:     inFlight,
 	})
 	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m, handler: handler, creds: creds,
-		carrier: carrier.Name(), carriers: cs, keys: keys}, nil
+		carrier: carrier.Name(), carriers: cs, keys: keys, inFlight: inFlight}, nil
 }
 
 // serve answers requests on ln until ctx is done, then stops accepting,
@@ -207,8 +210,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 		if errors.Is(err, context.DeadlineExceeded) {
 			// The store closes under the requests still running: a send
 			// among them may have texted a code that it cannot store.
-			s.log.Warn("requests still in flight after the shutdown timeout are abandoned; a message they sent may not verify",
-				"timeout", s.cfg.ShutdownTimeout)
+			s.logAbandoned(s.inFlight.Requests())
 			err = nil
 		}
 	}
@@ -224,6 +226,25 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// abandonedShown is how many abandoned requests the log names one by one.
+const abandonedShown = 100
+
+// logAbandoned logs the requests that the shutdown timeout cut short: how
+// many, and each (up to abandonedShown) by its request ID, which the
+// client's SDK shows too.
+func (s *server) logAbandoned(reqs []pinpointapi.Request) {
+	s.log.Warn("requests still in flight after the shutdown timeout are abandoned; a message they sent may not verify",
+		"timeout", s.cfg.ShutdownTimeout, "requests", len(reqs))
+	for i, r := range reqs {
+		if i == abandonedShown {
+			s.log.Warn("more abandoned requests are not named", "requests", len(reqs)-abandonedShown)
+			break
+		}
+		s.log.Warn("abandoned request", "request_id", r.ID, "operation", r.Operation, "app", r.AppID,
+			"running_for", time.Since(r.Started).Round(time.Millisecond))
+	}
 }
 
 // purgeBatch is how many records one purge step deletes at most, so that no
@@ -298,7 +319,9 @@ func runServe(args []string) error {
 		// data from the store: nothing would be read there.
 		log.Warn("--data-dir (OTPD_DATA_DIR) is not used with a shared store", "data_dir", cfg.DataDir)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	// SIGHUP too stops gracefully (its default would end otpd at once):
+	// otpd reloads nothing, so it means what a closed terminal means.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	go func() {
 		// After the first signal, a second one ends otpd at once instead

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -199,6 +200,51 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not return after the shutdown")
+	}
+}
+
+// TestShutdownNamesAbandonedRequests: a request still running when the
+// shutdown timeout ends is abandoned, and the log says which.
+func TestShutdownNamesAbandonedRequests(t *testing.T) {
+	t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
+	t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
+	cfg := testConfig(t.TempDir())
+	cfg.ShutdownTimeout = 200 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedBuffer
+	s, err := newServer(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.serve(ctx, ln) }()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A body that never ends keeps the request in flight.
+	io.WriteString(conn, "POST /v1/apps HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+	time.Sleep(100 * time.Millisecond) // let the handler start
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("serve returned %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after the shutdown timeout")
+	}
+	out := logs.tail(1 << 20)
+	for _, want := range []string{"are abandoned; a message they sent may not verify\" timeout=200ms requests=1", `msg="abandoned request" request_id=`, "operation=CreateApp"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
 	}
 }
 

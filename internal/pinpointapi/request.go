@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
 	"github.com/otpd/otpd/internal/phone"
 )
 
@@ -31,10 +32,12 @@ type state struct {
 
 type stateKey struct{}
 
-func begin(w http.ResponseWriter, r *http.Request, operation string) *state {
+// begin starts a request's state, gives the request its ID and counts it
+// in flight until finish.
+func (s *server) begin(w http.ResponseWriter, r *http.Request, operation string) *state {
 	id := newRequestID()
 	w.Header()["x-amzn-RequestId"] = []string{id} // spelled as AWS spells it
-	return &state{
+	st := &state{
 		w:         &statusWriter{ResponseWriter: w, status: http.StatusOK},
 		r:         r,
 		id:        id,
@@ -42,6 +45,10 @@ func begin(w http.ResponseWriter, r *http.Request, operation string) *state {
 		start:     time.Now(),
 		appID:     r.PathValue("app"),
 	}
+	if s.InFlight != nil {
+		s.InFlight.add(st)
+	}
+	return st
 }
 
 // stateOf returns the request's state; every handler runs under begin.
@@ -59,6 +66,9 @@ func (s *server) finish(st *state) {
 		if !st.w.wroteHeader {
 			s.writeError(st.w, st.r.WithContext(context.WithValue(st.r.Context(), stateKey{}, st)), st.err)
 		}
+	}
+	if s.InFlight != nil {
+		s.InFlight.remove(st)
 	}
 	elapsed := time.Since(st.start)
 	s.Metrics.Request(st.operation, st.w.status, elapsed)

@@ -70,6 +70,8 @@ type Config struct {
 	// answer", or the Reason of a *NotReady.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
+	// InFlight, if set, holds the requests being handled.
+	InFlight *InFlight
 }
 
 // DefaultMaxBodyBytes is the default limit on request bodies.
@@ -165,7 +167,7 @@ func (s *server) route(mux *http.ServeMux, path string, ops methods) {
 		if !ok {
 			name = "MethodNotAllowed"
 		}
-		st := begin(w, r, name)
+		st := s.begin(w, r, name)
 		defer s.finish(st)
 		ctx, cancel := context.WithTimeout(r.Context(), s.RequestTimeout)
 		defer cancel()
@@ -197,7 +199,7 @@ func (s *server) route(mux *http.ServeMux, path string, ops methods) {
 // unauthenticated wraps an endpoint that needs no signature.
 func (s *server) unauthenticated(name string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := begin(w, r, name)
+		st := s.begin(w, r, name)
 		defer s.finish(st)
 		h(st.w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 	})

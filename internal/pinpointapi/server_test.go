@@ -3,6 +3,7 @@ package pinpointapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/otpd/otpd/internal/metrics"
 )
@@ -121,5 +123,36 @@ func TestTruncatedBodyIsTheClientsError(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"level":"WARN"`) || strings.Contains(logs.String(), `"level":"ERROR"`) {
 		t.Errorf("log %s: want a warning, no error", logs.String())
+	}
+}
+
+// A request is in flight from its start to its answer, and no longer.
+func TestInFlight(t *testing.T) {
+	var f InFlight
+	release := make(chan struct{})
+	srv := httptest.NewServer(New(Config{Auth: allowAll{}, Metrics: metrics.New(), Logger: slog.New(slog.DiscardHandler), InFlight: &f,
+		Ready: func(context.Context) error { <-release; return nil }}))
+	defer srv.Close()
+	answered := make(chan error, 1)
+	go func() {
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		answered <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f.Requests()) == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if reqs := f.Requests(); len(reqs) != 1 || reqs[0].Operation != "Readyz" || reqs[0].ID == "" {
+		t.Errorf("in flight: %+v, want the Readyz request", reqs)
+	}
+	close(release)
+	if err := <-answered; err != nil {
+		t.Fatal(err)
+	}
+	if reqs := f.Requests(); len(reqs) != 0 {
+		t.Errorf("in flight after the answer: %+v, want none", reqs)
 	}
 }
