@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/otpd/otpd/internal/otp"
 	"github.com/otpd/otpd/internal/phone"
 )
 
@@ -102,6 +103,12 @@ func (s *server) finish(st *state) {
 	}
 	if st.accessKey != "" {
 		attrs = append(attrs, slog.String("access_key", st.accessKey))
+	}
+	// The SDK's ID of the call, the same in every retry of it: it ties a
+	// retry to the attempt before (a send's retry is answered with that
+	// attempt's result).
+	if id := st.r.Header.Get("amz-sdk-invocation-id"); id != "" && len(id) <= otp.MaxInvocationIDLength {
+		attrs = append(attrs, slog.String("invocation_id", id))
 	}
 	attrs = append(attrs, st.detail...)
 	if st.err != nil {

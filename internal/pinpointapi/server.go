@@ -22,6 +22,7 @@ import (
 
 	"github.com/otpd/otpd/internal/metrics"
 	"github.com/otpd/otpd/internal/otp"
+	"github.com/otpd/otpd/internal/sigv4"
 	"github.com/otpd/otpd/internal/storage"
 )
 
@@ -73,6 +74,10 @@ type Config struct {
 	// InFlight, if set, holds the requests being handled.
 	InFlight *InFlight
 }
+
+// maxLoggedKeyID bounds the access key ID of a refused request that the
+// log shows: otpd's are 20 characters, AWS's 16 to 128.
+const maxLoggedKeyID = 128
 
 // DefaultMaxBodyBytes is the default limit on request bodies.
 const DefaultMaxBodyBytes = 1 << 20
@@ -188,6 +193,11 @@ func (s *server) route(mux *http.ServeMux, path string, ops methods) {
 		}
 		key, err := s.Auth.Verify(r, body)
 		if err != nil {
+			// The key a refused request named goes to the log with it.
+			var refused *sigv4.Error
+			if errors.As(err, &refused) && len(refused.AccessKeyID) <= maxLoggedKeyID {
+				st.accessKey = refused.AccessKeyID
+			}
 			s.writeError(st.w, r, err)
 			return
 		}

@@ -156,3 +156,23 @@ func TestInFlight(t *testing.T) {
 		t.Errorf("in flight after the answer: %+v, want none", reqs)
 	}
 }
+
+// The access log carries the SDK's invocation ID, which ties a retry to
+// the attempt before it; one too long to be an SDK's is left out.
+func TestAccessLogInvocationID(t *testing.T) {
+	var logs bytes.Buffer
+	srv := httptest.NewServer(New(Config{Auth: allowAll{}, Metrics: metrics.New(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))}))
+	for _, id := range []string{"9a1f2b3c-0000-4000-8000-000000000001", strings.Repeat("x", 65)} {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/nowhere", nil) // a 404, which is logged
+		req.Header.Set("amz-sdk-invocation-id", id)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	srv.Close()
+	if got := logs.String(); !strings.Contains(got, `"invocation_id":"9a1f2b3c-0000-4000-8000-000000000001"`) || strings.Contains(got, strings.Repeat("x", 65)) {
+		t.Errorf("log %s: want the SDK's invocation ID, and not the 65-character one", got)
+	}
+}

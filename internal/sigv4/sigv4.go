@@ -61,6 +61,10 @@ type Verifier struct {
 type Error struct {
 	Code    string // e.g. "InvalidSignatureException"
 	Message string
+	// AccessKeyID is the key the request named, once its Authorization
+	// header could be parsed: for the operator's log (a client with a stale
+	// secret, or pointed at the wrong server), never for the client.
+	AccessKeyID string
 }
 
 // Error returns the code and the message.
@@ -92,8 +96,17 @@ func invalid(format string, args ...any) *Error {
 
 // Verify checks the SigV4 Authorization header of r against body, the
 // complete request body already read by the caller (r.Body must not be read
-// by Verify). It returns the access key ID on success, or an *Error.
+// by Verify). It returns the access key ID on success, or an *Error, which
+// names the key the request claimed if its header could be parsed.
 func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err error) {
+	id, e := v.verify(r, body)
+	if e != nil {
+		return "", e
+	}
+	return id, nil
+}
+
+func (v *Verifier) verify(r *http.Request, body []byte) (accessKeyID string, err *Error) {
 	header := r.Header.Get("Authorization")
 	if header == "" {
 		if r.URL.Query().Has("X-Amz-Signature") {
@@ -107,6 +120,13 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (accessKeyID string, err
 	if e != nil {
 		return "", e
 	}
+	defer func() {
+		if err != nil {
+			named := *err // a copy: an *Error may be shared
+			named.AccessKeyID = auth.accessKeyID
+			err = &named
+		}
+	}()
 	dateTime, signedAt, e := requestTime(r)
 	if e != nil {
 		return "", e

@@ -579,3 +579,38 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// A refusal names the access key the request claimed, for the operator's
+// log, once the header could be parsed; a header that cannot be parsed
+// names none.
+func TestRefusalNamesTheKey(t *testing.T) {
+	v := newVerifier(fixedClock)
+	body := []byte(`{}`)
+	for _, tc := range []struct {
+		name, keyID, secret string
+		wantKey             string
+	}{
+		{"wrong secret", testKeyID, "not-the-secret", testKeyID},
+		{"unknown key", "OTPDUNKNOWNKEY000001", testSecret, "OTPDUNKNOWNKEY000001"},
+	} {
+		req := newRequest(t, "POST", "http://otpd.test/v1/apps", body, nil)
+		s := defaultSigning()
+		s.creds = aws.Credentials{AccessKeyID: tc.keyID, SecretAccessKey: tc.secret}
+		s.sign(t, req, body)
+		_, err := v.Verify(req, body)
+		var refused *Error
+		if !errors.As(err, &refused) || refused.AccessKeyID != tc.wantKey {
+			t.Errorf("%s: Verify = %#v, want a refusal naming %s", tc.name, err, tc.wantKey)
+		}
+		if strings.Contains(refused.Message, tc.keyID) {
+			t.Errorf("%s: the client's message %q names the key; only the log should", tc.name, refused.Message)
+		}
+	}
+	req := newRequest(t, "POST", "http://otpd.test/v1/apps", body, nil)
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 garbage")
+	_, err := v.Verify(req, body)
+	var refused *Error
+	if !errors.As(err, &refused) || refused.AccessKeyID != "" {
+		t.Errorf("an unparsable header: Verify = %#v, want a refusal naming no key", err)
+	}
+}
