@@ -126,7 +126,29 @@ type carriers struct {
 	router    *route.Router
 	callbacks map[string]http.Handler // path under /_otpd/callbacks/ → handler
 	closers   []func() error
+	// checks say whether a carrier could send now, beyond its
+	// configuration (an AWS carrier's credentials): otpd serve warns of a
+	// failed one, --check-config fails.
+	checks []func(ctx context.Context) error
 }
+
+// check runs every carrier's check, each bounded by carrierCheckTimeout,
+// and returns their errors.
+func (cs *carriers) check(ctx context.Context) []error {
+	var errs []error
+	for _, check := range cs.checks {
+		cctx, cancel := context.WithTimeout(ctx, carrierCheckTimeout)
+		if err := check(cctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	return errs
+}
+
+// carrierCheckTimeout bounds one carrier's check at start-up (an instance
+// role's credentials take a request or two).
+const carrierCheckTimeout = 10 * time.Second
 
 // loadCarriers reads the carrier file at path (--config) and builds its
 // carriers and their router; its errors name the file.
@@ -230,10 +252,15 @@ func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, o
 		out.closers = append(out.closers, carrier.Close)
 		return carrier, nil
 	case c.Type == "aws" && c.AWS != nil:
-		return awssms.New(ctx, awssms.Config{
+		carrier, err := awssms.New(ctx, awssms.Config{
 			Name: c.Name, Region: c.AWS.Region, ConfigurationSetName: c.AWS.ConfigurationSet,
 			MaxPrice: c.AWS.MaxPrice, Endpoint: c.AWS.Endpoint, Timeout: c.AWS.Timeout,
 		})
+		if err != nil {
+			return nil, err
+		}
+		out.checks = append(out.checks, carrier.CheckCredentials)
+		return carrier, nil
 	case c.Type == "twilio" && c.Twilio != nil:
 		token, err := optionalSecret("auth_token", c.Twilio.AuthTokenEnv, c.Twilio.AuthTokenFile)
 		if err != nil {

@@ -254,6 +254,24 @@ func TestCheckConfig(t *testing.T) {
 	if err := check(smpp); err == nil || !strings.Contains(err.Error(), "the link of operator did not come up") {
 		t.Errorf("--check-config with an SMSC out of reach: %v, want an error naming the carrier whose link did not come up", err)
 	}
+	// An AWS carrier with no credentials anywhere: valid, but every send
+	// through it would fail, so the check fails; with credentials it passes.
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+		"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	awsOnly := "carriers:\n  - name: aws-sms\n    type: aws\n    aws:\n      region: us-east-1\nroutes:\n  - carriers: [aws-sms]\n"
+	if err := check(awsOnly); err == nil || !strings.Contains(err.Error(), "aws-sms: no AWS credentials") {
+		t.Errorf("--check-config with an AWS carrier and no credentials: %v, want an error naming the carrier", err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAOTPDTEST00000001")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	if err := check(awsOnly); err != nil {
+		t.Errorf("--check-config with an AWS carrier and credentials in the environment: %v", err)
+	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("--check-config touched the data directory (stat: %v)", err)
 	}

@@ -126,6 +126,11 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 			st.Close()
 			return nil, err
 		}
+		// A carrier that could not send now (no AWS credentials) does not
+		// stop otpd: its route fails over from it, as from one that is down.
+		for _, err := range cs.check(ctx) {
+			log.Warn("a carrier cannot send: sends through it fail over to the next carrier of their route", "err", err)
+		}
 		carrier, listing, callback = cs.router, nil, cs.callbacks
 	}
 	svc, err := otp.NewService(otp.Config{
@@ -381,10 +386,14 @@ func checkConfig(cfg config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		errs := cs.check(ctx)
 		cs.close()
 		if down := links.down(); len(down) > 0 {
-			return fmt.Errorf("--config %s is valid, but the link of %s did not come up (the log says why): otpd serve would start and fail over from it until it binds",
-				cfg.CarrierConfig, strings.Join(down, ", "))
+			errs = append(errs, fmt.Errorf("the link of %s did not come up (the log says why): otpd serve would start and fail over from it until it binds",
+				strings.Join(down, ", ")))
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("--config %s is valid, but:\n%w", cfg.CarrierConfig, errors.Join(errs...))
 		}
 	}
 	fmt.Println("otpd: the configuration is valid")

@@ -150,6 +150,7 @@ type Carrier struct {
 	maxPrice         string
 	timeout          time.Duration
 	client           *sv2.Client
+	credentials      aws.CredentialsProvider
 }
 
 var _ sms.Carrier = (*Carrier)(nil)
@@ -238,7 +239,22 @@ func New(ctx context.Context, cfg Config) (*Carrier, error) {
 		maxPrice:         cfg.MaxPrice,
 		timeout:          timeout,
 		client:           client,
+		credentials:      awsCfg.Credentials,
 	}, nil
+}
+
+// CheckCredentials finds the credentials the carrier would sign with (New
+// only reads the configuration): it returns an error if there are none, or
+// the chain cannot retrieve them now, as every send would then fail. ctx
+// bounds the retrieval, which may ask an instance or container role.
+func (c *Carrier) CheckCredentials(ctx context.Context) error {
+	if c.credentials == nil {
+		return fmt.Errorf("awssms: %s: no AWS credentials: set them in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), a profile (AWS_PROFILE), or give otpd an instance, task or pod role", c.name)
+	}
+	if _, err := c.credentials.Retrieve(ctx); err != nil {
+		return fmt.Errorf("awssms: %s: no AWS credentials could be found (environment, shared files, SSO, container or instance role): every send through it would fail: %w", c.name, err)
+	}
+	return nil
 }
 
 // cached returns p behind a credentials cache, unless it is one.

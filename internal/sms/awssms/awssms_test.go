@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/smithy-go"
 
@@ -901,5 +902,26 @@ func TestNew(t *testing.T) {
 		if _, err := New(t.Context(), tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want an error about %s", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// CheckCredentials says whether the carrier has credentials to sign with,
+// naming the carrier when it has none.
+func TestCheckCredentials(t *testing.T) {
+	ok, err := New(t.Context(), Config{Name: "aws-ok", Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(testKeyID, "secret", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ok.CheckCredentials(t.Context()); err != nil {
+		t.Errorf("static credentials: %v", err)
+	}
+	none, err := New(t.Context(), Config{Name: "aws-none", Region: "us-east-1", Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
+		return aws.Credentials{}, errors.New("no EC2 IMDS role found")
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := none.CheckCredentials(t.Context()); err == nil || !strings.Contains(err.Error(), "aws-none") || !strings.Contains(err.Error(), "no EC2 IMDS role found") {
+		t.Errorf("no credentials: %v, want an error naming the carrier and the cause", err)
 	}
 }
