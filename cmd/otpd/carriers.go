@@ -182,17 +182,15 @@ func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, ob
 		carrier, err := buildCarrier(ctx, c, reporter, obs, log, out)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
-			continue
+			// Its stand-in lets the routes and the carrier's other
+			// settings be checked too, so that every problem shows at once.
+			carrier = unbuilt(c.Name)
 		}
 		list = append(list, route.Carrier{Carrier: carrier, Originations: c.Originations, RatePerSecond: c.RatePerSecond, Burst: c.Burst, Timeout: c.Timeout})
 	}
 	var rules []route.Rule
 	for _, r := range f.Routes {
 		rules = append(rules, route.Rule{AppID: r.App, Countries: r.Countries, Prefixes: r.Prefixes, Carriers: r.Carriers})
-	}
-	if len(errs) > 0 {
-		out.close()
-		return nil, errors.Join(errs...)
 	}
 	router, err := route.New(route.Config{
 		Carriers: list,
@@ -203,11 +201,45 @@ func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, ob
 		Logger:   log,
 	})
 	if err != nil {
+		errs = append(errs, errors.New(yamlNames.Replace(err.Error())))
+	}
+	if len(errs) > 0 {
 		out.close()
-		return nil, err
+		return nil, errors.Join(errs...)
 	}
 	out.router = router
 	return out, nil
+}
+
+// yamlNames turns the route package's names of settings, which are its Go
+// API's, into the names --config gives them.
+var yamlNames = strings.NewReplacer(
+	"route: ", "",
+	"Breaker.Failures", "breaker.failures",
+	"Breaker.Cooldown", "breaker.cooldown",
+	"no Carriers", "no carriers",
+	"Carriers[", "carriers[",
+	"no Rules", "no routes",
+	"Rules[", "routes[",
+	"with Carriers only", "with carriers only",
+	"Originations", "originations",
+	"RatePerSecond", "rate_per_second",
+	"Burst", "burst",
+	"Timeout", "timeout",
+	"AppID", "app",
+	"Countries", "countries",
+	"Prefixes", "prefixes",
+	"Carriers", "carriers",
+)
+
+// unbuilt stands in, for the check of the routes, for a carrier whose own
+// settings were refused; no router with one is ever used.
+type unbuilt string
+
+func (u unbuilt) Name() string { return string(u) }
+
+func (u unbuilt) Send(context.Context, sms.Message) (sms.Receipt, error) {
+	return sms.Receipt{}, fmt.Errorf("carrier %s was not built", string(u))
 }
 
 // carrierTypes are the carriers' types, each with settings of its name.

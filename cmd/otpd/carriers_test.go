@@ -254,6 +254,17 @@ func TestCheckConfig(t *testing.T) {
 	if err := check(smpp); err == nil || !strings.Contains(err.Error(), "the link of operator did not come up") {
 		t.Errorf("--check-config with an SMSC out of reach: %v, want an error naming the carrier whose link did not come up", err)
 	}
+	// Every problem at once, named as the file names the settings: a
+	// carrier's secret, its other settings, the routes and the breaker.
+	many := "carriers:\n  - name: hook\n    type: webhook\n    rate_per_second: -1\n    webhook:\n      url: https://sms.example.com/send\n      secret_env: OTPD_NO_SUCH_SECRET\n" +
+		"routes:\n  - countries: [UK]\n    carriers: [hook, twilio]\nbreaker:\n  failures: -2\n"
+	err = check(many)
+	for _, want := range []string{"carriers[0] (hook): secret: the environment variable OTPD_NO_SUCH_SECRET", "carriers[0] (hook): rate_per_second -1",
+		`routes[0]: countries: "UK"`, `routes[0]: carriers: no carrier is named "twilio"`, "breaker.failures -2"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--check-config of a file with five problems: %v, want %q among them", err, want)
+		}
+	}
 	// An AWS carrier with no credentials anywhere: valid, but every send
 	// through it would fail, so the check fails; with credentials it passes.
 	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
