@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -33,10 +35,12 @@ import (
 type carrierFile struct {
 	Carriers []carrierConfig `yaml:"carriers"`
 	Routes   []routeConfig   `yaml:"routes"`
-	Breaker  struct {
-		Failures int           `yaml:"failures"`
-		Cooldown time.Duration `yaml:"cooldown"`
-	} `yaml:"breaker"`
+	Breaker  breakerConfig   `yaml:"breaker"`
+}
+
+type breakerConfig struct {
+	Failures int           `yaml:"failures"`
+	Cooldown time.Duration `yaml:"cooldown"`
 }
 
 type carrierConfig struct {
@@ -115,9 +119,64 @@ func readCarrierFile(path string) (carrierFile, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return f, fmt.Errorf("%s: %w", path, err)
+		return f, fmt.Errorf("%s: %w", path, explainYAML(err))
 	}
 	return f, nil
+}
+
+// yamlSections names the parts of the --config file by the Go types the
+// YAML decoder's errors name them by.
+var yamlSections = map[string]struct {
+	name string
+	t    reflect.Type
+}{
+	"main.carrierFile":   {"the file's top level", reflect.TypeFor[carrierFile]()},
+	"main.carrierConfig": {"a carrier", reflect.TypeFor[carrierConfig]()},
+	"main.smppConfig":    {"smpp", reflect.TypeFor[smppConfig]()},
+	"main.awsConfig":     {"aws", reflect.TypeFor[awsConfig]()},
+	"main.twilioConfig":  {"twilio", reflect.TypeFor[twilioConfig]()},
+	"main.webhookConfig": {"webhook", reflect.TypeFor[webhookConfig]()},
+	"main.routeConfig":   {"a route", reflect.TypeFor[routeConfig]()},
+	"main.breakerConfig": {"breaker", reflect.TypeFor[breakerConfig]()},
+}
+
+var unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+
+// explainYAML rewrites the YAML decoder's errors in the file's terms: an
+// unknown setting with the settings its section has, a duration written as
+// a bare number with the unit it needs.
+func explainYAML(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	lines := make([]string, len(te.Errors))
+	for i, line := range te.Errors {
+		line = unknownField.ReplaceAllStringFunc(line, func(m string) string {
+			sub := unknownField.FindStringSubmatch(m)
+			sec, ok := yamlSections[sub[2]]
+			if !ok {
+				return m
+			}
+			return fmt.Sprintf("%s is not a setting of %s, whose settings are %s", sub[1], sec.name, strings.Join(yamlKeys(sec.t), ", "))
+		})
+		if strings.HasSuffix(line, "into time.Duration") {
+			line += ": write a duration with its unit, such as 30s, 500ms or 1m"
+		}
+		lines[i] = line
+	}
+	return errors.New("yaml: unmarshal errors:\n  " + strings.Join(lines, "\n  "))
+}
+
+// yamlKeys returns the YAML keys of struct type t, in order.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for f := range t.Fields() {
+		if k, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // carriers is what the --config file builds: the router that otpd sends

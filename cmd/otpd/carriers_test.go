@@ -254,6 +254,15 @@ func TestCheckConfig(t *testing.T) {
 	if err := check(smpp); err == nil || !strings.Contains(err.Error(), "the link of operator did not come up") {
 		t.Errorf("--check-config with an SMSC out of reach: %v, want an error naming the carrier whose link did not come up", err)
 	}
+	// A mistyped setting is named with the settings its section has; a
+	// duration without its unit is told to take one.
+	err = check("carriers:\n  - name: op\n    type: smpp\n    smpp:\n      addr: 127.0.0.1:1\n      sytem_id: otpd\n      enquire_link: 30\nroutes:\n  - carriers: [op]\n")
+	for _, want := range []string{"line 6: sytem_id is not a setting of smpp, whose settings are addr, system_id, password_env",
+		"line 7: cannot unmarshal !!int `30` into time.Duration: write a duration with its unit, such as 30s"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--check-config of a file with a typo and a bare duration: %v, want %q", err, want)
+		}
+	}
 	// Every problem at once, named as the file names the settings: a
 	// carrier's secret, its other settings, the routes and the breaker.
 	many := "carriers:\n  - name: hook\n    type: webhook\n    rate_per_second: -1\n    webhook:\n      url: https://sms.example.com/send\n      secret_env: OTPD_NO_SUCH_SECRET\n" +
