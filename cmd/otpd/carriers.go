@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"reflect"
 	"regexp"
@@ -371,8 +372,13 @@ func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, o
 		if err != nil {
 			return nil, err
 		}
-		if c.Twilio.StatusCallbackURL != "" {
+		if u := c.Twilio.StatusCallbackURL; u != "" {
+			path := "/_otpd/callbacks/twilio/" + c.Name
 			out.callbacks["twilio/"+c.Name] = carrier.CallbackHandler()
+			if parsed, err := url.Parse(u); err == nil && !strings.HasSuffix(parsed.Path, path) {
+				log.Warn("a Twilio carrier's status_callback_url does not end with the path where otpd takes its callbacks: unless a proxy rewrites it, its delivery reports will not reach otpd",
+					"carrier", c.Name, "status_callback_url", u, "want_path", path)
+			}
 		}
 		return carrier, nil
 	case c.Type == "webhook" && c.Webhook != nil:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint/types"
 
+	"github.com/otpd/otpd/internal/metrics"
 	"github.com/otpd/otpd/internal/sms/webhook"
 )
 
@@ -294,5 +296,31 @@ func TestCheckConfig(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("--check-config touched the data directory (stat: %v)", err)
+	}
+}
+
+// A Twilio carrier whose status_callback_url does not lead to the path
+// where otpd takes its callbacks is warned about: its reports would be lost.
+func TestTwilioCallbackURLNamesTheCarrier(t *testing.T) {
+	t.Setenv("OTPD_TEST_TWILIO_TOKEN", testTwilioToken)
+	path := filepath.Join(t.TempDir(), "carriers.yaml")
+	for _, tc := range []struct {
+		callback string
+		warn     bool
+	}{
+		{"https://otpd.example.com/_otpd/callbacks/twilio/tw2", false},
+		{"https://otpd.example.com/_otpd/callbacks/twilio/twilio", true},
+	} {
+		os.WriteFile(path, []byte(fmt.Sprintf("carriers:\n  - name: tw2\n    type: twilio\n    twilio:\n      account_sid: %s\n      auth_token_env: OTPD_TEST_TWILIO_TOKEN\n      status_callback_url: %s\nroutes:\n  - carriers: [tw2]\n",
+			testTwilioSID, tc.callback)), 0o600)
+		var logs lockedBuffer
+		cs, err := loadCarriers(t.Context(), path, nil, metrics.New(), slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs.close()
+		if warned := strings.Contains(logs.tail(1<<20), "status_callback_url does not end with the path"); warned != tc.warn {
+			t.Errorf("status_callback_url %s: warned %v, want %v; log: %s", tc.callback, warned, tc.warn, logs.tail(1<<20))
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -168,14 +169,27 @@ func (c *config) validate() error {
 	return errors.Join(errs...)
 }
 
-func (c *config) logger() *slog.Logger {
+// logger is the logger --log-level and --log-format ask for, on standard
+// error.
+func (c *config) logger() *slog.Logger { return c.loggerTo(os.Stderr) }
+
+// loggerTo is logger writing to w.
+func (c *config) loggerTo(w io.Writer) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(c.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		// Durations as Go writes them ("1.5s"), not as integer
+		// nanoseconds, which JSON would otherwise show.
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // isRegion accepts names shaped like AWS regions: lowercase letters, digits

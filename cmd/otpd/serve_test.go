@@ -281,3 +281,14 @@ func TestProfilesOnlyWhereAsked(t *testing.T) {
 		t.Errorf("profiles without --pprof-addr: %d, want 404", got)
 	}
 }
+
+// The JSON log writes durations as Go does ("30s"), not as nanoseconds.
+func TestJSONLogDurations(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.LogFormat = "json"
+	var out bytes.Buffer
+	cfg.loggerTo(&out).Info("shutting down", "timeout", 30*time.Second)
+	if !strings.Contains(out.String(), `"timeout":"30s"`) {
+		t.Errorf("log %s: want the duration as \"30s\"", out.String())
+	}
+}
