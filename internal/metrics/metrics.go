@@ -81,7 +81,8 @@ func New() *Metrics {
 	}, []string{"carrier", "status", "country"})
 	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.linkUp, m.reports)
 	m.registry.MustRegister(m.requests, m.latency, m.sends, m.verifications, m.purged,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector())
 	// Make every outcome and delivery status visible from the start, at
 	// zero.
 	for _, status := range otp.DeliveryStatuses() {

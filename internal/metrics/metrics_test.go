@@ -149,3 +149,18 @@ func (c namedCarrier) Name() string { return string(c) }
 func (c namedCarrier) Send(context.Context, sms.Message) (sms.Receipt, error) {
 	return sms.Receipt{}, errors.New("not for sending")
 }
+
+// go_build_info tells which build serves: the module's version, and the
+// Go that built it in the runtime collector's go_info.
+func TestBuildInfo(t *testing.T) {
+	m := New()
+	f := family(t, m, "go_build_info")
+	labels := map[string]string{}
+	for _, l := range f.GetMetric()[0].GetLabel() {
+		labels[l.GetName()] = l.GetValue()
+	}
+	if labels["version"] == "" || f.GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Errorf("go_build_info %v = %v, want 1 with a version", labels, f.GetMetric()[0].GetGauge().GetValue())
+	}
+	family(t, m, "go_info")
+}
