@@ -122,11 +122,12 @@ type Carrier struct {
 	Burst int
 	// Timeout bounds each attempt on this carrier, so that a carrier that
 	// stalls leaves time for the next one. 0 means a fair share: when the
-	// caller has a deadline and the route has carriers after this one, the
-	// attempt gets the time left divided by the carriers left to try,
-	// itself included (so the first of two gets half the send's time);
-	// otherwise only the caller's deadline (and the carrier's own timeout)
-	// bound it.
+	// caller has a deadline and carriers after this one in the route could
+	// be tried (they may send from the message's origination, and neither
+	// their circuit nor their rate limit holds them back), the attempt gets
+	// the time left divided by the carriers left to try, itself included
+	// (so the first of two gets half the send's time); otherwise only the
+	// caller's deadline (and the carrier's own timeout) bound it.
 	Timeout time.Duration
 }
 
@@ -360,7 +361,7 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 			skipped[why] = append(skipped[why], c.name)
 			continue
 		}
-		receipt, a, next := r.try(ctx, c, m, trial, len(rl.carriers)-i)
+		receipt, a, next := r.try(ctx, c, m, trial, 1+r.couldTry(rl.carriers[i+1:], m.From))
 		attempts = append(attempts, a)
 		if a.Err == nil {
 			return Delivery{Receipt: receipt, Carrier: c.name, Attempts: attempts}, nil
@@ -370,7 +371,7 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 			break
 		}
 		if i < len(rl.carriers)-1 {
-			r.log.Warn("a carrier did not take the message: trying the next one of its route", "carrier", c.name,
+			r.log.Warn("a carrier did not take the message: the send moves on along its route", "carrier", c.name,
 				"message_id", m.ID, "app", m.AppID, "outcome", a.Outcome, "elapsed", a.Elapsed, "err", phone.Mask(a.Err.Error()))
 		}
 	}
@@ -423,8 +424,8 @@ const (
 	failing               // a temporary failure
 )
 
-// try hands m to c, the first of the left carriers still to try, and
-// reports whether a failure is worth another carrier.
+// try hands m to c, the first of the left carriers that could still be
+// tried, and reports whether a failure is worth another carrier.
 func (r *Router) try(ctx context.Context, c *member, m sms.Message, trial bool, left int) (receipt sms.Receipt, a Attempt, next bool) {
 	actx, cancel := ctx, context.CancelFunc(func() {})
 	if t := c.attemptTimeout(ctx, left); t > 0 {
@@ -488,6 +489,38 @@ func classify(err error) (outcome string, h health, next bool) {
 	// Permanent, or a status of no known kind: only Temporary and
 	// Throttled are worth another carrier.
 	return OutcomeRefusedPermanent, healthy, false
+}
+
+// couldTry counts the carriers of cs that a send from from could try now:
+// those that may send from it, whose circuit is closed or due for a
+// trial, and whose rate limit has a send left. (It takes nothing: another
+// send may take the last token first; the count only shares out time.)
+func (r *Router) couldTry(cs []*member, from string) int {
+	now, n := r.now(), 0
+	for _, c := range cs {
+		if c.mayOriginate(from) && c.available(now, r.breaker.Cooldown) {
+			n++
+		}
+	}
+	return n
+}
+
+// available reports whether acquire would let c be tried now, without
+// taking anything.
+func (c *member) available(now time.Time, cooldown time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open && (c.trial || now.Before(c.openedAt.Add(cooldown))) {
+		return false
+	}
+	if c.rate > 0 {
+		tokens := c.tokens
+		if now.After(c.refilled) {
+			tokens = min(c.burst, tokens+now.Sub(c.refilled).Seconds()*c.rate)
+		}
+		return tokens >= 1
+	}
+	return true
 }
 
 // acquire decides whether c may be tried now: it returns the outcome of a

@@ -540,6 +540,25 @@ func TestSendErrorSaysWhetherTheMessageMayArrive(t *testing.T) {
 	}
 }
 
+// The share counts only the carriers that could be tried after this one:
+// a follower that may not send from the message's origination leaves the
+// first carrier the whole of the caller's time.
+func TestFairShareCountsOnlyCarriersThatCouldBeTried(t *testing.T) {
+	ps := newPeers(t, "first", "second")
+	ps[0].set(stall)
+	cs := carriers(t, ps...)
+	cs[1].Originations = []string{"+18005550100"} // not fromUS
+	r := newRouter(t, route.Config{Carriers: cs, Rules: []route.Rule{{Carriers: []string{"first", "second"}}}})
+	const deadline = 600 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), deadline)
+	defer cancel()
+	_, err := r.Deliver(ctx, message(appA, fromUS, toUS))
+	se, _ := refusal(t, err)
+	if a := se.Attempts[0]; a.Carrier != "first" || a.Elapsed < deadline-100*time.Millisecond {
+		t.Errorf("the first carrier's attempt %+v: want it to last about the whole %v, the second carrier being unable to send from %s", a, deadline, fromUS)
+	}
+}
+
 // A carrier's own Timeout is not shortened: if it reaches past the caller's
 // deadline, no carrier is started after it.
 func TestNoFailoverOnceTheCallersDeadlinePassed(t *testing.T) {
@@ -1169,11 +1188,11 @@ func TestFailoversAndCircuitsAreLogged(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	want := []string{
-		`level=WARN msg="a carrier did not take the message: trying the next one of its route" carrier=flaky message_id=` + m.ID,
+		`level=WARN msg="a carrier did not take the message: the send moves on along its route" carrier=flaky message_id=` + m.ID,
 		`level=WARN msg="a carrier's circuit opened after consecutive failures: sends skip it until a trial send after the cooldown" carrier=flaky failures=2 cooldown=1m0s`,
-		`level=WARN msg="a carrier did not take the message: trying the next one of its route" carrier=flaky`,
+		`level=WARN msg="a carrier did not take the message: the send moves on along its route" carrier=flaky`,
 		`level=INFO msg="a carrier's circuit closed: it answered again" carrier=flaky`,
-		`level=WARN msg="a carrier did not take the message: trying the next one of its route" carrier=flaky`,
+		`level=WARN msg="a carrier did not take the message: the send moves on along its route" carrier=flaky`,
 	}
 	if len(lines) != len(want) {
 		t.Fatalf("%d log lines, want %d:\n%s", len(lines), len(want), logs.String())
