@@ -8,9 +8,15 @@ func TestMask(t *testing.T) {
 		{`DestinationIdentity is not a valid phone number; got "+1425555014"`, `DestinationIdentity is not a valid phone number; got "+1425******"`},
 		{`got "14255550143" and +33612345678, +447700900123`, `got "1425*******" and +3361*******, +4477********`},
 		{`+1234567 +7654321`, `+1234*** +7654***`},
+		// The end of a sentence, a form's escaping, groups of digits.
+		{`indicated by the 'To' number: +8613912345678.`, `indicated by the 'To' number: +8613*********.`},
+		{`To=%2B14255550143&From=%2B18555550142`, `To=%2B1425*******&From=%2B1855*******`},
+		{`got "+1 425 555 0143" or "1-425-555-0143" or 425-555-0143`, `got "+1 425 *** ****" or "1-425-***-****" or 425-5**-****`},
+		// Not phone numbers.
 		{`short 123456 and +123456 stay`, `short 123456 and +123456 stay`},
 		{`too long for a number: 1234567890123456`, `too long for a number: 1234567890123456`},
-		{`app 0123456789abcdef0123456789abcdef, message 01234567-89ab-7def-8123-456789abcdef, at 2026-12-07, v1.12345678`, `app 0123456789abcdef0123456789abcdef, message 01234567-89ab-7def-8123-456789abcdef, at 2026-12-07, v1.12345678`},
+		{`app 0123456789abcdef0123456789abcdef, message 01234567-89ab-7def-8123-456789abcdef, at 2026-12-07, v1.12345678, /v1/12345678/x`,
+			`app 0123456789abcdef0123456789abcdef, message 01234567-89ab-7def-8123-456789abcdef, at 2026-12-07, v1.12345678, /v1/12345678/x`},
 		{`no digits`, `no digits`},
 		{`4255550143`, `4255******`},
 	} {
