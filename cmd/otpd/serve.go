@@ -325,8 +325,13 @@ func runServe(args []string) error {
 		log.Warn("--data-dir (OTPD_DATA_DIR) is not used with a shared store", "data_dir", cfg.DataDir)
 	}
 	// SIGHUP too stops gracefully (its default would end otpd at once):
-	// otpd reloads nothing, so it means what a closed terminal means.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	// otpd reloads nothing, so it means what a closed terminal means. Not
+	// under nohup, which ignores it: asking for it would undo that.
+	signals := []os.Signal{syscall.SIGINT, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		signals = append(signals, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), signals...)
 	defer stop()
 	go func() {
 		// After the first signal, a second one ends otpd at once instead
