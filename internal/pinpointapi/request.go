@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -172,8 +173,13 @@ func (s *server) readBody(r *http.Request) ([]byte, error) {
 	if err != nil {
 		// The client's doing (a body shorter than its Content-Length, a
 		// connection closed or too slow): a 400, not a server error that
-		// anyone could raise without credentials.
-		return nil, errBadRequest("The request body could not be read in full (%v): send the whole body that Content-Length announces.", err)
+		// anyone could raise without credentials. The cause, which names
+		// the server's address, goes to the log only.
+		why := "was cut short"
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			why = "did not arrive in time"
+		}
+		return nil, fmt.Errorf("read request body: %w: %v", errBadRequest("The request body %s: send it whole, and without pauses.", why), err)
 	}
 	return body, nil
 }

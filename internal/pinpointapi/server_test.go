@@ -118,11 +118,14 @@ func TestTruncatedBodyIsTheClientsError(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	srv.Close() // waits for the handler, and so for its log line
-	if resp.StatusCode != 400 || resp.Header.Get("X-Amzn-ErrorType") != "BadRequestException" || !strings.Contains(string(body), "Content-Length") {
-		t.Errorf("got %d %q %s, want 400 BadRequestException naming Content-Length", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), body)
+	if resp.StatusCode != 400 || resp.Header.Get("X-Amzn-ErrorType") != "BadRequestException" || !strings.Contains(string(body), "The request body was cut short") {
+		t.Errorf("got %d %q %s, want 400 BadRequestException saying the body was cut short", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), body)
 	}
-	if !strings.Contains(logs.String(), `"level":"WARN"`) || strings.Contains(logs.String(), `"level":"ERROR"`) {
-		t.Errorf("log %s: want a warning, no error", logs.String())
+	if strings.Contains(string(body), "127.0.0.1") || strings.Contains(string(body), "EOF") {
+		t.Errorf("the answer %s shows the cause, which is the log's", body)
+	}
+	if !strings.Contains(logs.String(), `"level":"WARN"`) || strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), "unexpected EOF") {
+		t.Errorf("log %s: want a warning with the cause, no error", logs.String())
 	}
 }
 
