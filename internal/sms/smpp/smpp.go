@@ -100,6 +100,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -107,6 +108,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/linxGnu/gosmpp/data"
@@ -427,7 +429,7 @@ func (c *Carrier) setLink(l *link, why error) {
 	closing := errors.Is(why, errClosed)
 	switch {
 	case stillDown && closing:
-	case stillDown && before != nil && why != nil && before.Error() != why.Error():
+	case stillDown && before != nil && why != nil && failureKind(before) != failureKind(why):
 		// A new reason (the SMSC is back but refuses the bind, say) is
 		// news for the operator; the same one again is not.
 		c.log.Warn("re-binding to the SMSC failed for another reason: sends through this carrier fail over until it re-binds",
@@ -444,6 +446,36 @@ func (c *Carrier) setLink(l *link, why error) {
 	if tell {
 		c.onLink(c.name, l != nil)
 	}
+}
+
+// failureKind classifies why a link went down or a bind failed, so that a
+// new reason can be told from the same one again: error texts differ from
+// one attempt to the next (a connection's local port, say).
+func failureKind(err error) string {
+	var refused *bindRefused
+	var ne net.Error
+	var dns *net.DNSError
+	var tlsErr tls.RecordHeaderError
+	var certErr *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &refused):
+		return "bind refused " + describeStatus(refused.status)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed"
+	case errors.As(err, &dns):
+		return "name not resolved"
+	case errors.As(err, &tlsErr), errors.As(err, &certErr):
+		return "TLS"
+	case errors.Is(err, errUnbound):
+		return "unbound"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	return "other"
 }
 
 // current returns the bound link, or the refusal of a send while there is

@@ -6,9 +6,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -878,5 +881,29 @@ func TestReadFrame(t *testing.T) {
 	}
 	if _, err := readFrame(r); err == nil {
 		t.Error("readFrame of a PDU of 8 octets: no error")
+	}
+}
+
+// failureKind tells reasons apart by kind, not by text: two resets of
+// connections from different local ports are one reason.
+func TestFailureKind(t *testing.T) {
+	reset := func(port int) error {
+		return &linkFailure{cause: &net.OpError{Op: "read", Net: "tcp", Addr: &net.TCPAddr{Port: port}, Err: syscall.ECONNRESET}}
+	}
+	if a, b := failureKind(reset(40014)), failureKind(reset(40015)); a != b || a != "connection reset" {
+		t.Errorf("two resets: %q and %q, want one kind, connection reset", a, b)
+	}
+	kinds := map[string]error{
+		"connection refused":          &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED},
+		"bind refused ESME_RBINDFAIL": nil,
+		"connection closed":           fmt.Errorf("reading from the SMSC: %w", io.EOF),
+		"unbound":                     errUnbound,
+		"other":                       errors.New("something else"),
+	}
+	kinds["bind refused ESME_RBINDFAIL"] = &bindRefused{systemID: "otpd", status: data.ESME_RBINDFAIL}
+	for want, err := range kinds {
+		if got := failureKind(err); !strings.HasPrefix(got, want) {
+			t.Errorf("failureKind(%v) = %q, want %q", err, got, want)
+		}
 	}
 }
