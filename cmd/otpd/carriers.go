@@ -261,7 +261,7 @@ func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, ob
 		Logger:   log,
 	})
 	if err != nil {
-		errs = append(errs, errors.New(yamlNames.Replace(err.Error())))
+		errs = append(errs, errors.New(inYAMLNames(err.Error())))
 	}
 	if len(errs) > 0 {
 		out.close()
@@ -271,8 +271,25 @@ func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, ob
 	return out, nil
 }
 
-// yamlNames turns the route package's names of settings, which are its Go
-// API's, into the names --config gives them.
+// inYAMLNames returns a message of the route package with its names of
+// settings, which are its Go API's, turned into the names --config gives
+// them, outside quotes and parentheses, where the file's own values are (a
+// carrier named "BurstSMS" keeps its name).
+func inYAMLNames(msg string) string {
+	var b strings.Builder
+	last := 0
+	for _, span := range quotedOrParenthesized.FindAllStringIndex(msg, -1) {
+		b.WriteString(yamlNames.Replace(msg[last:span[0]]))
+		b.WriteString(msg[span[0]:span[1]])
+		last = span[1]
+	}
+	b.WriteString(yamlNames.Replace(msg[last:]))
+	return b.String()
+}
+
+var quotedOrParenthesized = regexp.MustCompile(`"(?:[^"\\]|\\.)*"|\([^()]*\)`)
+
+// yamlNames turns the route package's names of settings into --config's.
 var yamlNames = strings.NewReplacer(
 	"route: ", "",
 	"Breaker.Failures", "breaker.failures",

@@ -324,3 +324,17 @@ func TestTwilioCallbackURLNamesTheCarrier(t *testing.T) {
 		}
 	}
 }
+
+// The route package's setting names become the file's, but the file's own
+// values (names in quotes or parentheses) stay as written.
+func TestInYAMLNames(t *testing.T) {
+	for in, want := range map[string]string{
+		`route: Carriers[0] (BurstSMS): Burst 3 needs a RatePerSecond`:                   `carriers[0] (BurstSMS): burst 3 needs a rate_per_second`,
+		`route: Rules[1]: Carriers: no carrier is named "TimeoutCo" (there are "Burst")`: `routes[1]: carriers: no carrier is named "TimeoutCo" (there are "Burst")`,
+		`route: Breaker.Failures -1 is negative`:                                         `breaker.failures -1 is negative`,
+	} {
+		if got := inYAMLNames(in); got != want {
+			t.Errorf("inYAMLNames(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+}
