@@ -26,10 +26,13 @@ type state struct {
 	id        string
 	operation string
 	start     time.Time
-	accessKey string
-	appID     string
-	detail    []slog.Attr // outcome, delivery status: never a code
-	err       error       // the cause of an error response, for the log
+	accessKey string // the key the request's signature proved
+	// claimedKey is the key a refused signature named: the client's
+	// claim, not proved.
+	claimedKey string
+	appID      string
+	detail     []slog.Attr // outcome, delivery status: never a code
+	err        error       // the cause of an error response, for the log
 }
 
 type stateKey struct{}
@@ -60,6 +63,9 @@ func stateOf(r *http.Request) *state { return r.Context().Value(stateKey{}).(*st
 // every handler, so it also turns a panic into a 500 in the AWS format
 // instead of a dropped connection.
 func (s *server) finish(st *state) {
+	if s.InFlight != nil {
+		defer s.InFlight.remove(st) // even when the handler's abort panics on
+	}
 	if p := recover(); p != nil {
 		if p == http.ErrAbortHandler {
 			panic(p)
@@ -68,9 +74,6 @@ func (s *server) finish(st *state) {
 		if !st.w.wroteHeader {
 			s.writeError(st.w, st.r.WithContext(context.WithValue(st.r.Context(), stateKey{}, st)), st.err)
 		}
-	}
-	if s.InFlight != nil {
-		s.InFlight.remove(st)
 	}
 	elapsed := time.Since(st.start)
 	s.Metrics.Request(st.operation, st.w.status, elapsed)
@@ -104,6 +107,9 @@ func (s *server) finish(st *state) {
 	}
 	if st.accessKey != "" {
 		attrs = append(attrs, slog.String("access_key", st.accessKey))
+	}
+	if st.claimedKey != "" {
+		attrs = append(attrs, slog.String("claimed_access_key", st.claimedKey))
 	}
 	// The SDK's ID of the call, the same in every retry of it: it ties a
 	// retry to the attempt before (a send's retry is answered with that

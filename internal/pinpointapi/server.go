@@ -193,10 +193,11 @@ func (s *server) route(mux *http.ServeMux, path string, ops methods) {
 		}
 		key, err := s.Auth.Verify(r, body)
 		if err != nil {
-			// The key a refused request named goes to the log with it.
+			// The key a refused request named goes to the log with it,
+			// apart from the keys of requests that proved theirs.
 			var refused *sigv4.Error
 			if errors.As(err, &refused) && len(refused.AccessKeyID) <= maxLoggedKeyID {
-				st.accessKey = refused.AccessKeyID
+				st.claimedKey = refused.AccessKeyID
 			}
 			s.writeError(st.w, r, err)
 			return

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/otpd/otpd/internal/metrics"
+	"github.com/otpd/otpd/internal/sigv4"
 )
 
 // allowAll authenticates every request, for tests of what comes after.
@@ -177,5 +178,32 @@ func TestAccessLogInvocationID(t *testing.T) {
 	srv.Close()
 	if got := logs.String(); !strings.Contains(got, `"invocation_id":"9a1f2b3c-0000-4000-8000-000000000001"`) || strings.Contains(got, strings.Repeat("x", 65)) {
 		t.Errorf("log %s: want the SDK's invocation ID, and not the 65-character one", got)
+	}
+}
+
+// refuseAll refuses every signature, naming the key the request claimed.
+type refuseAll struct{}
+
+func (refuseAll) Verify(*http.Request, []byte) (string, error) {
+	return "", &sigv4.Error{Code: "InvalidSignatureException", Message: "The request signature we calculated does not match.", AccessKeyID: "OTPDCLAIMEDKEY000001"}
+}
+
+// A refused signature's claimed key is logged apart from proved keys, and
+// not shown to the client.
+func TestRefusedSignatureLogsTheClaimedKey(t *testing.T) {
+	var logs bytes.Buffer
+	srv := httptest.NewServer(New(Config{Auth: refuseAll{}, Metrics: metrics.New(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))}))
+	resp, err := http.Post(srv.URL+"/v1/apps", "application/json", strings.NewReader(`{"Name":"x"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	srv.Close()
+	if resp.StatusCode != 403 || strings.Contains(string(body), "OTPDCLAIMEDKEY000001") {
+		t.Errorf("got %d %s: want 403 without the key", resp.StatusCode, body)
+	}
+	if got := logs.String(); !strings.Contains(got, `"claimed_access_key":"OTPDCLAIMEDKEY000001"`) || strings.Contains(got, `"access_key"`) {
+		t.Errorf("log %s: want the claimed key as claimed_access_key only", got)
 	}
 }

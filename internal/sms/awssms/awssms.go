@@ -248,11 +248,8 @@ func New(ctx context.Context, cfg Config) (*Carrier, error) {
 // the chain cannot retrieve them now, as every send would then fail. ctx
 // bounds the retrieval, which may ask an instance or container role.
 func (c *Carrier) CheckCredentials(ctx context.Context) error {
-	if c.credentials == nil {
-		return fmt.Errorf("awssms: %s: no AWS credentials: set them in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), a profile (AWS_PROFILE), or give otpd an instance, task or pod role", c.name)
-	}
 	if _, err := c.credentials.Retrieve(ctx); err != nil {
-		return fmt.Errorf("awssms: %s: no AWS credentials could be found (environment, shared files, SSO, container or instance role): every send through it would fail: %w", c.name, err)
+		return fmt.Errorf("awssms: %s: no AWS credentials could be found, so every send through it would fail: set them in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) or a profile (AWS_PROFILE), or give otpd an instance, task or pod role: %w", c.name, err)
 	}
 	return nil
 }
