@@ -27,7 +27,8 @@
 //	Twilio error 21610 (the recipient sent STOP)    OptedOut
 //	408, 3xx (never followed), 5xx, error 21730     Temporary
 //	other 4xx (21211, 21408, 21614, 21606, 20003…)  Permanent
-//	no answer in time, connection failure           Temporary (Twilio may still deliver)
+//	no answer in time (or cancelled)                Temporary, MayDeliver (Twilio may still deliver)
+//	connection failure                              Temporary
 //
 // The sms.Error's Code is the HTTP status, and its Message names Twilio's
 // error code with its meaning and the page of Twilio's documentation that
