@@ -318,9 +318,10 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	}
 	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	out, err := c.client.SendTextMessage(reqCtx, in)
+	traced, wrote := sms.WithWriteTrace(reqCtx)
+	out, err := c.client.SendTextMessage(traced, in)
 	if err != nil {
-		return sms.Receipt{}, c.failure(ctx, reqCtx, err, m.Text)
+		return sms.Receipt{}, c.failure(ctx, reqCtx, err, m.Text, wrote())
 	}
 	return sms.Receipt{CarrierMessageID: aws.ToString(out.MessageId)}, nil
 }
@@ -350,8 +351,9 @@ func (f *failure) Error() string   { return f.refusal.Error() + " (" + f.causeTe
 func (f *failure) Unwrap() []error { return []error{f.refusal, f.cause} }
 
 // failure returns the refusal that err, the SDK's error for a call whose
-// context was reqCtx (derived from the caller's ctx), amounts to.
-func (c *Carrier) failure(ctx, reqCtx context.Context, err error, text string) error {
+// context was reqCtx (derived from the caller's ctx) and whose request was
+// written in full if wrote, amounts to.
+func (c *Carrier) failure(ctx, reqCtx context.Context, err error, text string, wrote bool) error {
 	var refusal *sms.Error
 	var apiErr smithy.APIError
 	status := httpStatus(err)
@@ -361,7 +363,7 @@ func (c *Carrier) failure(ctx, reqCtx context.Context, err error, text string) e
 	case status > 0:
 		refusal = unreadable(status)
 	default:
-		refusal = c.noAnswer(ctx, reqCtx, err)
+		refusal = c.noAnswer(ctx, reqCtx, err, wrote)
 	}
 	// The Message holds more of the answer than detail: AWS's error code,
 	// reasons, field names and resource IDs.
@@ -528,9 +530,10 @@ func unreadable(status int) *sms.Error {
 }
 
 // noAnswer returns the failure of a call that got no answer: the caller
-// gave up, the time ran out, the endpoint could not be reached, or the
-// request could not be made (no credentials, say).
-func (c *Carrier) noAnswer(ctx, reqCtx context.Context, err error) *sms.Error {
+// gave up, the time ran out, the connection broke after the request was
+// written (wrote), the endpoint could not be reached, or the request could
+// not be made (no credentials, say).
+func (c *Carrier) noAnswer(ctx, reqCtx context.Context, err error, wrote bool) *sms.Error {
 	var sendErr *smithyhttp.RequestSendError
 	var canceled *smithy.CanceledError
 	var ne net.Error
@@ -542,6 +545,9 @@ func (c *Carrier) noAnswer(ctx, reqCtx context.Context, err error) *sms.Error {
 	case reqCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return &sms.Error{MayDeliver: true, Status: sms.Temporary, Code: http.StatusGatewayTimeout,
 			Message: service + " did not answer in time; it may still deliver the message"}
+	case wrote:
+		return &sms.Error{MayDeliver: true, Status: sms.Temporary,
+			Message: "the connection to " + service + " broke after the message was sent, before an answer; it may still deliver the message"}
 	case sent:
 		return &sms.Error{Status: sms.Temporary,
 			Message: service + " could not be reached; otpd's log has the cause"}

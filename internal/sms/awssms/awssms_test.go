@@ -925,3 +925,37 @@ func TestCheckCredentials(t *testing.T) {
 		t.Errorf("no credentials: %v, want an error naming the carrier and the cause", err)
 	}
 }
+
+// The service reading the whole request, then the connection dropping
+// before its answer: it may have taken the message, and the failure says
+// so (TestUnreachable: a service that cannot be reached cannot have).
+func TestConnectionDroppedAfterTheRequestMayDeliver(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		conn.Close()
+	}))
+	srv.Config.ErrorLog = log.New(testLog{t}, "dropping service: ", 0)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c, err := New(t.Context(), Config{Region: testRegion, Credentials: credentials.NewStaticCredentialsProvider(testKeyID, testSecret, ""),
+		Endpoint: srv.URL, HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := testMessage()
+	_, err = send(t, c, m)
+	if ce := checkRefusal(t, err, m); !ce.MayDeliver || ce.Status != sms.Temporary {
+		t.Errorf("got %#v, want a Temporary refusal that may deliver", ce)
+	}
+	f := newFake(t)
+	c = newCarrier(t, f, Config{})
+	f.srv.Close()
+	if _, err := send(t, c, testMessage()); sms.MayDeliver(err) {
+		t.Errorf("a service that cannot be reached: %v, want a failure that cannot deliver", err)
+	}
+}

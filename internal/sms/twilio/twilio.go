@@ -27,8 +27,9 @@
 //	Twilio error 21610 (the recipient sent STOP)    OptedOut
 //	408, 3xx (never followed), 5xx, error 21730     Temporary
 //	other 4xx (21211, 21408, 21614, 21606, 20003…)  Permanent
-//	no answer in time (or cancelled)                Temporary, MayDeliver (Twilio may still deliver)
-//	connection failure                              Temporary
+//	no answer in time (or cancelled), or the        Temporary, MayDeliver (Twilio may still deliver)
+//	connection broke after the request was sent
+//	connection failure before the request was sent  Temporary
 //
 // The sms.Error's Code is the HTTP status, and its Message names Twilio's
 // error code with its meaning and the page of Twilio's documentation that
@@ -332,7 +333,8 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	}
 	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
+	traced, wrote := sms.WithWriteTrace(reqCtx)
+	req, err := http.NewRequestWithContext(traced, http.MethodPost, c.endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
 		return sms.Receipt{}, fmt.Errorf("twilio: build the request: %w", err) // a URL New checked: never
 	}
@@ -342,7 +344,7 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	req.Header.Set("User-Agent", userAgent)
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return sms.Receipt{}, noAnswer(ctx, reqCtx, err)
+		return sms.Receipt{}, noAnswer(ctx, reqCtx, err, wrote())
 	}
 	defer func() {
 		// Read what is left of a modest body, so the connection can be
@@ -359,8 +361,9 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 }
 
 // noAnswer returns the failure of a request that got no answer: the
-// caller gave up, the time ran out, or Twilio could not be reached.
-func noAnswer(ctx, reqCtx context.Context, err error) error {
+// caller gave up, the time ran out, the connection broke after the request
+// was written (wrote), or Twilio could not be reached.
+func noAnswer(ctx, reqCtx context.Context, err error, wrote bool) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // the cause without the URL
@@ -373,6 +376,9 @@ func noAnswer(ctx, reqCtx context.Context, err error) error {
 	case reqCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary, Code: http.StatusGatewayTimeout,
 			Message: "Twilio did not answer in time; it may still deliver the message"}, err)
+	case wrote:
+		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary,
+			Message: "the connection to Twilio broke after the message was sent, before an answer; Twilio may still deliver the message"}, err)
 	}
 	return sms.Refuse(&sms.Error{Status: sms.Temporary,
 		Message: "Twilio's API could not be reached; otpd's log has the cause"}, err)

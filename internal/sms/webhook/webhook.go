@@ -240,7 +240,8 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	}
 	reqCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, http.MethodPost, c.url, bytes.NewReader(body))
+	traced, wrote := sms.WithWriteTrace(reqCtx)
+	req, err := http.NewRequestWithContext(traced, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return sms.Receipt{}, fmt.Errorf("webhook: build the request: %w", err)
 	}
@@ -252,7 +253,7 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	req.Header.Set(SignatureHeader, "v1="+hex.EncodeToString(sign(c.secret, timestamp, body)))
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return sms.Receipt{}, noAnswer(ctx, reqCtx, err)
+		return sms.Receipt{}, noAnswer(ctx, reqCtx, err, wrote())
 	}
 	defer func() {
 		// Read what is left of a modest body, so the connection can be
@@ -273,8 +274,9 @@ func sign(secret []byte, timestamp string, body []byte) []byte {
 }
 
 // noAnswer returns the failure of a request that got no answer: the
-// caller gave up, the time ran out, or the endpoint could not be reached.
-func noAnswer(ctx, reqCtx context.Context, err error) error {
+// caller gave up, the time ran out, the connection broke after the request
+// was written (wrote), or the endpoint could not be reached.
+func noAnswer(ctx, reqCtx context.Context, err error, wrote bool) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // the cause without the URL, which may hold a token
@@ -287,6 +289,9 @@ func noAnswer(ctx, reqCtx context.Context, err error) error {
 	case reqCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary, Code: http.StatusGatewayTimeout,
 			Message: "the webhook endpoint did not answer in time; it may still deliver the message"}, err)
+	case wrote:
+		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary,
+			Message: "the connection to the webhook endpoint broke after the message was sent, before an answer; the endpoint may still deliver the message"}, err)
 	}
 	return sms.Refuse(&sms.Error{Status: sms.Temporary,
 		Message: "the webhook endpoint could not be reached; otpd's log has the cause"}, err)

@@ -659,3 +659,31 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 		t.Error("the carrier followed the redirect and posted the message elsewhere")
 	}
 }
+
+// An endpoint that reads the whole request, then drops the connection
+// without answering, may have taken the message: the failure says so. One
+// that cannot be reached cannot have.
+func TestConnectionDroppedAfterTheRequestMayDeliver(t *testing.T) {
+	srv := startTLS(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		conn.Close()
+	})
+	c := newCarrier(t, srv, Config{Timeout: 5 * time.Second})
+	_, err := c.Send(t.Context(), message())
+	if err == nil || !sms.MayDeliver(err) {
+		t.Errorf("Send to an endpoint that dropped the connection after the request: %v, want a failure that may deliver", err)
+	}
+
+	down := startTLS(t, func(http.ResponseWriter, *http.Request) {})
+	c = newCarrier(t, down, Config{Timeout: 5 * time.Second})
+	down.Close()
+	_, err = c.Send(t.Context(), message())
+	if err == nil || sms.MayDeliver(err) {
+		t.Errorf("Send to an endpoint that is down: %v, want a failure that cannot deliver", err)
+	}
+}
