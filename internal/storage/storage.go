@@ -151,7 +151,9 @@ type Store interface {
 	// writing nothing: a running server reads it again now and then.
 	HeldKeyCheck(ctx context.Context) (string, error)
 
-	// Ping reports whether the store answers.
+	// Ping reports whether the store answers and, as far as the store can
+	// tell without changing data, takes writes (not a read-only replica,
+	// not out of memory); /readyz asks it.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error

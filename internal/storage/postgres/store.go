@@ -41,6 +41,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"runtime"
@@ -171,12 +172,20 @@ func (s *Store) callContext(ctx context.Context) (context.Context, context.Cance
 	return context.WithTimeout(ctx, CallTimeout)
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database answers and takes writes: a standby,
+// or sessions read-only by default, do not.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.callContext(ctx)
 	defer cancel()
-	if err := s.pool.Ping(ctx); err != nil {
+	var standby, readOnly bool
+	err := s.pool.QueryRow(ctx, `SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'`).Scan(&standby, &readOnly)
+	switch {
+	case err != nil:
 		return fmt.Errorf("storage/postgres: ping: %w", err)
+	case standby:
+		return errors.New("storage/postgres: the database answers but is a standby, which takes no writes: point --store at the primary")
+	case readOnly:
+		return errors.New("storage/postgres: the database answers but its sessions are read-only (default_transaction_read_only): otpd must write")
 	}
 	return nil
 }

@@ -335,9 +335,13 @@ func orDefault(d, def time.Duration) time.Duration {
 // Cluster reports whether the store talks to a Redis Cluster.
 func (s *Store) Cluster() bool { return s.cluster }
 
-// Ping reports whether Redis answers; on a cluster, whether the node it
-// reaches answers and considers the cluster's state ok (a primary that just
-// became unreachable is noticed only after cluster-node-timeout).
+// Ping reports whether Redis answers and takes writes; on a cluster,
+// whether the node it reaches answers and considers the cluster's state ok
+// (a primary that just became unreachable is noticed only after
+// cluster-node-timeout). The write is a short-lived key of its own: it
+// fails on a replica, on a Redis out of memory under noeviction, or one
+// that refuses writes for want of replicas (min-replicas-to-write); on a
+// cluster, it tells of the node that holds that key.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -345,19 +349,26 @@ func (s *Store) Ping(ctx context.Context) error {
 		if err := s.c.Do(ctx, s.c.B().Ping().Build()).Error(); err != nil {
 			return fmt.Errorf("storage/redis: ping: %w", err)
 		}
-		return nil
+	} else {
+		// CLUSTER INFO goes to one node, which knows whether every slot
+		// is served.
+		info, err := s.c.Do(ctx, s.c.B().ClusterInfo().Build()).ToString()
+		if err != nil {
+			return fmt.Errorf("storage/redis: cluster info: %w", err)
+		}
+		if !strings.Contains(info, "cluster_state:ok") {
+			return errors.New("storage/redis: the cluster's state is not ok")
+		}
 	}
-	// CLUSTER INFO goes to one node, which knows whether every slot is
-	// served.
-	info, err := s.c.Do(ctx, s.c.B().ClusterInfo().Build()).ToString()
-	if err != nil {
-		return fmt.Errorf("storage/redis: cluster info: %w", err)
-	}
-	if !strings.Contains(info, "cluster_state:ok") {
-		return errors.New("storage/redis: the cluster's state is not ok")
+	probe := s.c.B().Set().Key(s.keys.writeProbe()).Value("1").PxMilliseconds(writeProbeTTL.Milliseconds()).Build()
+	if err := s.c.Do(ctx, probe).Error(); err != nil {
+		return fmt.Errorf("storage/redis: Redis answers but refuses writes: %w", err)
 	}
 	return nil
 }
+
+// writeProbeTTL is how long Ping's probe key lives.
+const writeProbeTTL = time.Minute
 
 // Close releases the connections. Calls made after Close fail.
 func (s *Store) Close() error {
@@ -392,6 +403,9 @@ func (k keys) apps() string { return k.prefix + "apps" }
 
 // keyCheck holds the code hashing key's check.
 func (k keys) keyCheck() string { return k.prefix + "key-check" }
+
+// writeProbe is the key Ping writes to learn that Redis takes writes.
+func (k keys) writeProbe() string { return k.prefix + "write-probe" }
 
 // destination is the common start, with the hash tag, of the keys of one
 // (application, destination).

@@ -544,7 +544,8 @@ func messageIDs(recs []storage.MessageRecord) []string {
 	return ids
 }
 
-// keyCount counts the keys that match pattern on a standalone Redis.
+// keyCount counts the data keys that match pattern on a standalone Redis
+// (not the probe key Ping writes).
 func keyCount(t *testing.T, s *Store, pattern string) int {
 	t.Helper()
 	n := 0
@@ -552,7 +553,11 @@ func keyCount(t *testing.T, s *Store, pattern string) int {
 	for {
 		entry, err := s.c.Do(t.Context(), s.c.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
 		must(t, err)
-		n += len(entry.Elements)
+		for _, key := range entry.Elements {
+			if key != s.keys.writeProbe() { // Ping's, not data
+				n++
+			}
+		}
 		if cursor = entry.Cursor; cursor == 0 {
 			return n
 		}
@@ -966,5 +971,28 @@ func TestDurabilityRisk(t *testing.T) {
 				t.Errorf("DurabilityRisk = %q, want %q", risk, cmp.Or(tc.want, "none"))
 			}
 		})
+	}
+}
+
+// Ping fails when Redis answers but refuses writes (out of memory under
+// noeviction, as a replica would refuse them), so that /readyz says so.
+func TestPingNeedsWrites(t *testing.T) {
+	addr := redistest.Start(t, "--maxmemory-policy", "noeviction")
+	s := openStore(t, Options{Addrs: []string{addr}, KeyPrefix: freshPrefix(t)})
+	if err := s.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	admin := s.c // CONFIG SET through the store's own client
+	if err := admin.Do(t.Context(), admin.B().ConfigSet().ParameterValue().ParameterValue("maxmemory", "1").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "refuses writes") {
+		t.Errorf("Ping of a Redis out of memory: %v, want an error saying it refuses writes", err)
+	}
+	if err := admin.Do(t.Context(), admin.B().ConfigSet().ParameterValue().ParameterValue("maxmemory", "0").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping once Redis has memory again: %v", err)
 	}
 }
