@@ -12,21 +12,27 @@ import "strings"
 // "1-425-555-0143") when it starts with "+" or holds at least 10 digits
 // (so that a date such as 2026-12-07 is not one); a leading "+" may be
 // written "%2B", as a form or a URL escapes it. It stands alone when no
-// letter, digit or underscore touches it, nor a '.', '-' or '/' that joins
-// it to one (a hexadecimal ID, a UUID, a version, a path); a '.' that ends
-// a sentence does not.
+// letter, digit or underscore touches it, nor a '.', '-', '/' or ':' that
+// joins it to one (a hexadecimal ID, a UUID, a version, a path, a time); a
+// '.' that ends a sentence does not. Groups that are no number as a whole
+// (a date before a number, say) are scanned again from their second.
 func Mask(text string) string {
 	var b strings.Builder
 	last := 0
 	for i := 0; i < len(text); {
-		start, digitsAt, end, digits, grouped := scanNumber(text, i)
+		start, digitsAt, end, firstGroupEnd, digits := scanNumber(text, i)
 		if digits == 0 {
 			i++
 			continue
 		}
+		grouped := firstGroupEnd < end
 		if digits < 7 || digits > 15 || grouped && start == digitsAt && digits < 10 ||
 			joinedBefore(text, start) || joinedAfter(text, end) {
+			// Not a number as a whole; its later groups may hold one.
 			i = end
+			if grouped {
+				i = firstGroupEnd + 1
+			}
 			continue
 		}
 		b.WriteString(text[last:digitsAt])
@@ -51,10 +57,11 @@ func Mask(text string) string {
 }
 
 // scanNumber reads what may be a phone number at text[i:]: an optional "+"
-// or "%2B", then digits, in groups joined by single spaces or hyphens. It
-// returns where it starts, where its digits start, where it ends, how many
-// digits it holds (0 if none) and whether it has more than one group.
-func scanNumber(text string, i int) (start, digitsAt, end, digits int, grouped bool) {
+// or "%2B", then digits, in groups joined by single spaces or hyphens, as
+// long as they hold at most 15 digits together. It returns where it starts,
+// where its digits start, where it ends, where its first group ends, and
+// how many digits it holds (0 if none).
+func scanNumber(text string, i int) (start, digitsAt, end, firstGroupEnd, digits int) {
 	start, j := i, i
 	switch {
 	case strings.HasPrefix(text[j:], "+"):
@@ -62,17 +69,33 @@ func scanNumber(text string, i int) (start, digitsAt, end, digits int, grouped b
 	case strings.HasPrefix(text[j:], "%2B"), strings.HasPrefix(text[j:], "%2b"):
 		j += 3
 	}
-	digitsAt = j
+	digitsAt, firstGroupEnd = j, -1
 	for j < len(text) && isDigit(text[j]) {
 		j++
 		digits++
-		// A single separator continues the number if a digit follows it.
+		if j < len(text) && isDigit(text[j]) {
+			continue
+		}
+		if firstGroupEnd < 0 {
+			firstGroupEnd = j
+		}
+		// A single separator continues the number if a group of digits
+		// follows it that keeps it within 15 digits.
 		if j+1 < len(text) && (text[j] == ' ' || text[j] == '-') && isDigit(text[j+1]) {
+			next := 0
+			for k := j + 1; k < len(text) && isDigit(text[k]); k++ {
+				next++
+			}
+			if digits+next > 15 {
+				break
+			}
 			j++
-			grouped = true
 		}
 	}
-	return start, digitsAt, j, digits, grouped
+	if firstGroupEnd < 0 {
+		firstGroupEnd = j
+	}
+	return start, digitsAt, j, firstGroupEnd, digits
 }
 
 // joinedBefore reports whether what precedes text[i] joins a number there
@@ -85,7 +108,7 @@ func joinedBefore(text string, i int) bool {
 	if isWordByte(c) {
 		return true
 	}
-	return (c == '.' || c == '-' || c == '/') && i >= 2 && isWordByte(text[i-2])
+	return (c == '.' || c == '-' || c == '/' || c == ':') && i >= 2 && isWordByte(text[i-2])
 }
 
 // joinedAfter reports whether what follows a number ending before text[i]
@@ -98,7 +121,7 @@ func joinedAfter(text string, i int) bool {
 	if isWordByte(c) {
 		return true
 	}
-	return (c == '.' || c == '-' || c == '/') && i+1 < len(text) && isWordByte(text[i+1])
+	return (c == '.' || c == '-' || c == '/' || c == ':') && i+1 < len(text) && isWordByte(text[i+1])
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

@@ -12,7 +12,13 @@ func TestMask(t *testing.T) {
 		{`indicated by the 'To' number: +8613912345678.`, `indicated by the 'To' number: +8613*********.`},
 		{`To=%2B14255550143&From=%2B18555550142`, `To=%2B1425*******&From=%2B1855*******`},
 		{`got "+1 425 555 0143" or "1-425-555-0143" or 425-555-0143`, `got "+1 425 *** ****" or "1-425-***-****" or 425-5**-****`},
+		// A number after other digits, or another number.
+		{`numbers 14255550143 14255550144`, `numbers 1425******* 1425*******`},
+		{`at 2026-12-07 14255550143`, `at 2026-12-07 1425*******`},
+		{`code 21211 14255550143`, `code 21211 1425*******`},
+		{`phone1 4255550143`, `phone1 4255******`},
 		// Not phone numbers.
+		{`at 2026-12-07 10:00:00`, `at 2026-12-07 10:00:00`},
 		{`short 123456 and +123456 stay`, `short 123456 and +123456 stay`},
 		{`too long for a number: 1234567890123456`, `too long for a number: 1234567890123456`},
 		{`app 0123456789abcdef0123456789abcdef, message 01234567-89ab-7def-8123-456789abcdef, at 2026-12-07, v1.12345678, /v1/12345678/x`,
