@@ -321,7 +321,7 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	traced, wrote := sms.WithWriteTrace(reqCtx)
 	out, err := c.client.SendTextMessage(traced, in)
 	if err != nil {
-		return sms.Receipt{}, c.failure(ctx, reqCtx, err, m.Text, wrote())
+		return sms.Receipt{}, c.failure(ctx, reqCtx, err, m.Text, wrote(err))
 	}
 	return sms.Receipt{CarrierMessageID: aws.ToString(out.MessageId)}, nil
 }

@@ -253,7 +253,7 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	req.Header.Set(SignatureHeader, "v1="+hex.EncodeToString(sign(c.secret, timestamp, body)))
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return sms.Receipt{}, noAnswer(ctx, reqCtx, err, wrote())
+		return sms.Receipt{}, noAnswer(ctx, reqCtx, err, wrote(err))
 	}
 	defer func() {
 		// Read what is left of a modest body, so the connection can be
