@@ -151,9 +151,9 @@ type Store interface {
 	// writing nothing: a running server reads it again now and then.
 	HeldKeyCheck(ctx context.Context) (string, error)
 
-	// Ping reports whether the store answers and, as far as the store can
-	// tell without changing data, takes writes (not a read-only replica,
-	// not out of memory); /readyz asks it.
+	// Ping reports whether the store answers and takes writes (it is no
+	// read-only replica, nor out of memory); /readyz asks it. It changes no
+	// data, but may write a probe of its own.
 	Ping(ctx context.Context) error
 	// Close releases the store's resources.
 	Close() error

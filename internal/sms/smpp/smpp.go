@@ -457,6 +457,7 @@ func failureKind(err error) string {
 	var dns *net.DNSError
 	var tlsErr tls.RecordHeaderError
 	var certErr *tls.CertificateVerificationError
+	var alert tls.AlertError
 	switch {
 	case errors.As(err, &refused):
 		return "bind refused " + describeStatus(refused.status)
@@ -468,7 +469,7 @@ func failureKind(err error) string {
 		return "connection closed"
 	case errors.As(err, &dns):
 		return "name not resolved"
-	case errors.As(err, &tlsErr), errors.As(err, &certErr):
+	case errors.As(err, &tlsErr), errors.As(err, &certErr), errors.As(err, &alert):
 		return "TLS"
 	case errors.Is(err, errUnbound):
 		return "unbound"

@@ -308,7 +308,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		c.Close()
 		return nil, fmt.Errorf("storage/redis: %s is a Redis Cluster, which has only database 0", strings.Join(opt.Addrs, ","))
 	}
-	if err := s.Ping(ctx); err != nil {
+	// Open needs Redis to answer, not to take writes: a read-only look
+	// (otpd apps list) works on a replica, and a server starts not ready.
+	if err := s.answers(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -343,26 +345,37 @@ func (s *Store) Cluster() bool { return s.cluster }
 // that refuses writes for want of replicas (min-replicas-to-write); on a
 // cluster, it tells of the node that holds that key.
 func (s *Store) Ping(ctx context.Context) error {
+	if err := s.answers(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	probe := s.c.B().Set().Key(s.keys.writeProbe()).Value("1").PxMilliseconds(writeProbeTTL.Milliseconds()).Build()
+	if err := s.c.Do(ctx, probe).Error(); err != nil {
+		return fmt.Errorf("storage/redis: Redis answers but refuses writes: %w", err)
+	}
+	return nil
+}
+
+// answers reports whether Redis answers; on a cluster, whether the node it
+// reaches answers and considers the cluster's state ok.
+func (s *Store) answers(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if !s.cluster {
 		if err := s.c.Do(ctx, s.c.B().Ping().Build()).Error(); err != nil {
 			return fmt.Errorf("storage/redis: ping: %w", err)
 		}
-	} else {
-		// CLUSTER INFO goes to one node, which knows whether every slot
-		// is served.
-		info, err := s.c.Do(ctx, s.c.B().ClusterInfo().Build()).ToString()
-		if err != nil {
-			return fmt.Errorf("storage/redis: cluster info: %w", err)
-		}
-		if !strings.Contains(info, "cluster_state:ok") {
-			return errors.New("storage/redis: the cluster's state is not ok")
-		}
+		return nil
 	}
-	probe := s.c.B().Set().Key(s.keys.writeProbe()).Value("1").PxMilliseconds(writeProbeTTL.Milliseconds()).Build()
-	if err := s.c.Do(ctx, probe).Error(); err != nil {
-		return fmt.Errorf("storage/redis: Redis answers but refuses writes: %w", err)
+	// CLUSTER INFO goes to one node, which knows whether every slot is
+	// served.
+	info, err := s.c.Do(ctx, s.c.B().ClusterInfo().Build()).ToString()
+	if err != nil {
+		return fmt.Errorf("storage/redis: cluster info: %w", err)
+	}
+	if !strings.Contains(info, "cluster_state:ok") {
+		return errors.New("storage/redis: the cluster's state is not ok")
 	}
 	return nil
 }
