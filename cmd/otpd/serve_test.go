@@ -145,27 +145,14 @@ func TestAppsCreateWhileServing(t *testing.T) {
 // shutdown while the request's body is still arriving, and checks that the
 // request is answered in full.
 func TestShutdownFinishesRequestsInFlight(t *testing.T) {
-	t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
-	t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
 	cfg := testConfig(t.TempDir())
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s, err := newServer(ctx, cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.serve(ctx, ln) }()
+	ss := startServing(t, cfg, slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
 
 	body := []byte(`{"Name":"in-flight"}`)
-	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/apps", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+ss.addr+"/v1/apps", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	sum := sha256.Sum256(body)
-	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: testAccessKeyID, SecretAccessKey: testSecretKey},
+	if err := v4.NewSigner().SignHTTP(t.Context(), aws.Credentials{AccessKeyID: testAccessKeyID, SecretAccessKey: testSecretKey},
 		req, hex.EncodeToString(sum[:]), "mobiletargeting", testRegion, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +160,7 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	if err := req.Write(&wire); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	conn, err := net.Dial("tcp", ss.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,8 +168,8 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	raw := wire.Bytes()
 	cut := len(raw) - len(body)/2
 	conn.Write(raw[:cut])
-	time.Sleep(100 * time.Millisecond) // let the server start reading the request
-	cancel()                           // SIGTERM's effect: begin the graceful shutdown
+	ss.waitInFlight(t, 1) // the handler is reading the body
+	ss.stop()             // SIGTERM's effect: begin the graceful shutdown
 	time.Sleep(100 * time.Millisecond)
 	conn.Write(raw[cut:])
 	resp, err := http.ReadResponse(bufio.NewReader(conn), req)
@@ -193,27 +180,28 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Errorf("the request in flight got %d, want 201", resp.StatusCode)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve returned %v, want nil after a graceful shutdown", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not return after the shutdown")
+	if err := ss.wait(t); err != nil {
+		t.Errorf("serve returned %v, want nil after a graceful shutdown", err)
 	}
 }
 
-// TestShutdownNamesAbandonedRequests: a request still running when the
-// shutdown timeout ends is abandoned, and the log says which.
-func TestShutdownNamesAbandonedRequests(t *testing.T) {
+// serving is otpd serving on a loopback port until stop, as runServe
+// serves until a signal.
+type serving struct {
+	addr string
+	srv  *server
+	stop context.CancelFunc
+	done chan error
+}
+
+// startServing serves cfg with log, with the test's access key pair.
+func startServing(t *testing.T, cfg config, log *slog.Logger) *serving {
+	t.Helper()
 	t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
 	t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
-	cfg := testConfig(t.TempDir())
-	cfg.ShutdownTimeout = 200 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var logs lockedBuffer
-	s, err := newServer(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})), time.Now)
+	t.Cleanup(cancel)
+	s, err := newServer(ctx, cfg, log, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,24 +209,51 @@ func TestShutdownNamesAbandonedRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.serve(ctx, ln) }()
-	conn, err := net.Dial("tcp", ln.Addr().String())
+	ss := &serving{addr: ln.Addr().String(), srv: s, stop: cancel, done: make(chan error, 1)}
+	go func() { ss.done <- s.serve(ctx, ln) }()
+	return ss
+}
+
+// waitInFlight waits until the server handles n requests.
+func (ss *serving) waitInFlight(t *testing.T, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); len(ss.srv.inFlight.Requests()) != n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server handles %d requests, want %d", len(ss.srv.inFlight.Requests()), n)
+		}
+	}
+}
+
+// wait returns serve's error once it has returned after stop.
+func (ss *serving) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-ss.done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not return after the shutdown")
+		return nil
+	}
+}
+
+// TestShutdownNamesAbandonedRequests: a request still running when the
+// shutdown timeout ends is abandoned, and the log says which.
+func TestShutdownNamesAbandonedRequests(t *testing.T) {
+	cfg := testConfig(t.TempDir())
+	cfg.ShutdownTimeout = 200 * time.Millisecond
+	var logs lockedBuffer
+	ss := startServing(t, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	conn, err := net.Dial("tcp", ss.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	// A body that never ends keeps the request in flight.
 	io.WriteString(conn, "POST /v1/apps HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
-	time.Sleep(100 * time.Millisecond) // let the handler start
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve returned %v, want nil", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not return after the shutdown timeout")
+	ss.waitInFlight(t, 1)
+	ss.stop()
+	if err := ss.wait(t); err != nil {
+		t.Errorf("serve returned %v, want nil", err)
 	}
 	out := logs.tail(1 << 20)
 	for _, want := range []string{"are abandoned; a message they sent may not verify\" timeout=200ms requests=1", `msg="abandoned request" request_id=`, "operation=CreateApp"} {

@@ -68,7 +68,7 @@ type Config struct {
 	Callbacks map[string]http.Handler
 	// Ready reports whether the server can serve, for /readyz: nil, or
 	// why not. /readyz, which anyone may ask, says "the store does not
-	// answer", or the Reason of a *NotReady.
+	// answer, or refuses writes", or the Reason of a *NotReady.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
 	// InFlight, if set, holds the requests being handled.
@@ -232,7 +232,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {
 			stateOf(r).err = err
-			reason := "the store does not answer"
+			reason := "the store does not answer, or refuses writes (the log says which)"
 			var notReady *NotReady
 			if errors.As(err, &notReady) {
 				reason = notReady.Reason

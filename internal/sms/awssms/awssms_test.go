@@ -930,15 +930,7 @@ func TestCheckCredentials(t *testing.T) {
 // before its answer: it may have taken the message, and the failure says
 // so (TestUnreachable: a service that cannot be reached cannot have).
 func TestConnectionDroppedAfterTheRequestMayDeliver(t *testing.T) {
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		conn.Close()
-	}))
+	srv := httptest.NewUnstartedServer(smstest.DropAfterRequest(t))
 	srv.Config.ErrorLog = log.New(testLog{t}, "dropping service: ", 0)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)

@@ -1167,7 +1167,7 @@ func TestFailoversAndCircuitsAreLogged(t *testing.T) {
 	ps := newPeers(t, "flaky", "backup")
 	ps[0].set(fail503)
 	clk := newClock()
-	var logs syncBuffer
+	var logs bytes.Buffer // the router logs from the sending goroutine
 	r := newRouter(t, route.Config{
 		Carriers: carriers(t, ps...),
 		Rules:    []route.Rule{{Carriers: []string{"flaky", "backup"}}},
@@ -1205,22 +1205,4 @@ func TestFailoversAndCircuitsAreLogged(t *testing.T) {
 	if !strings.Contains(lines[0], "outcome=temporary") || !strings.Contains(lines[0], "503") {
 		t.Errorf("line %q: want the outcome and the carrier's reason", lines[0])
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1084,15 +1084,7 @@ func TestSendNeverShowsTheText(t *testing.T) {
 // Twilio reading the whole request, then the connection dropping before
 // its answer: Twilio may have taken the message, and the failure says so.
 func TestConnectionDroppedAfterTheRequestMayDeliver(t *testing.T) {
-	srv := startTLS(t, func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		conn.Close()
-	})
+	srv := startTLS(t, smstest.DropAfterRequest(t))
 	c, err := New(Config{AccountSID: testAccountSID, AuthToken: testAuthToken, BaseURL: srv.URL, Client: srv.Client(), From: "+18555550142"})
 	if err != nil {
 		t.Fatal(err)

@@ -664,15 +664,7 @@ func TestRedirectIsNotFollowed(t *testing.T) {
 // without answering, may have taken the message: the failure says so. One
 // that cannot be reached cannot have.
 func TestConnectionDroppedAfterTheRequestMayDeliver(t *testing.T) {
-	srv := startTLS(t, func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		conn, _, err := http.NewResponseController(w).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		conn.Close()
-	})
+	srv := startTLS(t, smstest.DropAfterRequest(t))
 	c := newCarrier(t, srv, Config{Timeout: 5 * time.Second})
 	_, err := c.Send(t.Context(), message())
 	if err == nil || !sms.MayDeliver(err) {
