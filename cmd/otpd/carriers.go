@@ -384,7 +384,7 @@ func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, o
 			APIKeySID: c.Twilio.APIKeySID, APIKeySecret: keySecret,
 			From: c.Twilio.From, MessagingServiceSID: c.Twilio.MessagingServiceSID,
 			StatusCallbackURL: c.Twilio.StatusCallbackURL, BaseURL: c.Twilio.BaseURL,
-			Timeout: c.Twilio.Timeout, Reporter: reporter,
+			Timeout: c.Twilio.Timeout, Reporter: reporter, Logger: log,
 		})
 		if err != nil {
 			return nil, err

@@ -577,6 +577,9 @@ func resultOf(destination, msgID string, err error) SendResult {
 	case sms.Permanent:
 		res.DeliveryStatus = StatusPermanentFailure
 		res.StatusCode = cmp.Or(res.StatusCode, 400)
+	case sms.NotPermitted: // no retry helps until the operator acts
+		res.DeliveryStatus = StatusPermanentFailure
+		res.StatusCode = cmp.Or(res.StatusCode, 403)
 	case sms.OptedOut:
 		res.DeliveryStatus = StatusOptOut
 		res.StatusCode = cmp.Or(res.StatusCode, 400)

@@ -127,6 +127,7 @@ func TestRefusedSendKeepsThePreviousCode(t *testing.T) {
 		{"permanent", &sms.Error{Status: sms.Permanent, Code: 400, Message: "not a mobile number"}, StatusPermanentFailure, 400},
 		{"temporary", &sms.Error{Status: sms.Temporary, Message: "carrier down"}, StatusTemporaryFailure, 503},
 		{"throttled", &sms.Error{Status: sms.Throttled, Message: "slow down"}, StatusThrottled, 429},
+		{"not permitted", &sms.Error{Status: sms.NotPermitted, Message: "the account is suspended"}, StatusPermanentFailure, 403},
 		{"opted out", &sms.Error{Status: sms.OptedOut, Message: "STOP received"}, StatusOptOut, 400},
 		{"unclassified", errors.New("connection reset by peer"), StatusUnknownFailure, 500},
 	} {

@@ -55,13 +55,21 @@ type Carrier interface {
 // Status classifies a carrier's refusal.
 type Status int
 
-// The refusals a carrier reports. Only a Temporary or Throttled refusal is
-// worth trying again, or on another carrier.
+// The refusals a carrier reports. A Temporary, Throttled or NotPermitted
+// refusal is worth trying on another carrier; only a Temporary or Throttled
+// one is worth trying again on the same carrier.
 const (
 	Temporary Status = iota + 1 // e.g. the carrier is down; another may succeed
 	Throttled                   // the carrier's rate limit
-	Permanent                   // e.g. the number cannot receive SMS
+	Permanent                   // about the message or its recipient, e.g. the number cannot receive SMS
 	OptedOut                    // the recipient opted out of messages from the sender
+	// NotPermitted is a refusal about otpd's account with this carrier,
+	// not about the message: credentials it does not accept, a permission
+	// or funds the account lacks, a sender (From) not registered with it,
+	// a destination region not enabled for the account. Another carrier
+	// may take the same message; this one will not until its operator
+	// acts.
+	NotPermitted
 )
 
 func (s Status) String() string {
@@ -74,6 +82,8 @@ func (s Status) String() string {
 		return "permanent"
 	case OptedOut:
 		return "opted-out"
+	case NotPermitted:
+		return "not-permitted"
 	}
 	return fmt.Sprintf("Status(%d)", int(s))
 }

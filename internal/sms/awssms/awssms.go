@@ -424,7 +424,7 @@ func (c *Carrier) classify(apiErr smithy.APIError, err error, status int, text s
 		if resource != "" {
 			msg += " about " + resource
 		}
-		return &sms.Error{Status: sms.Permanent, Code: status, Message: msg + detail}
+		return &sms.Error{Status: sms.NotPermitted, Code: status, Message: msg + detail}
 	case "ResourceNotFoundException":
 		resource := "a resource the request names"
 		if re := (*types.ResourceNotFoundException)(nil); errors.As(err, &re) {
@@ -432,7 +432,7 @@ func (c *Carrier) classify(apiErr smithy.APIError, err error, status int, text s
 				resource = r
 			}
 		}
-		return &sms.Error{Status: sms.Permanent, Code: status,
+		return &sms.Error{Status: sms.NotPermitted, Code: status,
 			Message: service + " does not know " + resource + " in region " + c.region +
 				" (ResourceNotFoundException): check that the request's origination identity and the carrier's ConfigurationSetName exist in that region and account" + detail}
 	case "AccessDeniedException":
@@ -447,7 +447,7 @@ func (c *Carrier) classify(apiErr smithy.APIError, err error, status int, text s
 		case types.AccessDeniedExceptionReasonInsufficientAccountReputation:
 			msg += "; AWS says the account's reputation does not allow sending"
 		}
-		return &sms.Error{Status: sms.Permanent, Code: status, Message: msg + detail}
+		return &sms.Error{Status: sms.NotPermitted, Code: status, Message: msg + detail}
 	case "ThrottlingException":
 		return &sms.Error{Status: sms.Throttled, Code: status,
 			Message: service + " is throttling otpd (ThrottlingException): more messages per second than the account or the origination identity allows" + detail}
@@ -492,7 +492,7 @@ func byStatus(code string, status int, detail string) *sms.Error {
 	}
 	switch {
 	case credentialCodes[code]:
-		return &sms.Error{Status: sms.Permanent, Code: status,
+		return &sms.Error{Status: sms.NotPermitted, Code: status,
 			Message: service + " did not accept otpd's AWS credentials (" + code + "): check the access key, its secret and the carrier's Region" + detail}
 	case code == "ExpiredTokenException" || code == "ExpiredToken" || code == "RequestExpired":
 		return &sms.Error{Status: sms.Temporary, Code: status,
@@ -501,6 +501,8 @@ func byStatus(code string, status int, detail string) *sms.Error {
 		return &sms.Error{Status: sms.Throttled, Code: status, Message: answered + ": otpd is sending too fast" + detail}
 	case status == http.StatusRequestTimeout || status >= 500 && status <= 599:
 		return &sms.Error{Status: sms.Temporary, Code: status, Message: answered + "; another attempt may succeed" + detail}
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return &sms.Error{Status: sms.NotPermitted, Code: status, Message: answered + ", refusing otpd's account" + detail}
 	case status >= 400 && status <= 499:
 		return &sms.Error{Status: sms.Permanent, Code: status, Message: answered + ", refusing the message" + detail}
 	}

@@ -458,8 +458,8 @@ func TestSignatureScope(t *testing.T) {
 			m := testMessage()
 			_, err := send(t, c, m)
 			ce := checkRefusal(t, err, m)
-			if ce.Status != sms.Permanent || ce.Code != http.StatusForbidden {
-				t.Errorf("got Status %v Code %d, want %v %d: %v", ce.Status, ce.Code, sms.Permanent, http.StatusForbidden, err)
+			if ce.Status != sms.NotPermitted || ce.Code != http.StatusForbidden {
+				t.Errorf("got Status %v Code %d, want %v %d: %v", ce.Status, ce.Code, sms.NotPermitted, http.StatusForbidden, err)
 			}
 			if !strings.Contains(ce.Message, "credentials") {
 				t.Errorf("Message %q does not say to check the credentials", ce.Message)
@@ -612,7 +612,7 @@ func TestErrorMapping(t *testing.T) {
 				"Message": "The phone number is not active.", "Reason": "RESOURCE_NOT_ACTIVE",
 				"ResourceType": "phone-number", "ResourceId": "phone-0123456789abcdef",
 			}},
-			wantStatus: sms.Permanent,
+			wantStatus: sms.NotPermitted,
 			wantIn:     []string{"RESOURCE_NOT_ACTIVE", "phone-number phone-0123456789abcdef"},
 		},
 		{
@@ -620,7 +620,7 @@ func TestErrorMapping(t *testing.T) {
 			answer: awsError{status: 404, typ: "ResourceNotFoundException", fields: map[string]any{
 				"Message": "Configuration set not found.", "ResourceType": "configuration-set", "ResourceId": "otpd-events",
 			}},
-			wantStatus: sms.Permanent,
+			wantStatus: sms.NotPermitted,
 			wantIn:     []string{"configuration-set otpd-events", testRegion, "ConfigurationSetName", "origination identity"},
 			apiCode:    "ResourceNotFoundException",
 		},
@@ -629,7 +629,7 @@ func TestErrorMapping(t *testing.T) {
 			answer: awsError{status: 403, typ: "AccessDeniedException", fields: map[string]any{
 				"Message": "User is not authorized to perform sms-voice:SendTextMessage.",
 			}},
-			wantStatus: sms.Permanent,
+			wantStatus: sms.NotPermitted,
 			wantIn:     []string{"IAM", "sms-voice:SendTextMessage"},
 			apiCode:    "AccessDeniedException",
 		},
@@ -638,7 +638,7 @@ func TestErrorMapping(t *testing.T) {
 			answer: awsError{status: 403, typ: "AccessDeniedException", fields: map[string]any{
 				"Message": "Account is disabled.", "Reason": "ACCOUNT_DISABLED",
 			}},
-			wantStatus: sms.Permanent,
+			wantStatus: sms.NotPermitted,
 			wantIn:     []string{"IAM", "ACCOUNT_DISABLED", "disabled"},
 		},
 		{
@@ -705,9 +705,15 @@ func TestErrorMapping(t *testing.T) {
 			wantIn:     []string{"SomethingNewException", "HTTP 400"},
 		},
 		{
+			name:       "UnknownCode403",
+			answer:     awsError{status: 403, typ: "SomethingDeniedException", fields: map[string]any{"Message": "Not for you."}},
+			wantStatus: sms.NotPermitted,
+			wantIn:     []string{"SomethingDeniedException", "HTTP 403", "otpd's account"},
+		},
+		{
 			name:       "UnrecognizedClient",
 			answer:     awsError{status: 403, typ: "UnrecognizedClientException", fields: map[string]any{"message": "The security token included in the request is invalid."}},
-			wantStatus: sms.Permanent,
+			wantStatus: sms.NotPermitted,
 			wantIn:     []string{"credentials", "UnrecognizedClientException"},
 		},
 		{

@@ -28,7 +28,8 @@
 // it. It skips a carrier that may not send from the message's origination
 // identity (Carrier.Originations), whose circuit is open, or whose rate
 // limit is spent. It goes on to the next carrier only after a failure that
-// another carrier may not share: a Temporary or Throttled refusal, or an
+// another carrier may not share: a Temporary, Throttled or NotPermitted
+// refusal (the last is about otpd's account with that carrier), or an
 // error of no known kind (a timeout, a broken connection). A Permanent or
 // OptedOut refusal is about the message or its recipient and ends the send
 // at once. So does the end of ctx: Send never starts a carrier after the
@@ -43,9 +44,9 @@
 //
 // # Circuit breaker and rate limits
 //
-// Each carrier has a circuit breaker. Failures consecutive temporary
-// failures (Temporary or Throttled refusals, unclassified errors, including
-// a send that ran out of time) open its circuit; while it is open, Send
+// Each carrier has a circuit breaker. Failures consecutive failures of the
+// carrier (Temporary, Throttled or NotPermitted refusals, unclassified
+// errors, including a send that ran out of time) open its circuit; while it is open, Send
 // skips the carrier without calling it. Cooldown after it opened, the next
 // send may try the carrier once (half-open): if the carrier answers, with
 // an acceptance or with a Permanent or OptedOut refusal, the circuit
@@ -133,8 +134,8 @@ type Carrier struct {
 
 // BreakerConfig configures every carrier's circuit breaker.
 type BreakerConfig struct {
-	// Failures is how many consecutive temporary failures open a
-	// carrier's circuit. Default 5.
+	// Failures is how many consecutive failures of a carrier (temporary,
+	// throttled or not permitted) open its circuit. Default 5.
 	Failures int
 	// Cooldown is how long an open circuit keeps the carrier out before one
 	// trial send may try it again. Default 30 s.
@@ -188,6 +189,7 @@ const (
 	OutcomeTemporary          = "temporary" // a Temporary refusal or an unclassified error (timeout, connection)
 	OutcomeThrottled          = "throttled"
 	OutcomeOptedOut           = "opted-out"
+	OutcomeNotPermitted       = "refused-not-permitted" // a NotPermitted refusal: otpd's account with the carrier
 	OutcomeSkippedOpenCircuit = "skipped-open-circuit"
 	OutcomeSkippedRateLimit   = "skipped-rate-limit"
 	OutcomeSkippedOrigination = "skipped-origination" // the carrier may not send from the message's From
@@ -196,7 +198,7 @@ const (
 // Outcomes returns every outcome, e.g. to show each metric from the start.
 func Outcomes() []string {
 	return []string{OutcomeAccepted, OutcomeRefusedPermanent, OutcomeTemporary, OutcomeThrottled, OutcomeOptedOut,
-		OutcomeSkippedOpenCircuit, OutcomeSkippedRateLimit, OutcomeSkippedOrigination}
+		OutcomeNotPermitted, OutcomeSkippedOpenCircuit, OutcomeSkippedRateLimit, OutcomeSkippedOrigination}
 }
 
 // Attempt is one carrier's part in one send.
@@ -309,7 +311,7 @@ type member struct {
 	mu       sync.Mutex
 	tokens   float64
 	refilled time.Time
-	failures int       // consecutive temporary failures while closed
+	failures int       // consecutive failures while closed
 	open     bool      // the circuit is open
 	openedAt time.Time // when it opened, or when its last trial failed
 	trial    bool      // a half-open trial is under way
@@ -421,7 +423,7 @@ type health int
 const (
 	unknown health = iota // the caller cancelled: nothing to learn
 	healthy               // the carrier answered
-	failing               // a temporary failure
+	failing               // a failure of the carrier: temporary, or about otpd's account with it
 )
 
 // try hands m to c, the first of the left carriers that could still be
@@ -483,11 +485,13 @@ func classify(err error) (outcome string, h health, next bool) {
 		return OutcomeTemporary, failing, true
 	case sms.Throttled:
 		return OutcomeThrottled, failing, true
+	case sms.NotPermitted:
+		return OutcomeNotPermitted, failing, true
 	case sms.OptedOut:
 		return OutcomeOptedOut, healthy, false
 	}
-	// Permanent, or a status of no known kind: only Temporary and
-	// Throttled are worth another carrier.
+	// Permanent, or a status of no known kind: only Temporary, Throttled
+	// and NotPermitted are worth another carrier.
 	return OutcomeRefusedPermanent, healthy, false
 }
 

@@ -50,6 +50,7 @@ const (
 	reject400          // a permanent refusal
 	fail503            // a temporary failure
 	throttle429        // throttled
+	deny401            // otpd's credentials refused: not permitted
 	stall              // no answer until the client gives up or the test ends
 )
 
@@ -173,6 +174,8 @@ func (p *peer) serve(w http.ResponseWriter, r *http.Request) {
 	case throttle429:
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "slow down", http.StatusTooManyRequests)
+	case deny401:
+		http.Error(w, "unknown API key", http.StatusUnauthorized)
 	case stall:
 		select {
 		case p.stalled <- pl.MessageID:
@@ -591,6 +594,7 @@ func TestFailoverAfterATemporaryFailure(t *testing.T) {
 	}{
 		{"503", fail503, false, route.OutcomeTemporary},
 		{"429", throttle429, false, route.OutcomeThrottled},
+		{"401: otpd's account refused", deny401, false, route.OutcomeNotPermitted},
 		{"connection refused", accept, true, route.OutcomeTemporary},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -745,14 +749,16 @@ func TestCircuitBreaker(t *testing.T) {
 		}
 	}
 	// A failure, then a success, then three failures: only consecutive
-	// failures count.
+	// failures count, a refusal of otpd's account among them.
 	send(1, "flaky temporary", "backup accepted")
 	flaky.set(accept)
 	send(2, "flaky accepted")
 	flaky.set(fail503)
 	send(3, "flaky temporary", "backup accepted")
-	send(4, "flaky temporary", "backup accepted")
+	flaky.set(deny401)
+	send(4, "flaky refused-not-permitted", "backup accepted")
 	expectStrings(t, "circuit changes after 2 failures", obs.takeBreakers())
+	flaky.set(fail503)
 	send(5, "flaky temporary", "backup accepted")
 	expectStrings(t, "circuit changes after 3 failures", obs.takeBreakers(), "flaky open")
 
@@ -783,7 +789,7 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 	expectStrings(t, "observed attempts", obs.takeAttempts(),
 		"flaky temporary", "backup accepted", "flaky accepted",
-		"flaky temporary", "backup accepted", "flaky temporary", "backup accepted", "flaky temporary", "backup accepted",
+		"flaky temporary", "backup accepted", "flaky refused-not-permitted", "backup accepted", "flaky temporary", "backup accepted",
 		"flaky skipped-open-circuit", "backup accepted", "flaky skipped-open-circuit", "backup accepted",
 		"flaky temporary", "backup accepted", "flaky skipped-open-circuit", "backup accepted",
 		"flaky skipped-open-circuit", "backup accepted",
@@ -1121,7 +1127,7 @@ func TestRouterIsACarrier(t *testing.T) {
 	if err != nil || receipt.CarrierMessageID != "only-1" {
 		t.Errorf("Send = %+v, %v; want the carrier's receipt only-1", receipt, err)
 	}
-	if got := route.Outcomes(); len(got) != 8 || !slices.Contains(got, route.OutcomeSkippedRateLimit) {
+	if got := route.Outcomes(); len(got) != 9 || !slices.Contains(got, route.OutcomeSkippedRateLimit) || !slices.Contains(got, route.OutcomeNotPermitted) {
 		t.Errorf("Outcomes() = %q", got)
 	}
 }

@@ -160,7 +160,8 @@ func TestRefusals(t *testing.T) {
 		{0x08, sms.Temporary, 503, "ESME_RSYSERR"},
 		{0x45, sms.Temporary, 503, "ESME_RSUBMITFAIL"},
 		{0x0B, sms.Permanent, 400, "ESME_RINVDSTADR"},
-		{0x0A, sms.Permanent, 400, "ESME_RINVSRCADR"},
+		{0x0A, sms.NotPermitted, 403, "ESME_RINVSRCADR"},
+		{0x101, sms.NotPermitted, 403, "ESME_RPROHIBITED"},
 		{0x01, sms.Permanent, 400, "ESME_RINVMSGLEN"},
 		{0x104, sms.Permanent, 400, "ESME_RINVDCS"},
 		{0x43, sms.Permanent, 400, "ESME_RINVESMCLASS"},
@@ -821,7 +822,7 @@ func TestStatusTable(t *testing.T) {
 	}
 	for status, want := range map[data.CommandStatusType]sms.Status{
 		0x58: sms.Throttled, 0x14: sms.Throttled, 0x08: sms.Temporary, 0x0B: sms.Permanent,
-		0x0A: sms.Permanent, 0x104: sms.Permanent, 0x01: sms.Permanent, 0x999: sms.Temporary,
+		0x0A: sms.NotPermitted, 0x104: sms.Permanent, 0x01: sms.Permanent, 0x999: sms.Temporary,
 	} {
 		if got := statusOf(status).class; got != want {
 			t.Errorf("0x%08X: %v, want %v", uint32(status), got, want)

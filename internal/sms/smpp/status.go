@@ -17,7 +17,9 @@ type commandStatus struct {
 
 // commandStatuses is the one table of SMPP command_status values (SMPP 3.4
 // §5.1.3, and the SMPP 5.0 additions SMSCs send to 3.4 clients too), with
-// the refusal each is reported as. A status not in it is temporary.
+// the refusal each is reported as. A status not in it is temporary. A
+// refusal of the sender (source address) or of the account's rights is
+// NotPermitted: another SMSC may take the same message.
 var commandStatuses = map[data.CommandStatusType]commandStatus{
 	0x00000001: {"ESME_RINVMSGLEN", "message length is invalid", sms.Permanent},
 	0x00000002: {"ESME_RINVCMDLEN", "command length is invalid", sms.Permanent},
@@ -27,7 +29,7 @@ var commandStatuses = map[data.CommandStatusType]commandStatus{
 	0x00000006: {"ESME_RINVPRTFLG", "invalid priority flag", sms.Permanent},
 	0x00000007: {"ESME_RINVREGDLVFLG", "invalid registered delivery flag", sms.Permanent},
 	0x00000008: {"ESME_RSYSERR", "system error", sms.Temporary},
-	0x0000000A: {"ESME_RINVSRCADR", "invalid source address", sms.Permanent},
+	0x0000000A: {"ESME_RINVSRCADR", "invalid source address", sms.NotPermitted},
 	0x0000000B: {"ESME_RINVDSTADR", "invalid destination address", sms.Permanent},
 	0x0000000C: {"ESME_RINVMSGID", "invalid message ID", sms.Permanent},
 	0x0000000D: {"ESME_RBINDFAIL", "bind failed", sms.Temporary},
@@ -36,7 +38,7 @@ var commandStatuses = map[data.CommandStatusType]commandStatus{
 	0x00000011: {"ESME_RCANCELFAIL", "cancel_sm failed", sms.Temporary},
 	0x00000013: {"ESME_RREPLACEFAIL", "replace_sm failed", sms.Temporary},
 	0x00000014: {"ESME_RMSGQFUL", "message queue full", sms.Throttled},
-	0x00000015: {"ESME_RINVSERTYP", "invalid service type", sms.Permanent},
+	0x00000015: {"ESME_RINVSERTYP", "invalid service type", sms.NotPermitted},
 	0x00000033: {"ESME_RINVNUMDESTS", "invalid number of destinations", sms.Permanent},
 	0x00000034: {"ESME_RINVDLNAME", "invalid distribution list name", sms.Permanent},
 	0x00000040: {"ESME_RINVDESTFLAG", "invalid destination flag", sms.Permanent},
@@ -44,8 +46,8 @@ var commandStatuses = map[data.CommandStatusType]commandStatus{
 	0x00000043: {"ESME_RINVESMCLASS", "invalid esm_class", sms.Permanent},
 	0x00000044: {"ESME_RCNTSUBDL", "cannot submit to a distribution list", sms.Permanent},
 	0x00000045: {"ESME_RSUBMITFAIL", "submit_sm failed", sms.Temporary},
-	0x00000048: {"ESME_RINVSRCTON", "invalid source address TON", sms.Permanent},
-	0x00000049: {"ESME_RINVSRCNPI", "invalid source address NPI", sms.Permanent},
+	0x00000048: {"ESME_RINVSRCTON", "invalid source address TON", sms.NotPermitted},
+	0x00000049: {"ESME_RINVSRCNPI", "invalid source address NPI", sms.NotPermitted},
 	0x00000050: {"ESME_RINVDSTTON", "invalid destination address TON", sms.Permanent},
 	0x00000051: {"ESME_RINVDSTNPI", "invalid destination address NPI", sms.Permanent},
 	0x00000053: {"ESME_RINVSYSTYP", "invalid system_type", sms.Permanent},
@@ -67,12 +69,12 @@ var commandStatuses = map[data.CommandStatusType]commandStatus{
 	0x000000FE: {"ESME_RDELIVERYFAILURE", "delivery failure", sms.Temporary},
 	0x000000FF: {"ESME_RUNKNOWNERR", "unknown error", sms.Temporary},
 	// SMPP 5.0.
-	0x00000100: {"ESME_RSERTYPUNAUTH", "not authorised for this service type", sms.Permanent},
-	0x00000101: {"ESME_RPROHIBITED", "prohibited from using this operation", sms.Permanent},
+	0x00000100: {"ESME_RSERTYPUNAUTH", "not authorised for this service type", sms.NotPermitted},
+	0x00000101: {"ESME_RPROHIBITED", "prohibited from using this operation", sms.NotPermitted},
 	0x00000102: {"ESME_RSERTYPUNAVAIL", "service type unavailable", sms.Temporary},
-	0x00000103: {"ESME_RSERTYPDENIED", "service type denied", sms.Permanent},
+	0x00000103: {"ESME_RSERTYPDENIED", "service type denied", sms.NotPermitted},
 	0x00000104: {"ESME_RINVDCS", "invalid data coding scheme", sms.Permanent},
-	0x00000105: {"ESME_RINVSRCADDRSUBUNIT", "invalid source address subunit", sms.Permanent},
+	0x00000105: {"ESME_RINVSRCADDRSUBUNIT", "invalid source address subunit", sms.NotPermitted},
 	0x00000106: {"ESME_RINVDSTADDRSUBUNIT", "invalid destination address subunit", sms.Permanent},
 }
 
@@ -108,6 +110,9 @@ func statusRefusal(status data.CommandStatusType, i, n int) error {
 	case sms.Permanent:
 		e.Code = 400
 		e.Message = what
+	case sms.NotPermitted:
+		e.Code = 403
+		e.Message = what + "; the SMSC does not allow it for otpd's account (check the sender and the account's rights there); another carrier may take it"
 	default:
 		e.Code = 503
 		e.Message = what + "; it may succeed later or through another carrier"

@@ -47,11 +47,13 @@
 package twilio
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -121,6 +123,10 @@ type Config struct {
 	// Reporter receives the delivery reports of status callbacks; nil
 	// drops them.
 	Reporter sms.Reporter
+	// Logger gets a warning for each message Twilio accepted with an
+	// answer that names no message SID (its delivery reports cannot be
+	// matched to it); nil discards them.
+	Logger *slog.Logger
 }
 
 // Carrier sends messages through Twilio. It is safe for concurrent use.
@@ -137,6 +143,7 @@ type Carrier struct {
 	timeout             time.Duration
 	client              *http.Client
 	reporter            sms.Reporter
+	log                 *slog.Logger
 	now                 func() time.Time
 }
 
@@ -247,6 +254,7 @@ func New(cfg Config) (*Carrier, error) {
 		timeout:             timeout,
 		client:              &own,
 		reporter:            cfg.Reporter,
+		log:                 cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:                 time.Now,
 	}
 	if c.callbackURL != "" {
@@ -352,12 +360,18 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxRead))
 		_ = resp.Body.Close()
 	}()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxRead))
-	if err != nil && resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		// Twilio accepted the message; only its resource was cut short.
-		return sms.Receipt{}, nil
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxRead))
+	receipt, err := answer(resp, body, m.Text)
+	if err == nil && receipt.CarrierMessageID == "" {
+		// Twilio took the message (2xx), and will deliver it, but its
+		// answer was cut short or is not the Message resource.
+		attrs := []any{"carrier", c.name, "message_id", m.ID, "status", resp.StatusCode}
+		if readErr != nil {
+			attrs = append(attrs, "err", readErr.Error())
+		}
+		c.log.Warn("Twilio accepted a message, but its answer names no message SID: its delivery reports cannot be matched to the message", attrs...)
 	}
-	return answer(resp, body, m.Text)
+	return receipt, err
 }
 
 // noAnswer returns the failure of a request that got no answer: the
@@ -420,6 +434,11 @@ var meanings = map[int]string{
 	21730: "Twilio is under maintenance",
 }
 
+// notPermitted are the Twilio error codes that refuse a message for the
+// account's sake (its credentials, its numbers, its permissions, a trial),
+// not the message's: another carrier may take it (sms.NotPermitted).
+var notPermitted = map[int]bool{20003: true, 20404: true, 21212: true, 21408: true, 21606: true, 21608: true, 21612: true, 21660: true}
+
 // answer returns the outcome Twilio's response gives.
 func answer(resp *http.Response, body []byte, text string) (sms.Receipt, error) {
 	code := resp.StatusCode
@@ -481,6 +500,9 @@ func answer(resp *http.Response, body []byte, text string) (sms.Receipt, error) 
 	case code >= 300 && code <= 399:
 		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 			Message: "Twilio answered with a redirect (" + status + "), which otpd does not follow: check the carrier's BaseURL"}, causeErr)
+	case code == http.StatusUnauthorized || code == http.StatusForbidden || notPermitted[e.Code]:
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.NotPermitted, Code: code,
+			Message: "Twilio refused the message for otpd's account (" + what + "); another carrier may take it"}, causeErr)
 	case code >= 400 && code <= 499:
 		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Permanent, Code: code,
 			Message: "Twilio refused the message (" + what + ")"}, causeErr)

@@ -1,6 +1,7 @@
 package twilio
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"mime"
 	"net"
 	"net/http"
@@ -476,14 +478,15 @@ func TestErrorMapping(t *testing.T) {
 		says   []string // in the Message
 	}{
 		{"invalid To", 400, 21211, "", sms.Permanent, []string{"HTTP 400", "Twilio error 21211", "not a valid phone number", "https://www.twilio.com/docs/errors/21211"}},
-		{"region not enabled", 400, 21408, "", sms.Permanent, []string{"21408", "region", "Geo Permissions"}},
+		{"region not enabled", 400, 21408, "", sms.NotPermitted, []string{"21408", "region", "Geo Permissions"}},
 		{"not a mobile number", 400, 21614, "", sms.Permanent, []string{"21614", "not a mobile number"}},
-		{"From not capable", 400, 21606, "", sms.Permanent, []string{"21606", "'From' number cannot send"}},
-		{"From not valid", 400, 21212, "", sms.Permanent, []string{"21212", "'From' is not a valid"}},
-		{"trial account", 400, 21608, "", sms.Permanent, []string{"21608", "verified numbers"}},
+		{"From not capable", 400, 21606, "", sms.NotPermitted, []string{"21606", "'From' number cannot send"}},
+		{"From not valid", 400, 21212, "", sms.NotPermitted, []string{"21212", "'From' is not a valid"}},
+		{"trial account", 400, 21608, "", sms.NotPermitted, []string{"21608", "verified numbers"}},
 		{"text too long", 400, 21617, "", sms.Permanent, []string{"21617", "1,600"}},
-		{"authentication", 401, 20003, "", sms.Permanent, []string{"HTTP 401", "20003", "authentication failed"}},
-		{"wrong account", 404, 20404, "", sms.Permanent, []string{"HTTP 404", "20404", "AccountSID"}},
+		{"authentication", 401, 20003, "", sms.NotPermitted, []string{"HTTP 401", "20003", "authentication failed"}},
+		{"wrong account", 404, 20404, "", sms.NotPermitted, []string{"HTTP 404", "20404", "AccountSID"}},
+		{"HTTP 403 without a code", 403, 0, "", sms.NotPermitted, []string{"HTTP 403", "otpd's account", "another carrier"}},
 		{"unknown 4xx code", 400, 21999, "", sms.Permanent, []string{"21999", "Twilio says something new about +14255550142"}},
 		{"opted out", 400, 21610, "", sms.OptedOut, []string{"opted out", "START", "21610"}},
 		{"HTTP 429", 429, 20429, "", sms.Throttled, []string{"throttling", "HTTP 429", "20429", "too many requests"}},
@@ -572,17 +575,39 @@ func TestThrottledPassesRetryAfter(t *testing.T) {
 }
 
 func TestAcceptedWithoutAResource(t *testing.T) {
-	f := newFakeTwilio(t, testAccountSID, testAuthToken)
-	f.answerWith(func(w http.ResponseWriter) {
-		w.WriteHeader(http.StatusCreated)
-		io.WriteString(w, `{"sid": "not\na sid"}`)
-	})
-	r, err := newCarrier(t, f, Config{}).Send(t.Context(), message())
-	if err != nil {
-		t.Fatalf("Send to a Twilio that answered 201: %v, want no error", err)
-	}
-	if r.CarrierMessageID != "" {
-		t.Errorf("CarrierMessageID = %q, want none for a sid that is not one", r.CarrierMessageID)
+	for _, tc := range []struct {
+		name   string
+		answer func(http.ResponseWriter)
+	}{
+		{"a sid that is not one", func(w http.ResponseWriter) {
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"sid": "not\na sid"}`)
+		}},
+		{"a body cut short", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Length", "200")
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"sid": "SM`)
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler) // the connection ends mid-body
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeTwilio(t, testAccountSID, testAuthToken)
+			f.answerWith(tc.answer)
+			var log bytes.Buffer
+			m := message()
+			r, err := newCarrier(t, f, Config{Logger: slog.New(slog.NewTextHandler(&log, nil))}).Send(t.Context(), m)
+			if err != nil {
+				t.Fatalf("Send to a Twilio that answered 201: %v, want no error", err)
+			}
+			if r.CarrierMessageID != "" {
+				t.Errorf("CarrierMessageID = %q, want none", r.CarrierMessageID)
+			}
+			if got := log.String(); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "no message SID") ||
+				!strings.Contains(got, "message_id="+m.ID) || !strings.Contains(got, "status=201") {
+				t.Errorf("log = %q, want a warning that names the message and says it has no SID", got)
+			}
+		})
 	}
 }
 

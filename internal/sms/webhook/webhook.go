@@ -326,6 +326,9 @@ func answer(resp *http.Response, text string) (sms.Receipt, error) {
 	case code >= 300 && code <= 399:
 		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 			Message: "the webhook endpoint answered with a redirect (" + status + "), which otpd does not follow: set the carrier's URL to the final address"}, cause)
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.NotPermitted, Code: code,
+			Message: "the webhook endpoint refused otpd (" + status + "): check the carrier's secret and what the endpoint allows" + detail}, cause)
 	case code >= 400 && code <= 499:
 		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Permanent, Code: code,
 			Message: "the webhook endpoint refused the message (" + status + ")" + detail}, cause)

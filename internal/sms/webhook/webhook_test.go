@@ -424,7 +424,8 @@ func TestOutcomeOfEachStatus(t *testing.T) {
 	}{
 		{200, 0}, {201, 0}, {202, 0}, {204, 0},
 		{301, sms.Temporary}, {302, sms.Temporary}, {307, sms.Temporary}, {308, sms.Temporary},
-		{400, sms.Permanent}, {401, sms.Permanent}, {403, sms.Permanent}, {404, sms.Permanent}, {422, sms.Permanent},
+		{400, sms.Permanent}, {404, sms.Permanent}, {422, sms.Permanent},
+		{401, sms.NotPermitted}, {403, sms.NotPermitted},
 		{408, sms.Temporary},
 		{429, sms.Throttled},
 		{500, sms.Temporary}, {502, sms.Temporary}, {503, sms.Temporary}, {504, sms.Temporary},
