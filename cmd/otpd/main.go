@@ -42,7 +42,9 @@ the same store.
 func main() {
 	err := run(os.Args[1:])
 	if code := exitCode(err); code != 0 {
-		fmt.Fprintln(os.Stderr, "otpd:", err)
+		if !errors.As(err, new(logged)) {
+			fmt.Fprintln(os.Stderr, "otpd:", err)
+		}
 		os.Exit(code)
 	}
 }

@@ -312,11 +312,29 @@ func runServe(args []string) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	err := serveUntilStopped(cfg, fs, *check)
+	if err != nil && cfg.LogFormat == "json" {
+		// Under JSON logs every line otpd writes is a record, the error
+		// that stops it too.
+		cfg.logger().Error("otpd stopped on an error", "err", err.Error())
+		return logged{err}
+	}
+	return err
+}
+
+// logged is an error already written to the log: main prints it no more.
+type logged struct{ error }
+
+func (e logged) Unwrap() error { return e.error }
+
+// serveUntilStopped is otpd serve once its flags are parsed: it checks cfg,
+// then checks the carriers (check) or serves until a signal stops it.
+func serveUntilStopped(cfg config, fs *flag.FlagSet, check bool) error {
 	if err := cfg.validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log := cfg.logger()
-	if *check {
+	if check {
 		return checkConfig(cfg, log)
 	}
 	if cfg.Store != "" && (isFlagSet(fs, "data-dir") || os.Getenv("OTPD_DATA_DIR") != "") {

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -305,5 +306,48 @@ func TestJSONLogDurations(t *testing.T) {
 	cfg.loggerTo(&out).Info("shutting down", "timeout", 30*time.Second)
 	if !strings.Contains(out.String(), `"timeout":"30s"`) {
 		t.Errorf("log %s: want the duration as \"30s\"", out.String())
+	}
+}
+
+// TestFatalErrorsInJSONLogs: under --log-format json, the error that stops
+// otpd is a JSON record like every other line it writes, whether it comes
+// before the server starts (a bad flag value, an address it cannot listen
+// on) or not; under text logs it stays one plain line.
+func TestFatalErrorsInJSONLogs(t *testing.T) {
+	bin := buildOtpd(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"invalid configuration", []string{"--send-timeout", "-1s"}, "--send-timeout -1s"},
+		{"cannot listen", []string{"--addr", "127.0.0.1:99999"}, "invalid port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"serve", "--log-format", "json", "--data-dir", t.TempDir()}, tc.args...)
+			cmd := exec.Command(bin, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+				t.Fatalf("otpd %s: %v, want exit status 2", strings.Join(args, " "), err)
+			}
+			var last map[string]any
+			for line := range strings.Lines(stderr.String()) {
+				last = nil
+				if err := json.Unmarshal([]byte(line), &last); err != nil {
+					t.Errorf("a line otpd wrote is not JSON: %q", line)
+				}
+			}
+			if last["level"] != "ERROR" || last["msg"] != "otpd stopped on an error" || !strings.Contains(fmt.Sprint(last["err"]), tc.want) {
+				t.Errorf("the last record is %v; want an ERROR, otpd stopped on an error, whose err says %q", last, tc.want)
+			}
+
+			text := exec.Command(bin, append([]string{"serve", "--data-dir", t.TempDir()}, tc.args...)...)
+			out, _ := text.CombinedOutput()
+			if !strings.Contains(string(out), "otpd: ") || !strings.Contains(string(out), tc.want) {
+				t.Errorf("under text logs otpd wrote %q; want a plain line otpd: … saying %q", out, tc.want)
+			}
+		})
 	}
 }
