@@ -178,7 +178,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:          serverLog(s.log),
 	}
 	var wg sync.WaitGroup
 	purgeCtx, stopPurge := context.WithCancel(context.WithoutCancel(ctx))

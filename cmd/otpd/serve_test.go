@@ -351,3 +351,57 @@ func TestFatalErrorsInJSONLogs(t *testing.T) {
 		})
 	}
 }
+
+// TestTLSHandshakeFailuresAreLogged: net/http's text about a failed TLS
+// handshake becomes a record with the client's address and the cause; a
+// client that only connects and leaves (a load balancer's TCP check) is
+// logged at debug level, one that refuses otpd's certificate as a warning.
+func TestTLSHandshakeFailuresAreLogged(t *testing.T) {
+	certFile, keyFile, _ := selfSignedCert(t)
+	var out lockedBuffer
+	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts := startServerLogging(t, func(c *config) { c.TLSCert, c.TLSKey = certFile, keyFile }, log)
+	addr := strings.TrimPrefix(ts.URL, "https://")
+
+	leaving, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaving.Close()
+	distrusting, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tls.Client(distrusting, &tls.Config{ServerName: "127.0.0.1"}).Handshake(); err == nil {
+		t.Fatal("a client without otpd's certificate in its pool completed the handshake")
+	}
+	distrusting.Close()
+
+	want := map[string]string{ // by remote_addr: the level
+		leaving.LocalAddr().String():     "DEBUG",
+		distrusting.LocalAddr().String(): "WARN",
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := map[string]string{}
+		for line := range strings.Lines(out.tail(1 << 20)) {
+			var r struct {
+				Level, Msg, Err string
+				RemoteAddr      string `json:"remote_addr"`
+			}
+			if json.Unmarshal([]byte(line), &r) == nil && r.Msg == "TLS handshake failed" {
+				got[r.RemoteAddr] = r.Level
+				if r.RemoteAddr == distrusting.LocalAddr().String() && !strings.Contains(r.Err, "remote error") {
+					t.Errorf("the refused certificate's record says err %q, want the client's alert (remote error …)", r.Err)
+				}
+			}
+		}
+		if len(got) == len(want) && got[leaving.LocalAddr().String()] == "DEBUG" && got[distrusting.LocalAddr().String()] == "WARN" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("TLS handshake records by client address and level: %v; want %v\nlog:\n%s", got, want, out.tail(4000))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
