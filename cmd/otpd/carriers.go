@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -192,18 +193,20 @@ type carriers struct {
 	checks []func(ctx context.Context) error
 }
 
-// check runs every carrier's check, each bounded by carrierCheckTimeout,
-// and returns their errors.
+// check runs every carrier's check at once, each bounded by
+// carrierCheckTimeout, and returns their errors in the carriers' order.
 func (cs *carriers) check(ctx context.Context) []error {
-	var errs []error
-	for _, check := range cs.checks {
-		cctx, cancel := context.WithTimeout(ctx, carrierCheckTimeout)
-		if err := check(cctx); err != nil {
-			errs = append(errs, err)
-		}
-		cancel()
+	errs := make([]error, len(cs.checks))
+	var wg sync.WaitGroup
+	for i, check := range cs.checks {
+		wg.Go(func() {
+			cctx, cancel := context.WithTimeout(ctx, carrierCheckTimeout)
+			defer cancel()
+			errs[i] = check(cctx)
+		})
 	}
-	return errs
+	wg.Wait()
+	return slices.DeleteFunc(errs, func(err error) bool { return err == nil })
 }
 
 // carrierCheckTimeout bounds one carrier's check at start-up (an instance

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -336,5 +337,32 @@ func TestInYAMLNames(t *testing.T) {
 		if got := inYAMLNames(in); got != want {
 			t.Errorf("inYAMLNames(%q)\n got %q\nwant %q", in, got, want)
 		}
+	}
+}
+
+// TestCarrierChecksRunAtOnce: the carriers' checks at start-up run side by
+// side, so that several slow ones (an instance role's credentials each)
+// take the time of one. Here the first check can only finish once the
+// second has started: one after the other, it would wait until ctx ended.
+func TestCarrierChecksRunAtOnce(t *testing.T) {
+	secondStarted := make(chan struct{})
+	failed := errors.New("the third carrier's credentials are missing")
+	cs := &carriers{checks: []func(context.Context) error{
+		func(ctx context.Context) error {
+			select {
+			case <-secondStarted:
+				return nil
+			case <-ctx.Done():
+				return fmt.Errorf("the first check waited for the second in vain: %w", ctx.Err())
+			}
+		},
+		func(context.Context) error { close(secondStarted); return nil },
+		func(context.Context) error { return failed },
+	}}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	errs := cs.check(ctx)
+	if len(errs) != 1 || !errors.Is(errs[0], failed) {
+		t.Errorf("check = %v, want only the third carrier's error", errs)
 	}
 }
