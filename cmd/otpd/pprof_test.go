@@ -32,10 +32,13 @@ func TestProfileServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			io.Copy(io.Discard, resp.Body)
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != want {
 				t.Errorf("%s: GET %s: %d, want %d", tc.addr, path, resp.StatusCode, want)
+			}
+			if path == "cmdline" && !strings.Contains(string(body), "--store may carry a password") {
+				t.Errorf("%s: GET cmdline answered %q, want it to say why the command line is not served", tc.addr, body)
 			}
 		}
 		stop()
