@@ -11,6 +11,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/linxGnu/gosmpp/data"
@@ -100,6 +101,11 @@ type call struct {
 	timer    *time.Timer   // resolves the call with errNoAnswer; set under link.mu
 	release  func()        // frees the call's place in the window, if any
 	accepted func(messageID string)
+	// sent is set once the whole request is written to the connection;
+	// a link failure resolves its calls only after any write under way
+	// has ended (see fail), so that a call it resolves unsent was never
+	// sent.
+	sent atomic.Bool
 
 	// Set before done is closed.
 	id        data.CommandIDType // of the answer
@@ -128,7 +134,10 @@ func (cl *call) finish(f frame, err error) {
 func (cl *call) outcome(i, n int, timeout time.Duration) error {
 	switch {
 	case errors.Is(cl.err, errNoAnswer):
+		// Its write may still be under way: sent is not final.
 		return noAnswer(cl.err, i, n, fmt.Sprintf(" within %v", timeout))
+	case cl.err != nil && !cl.sent.Load():
+		return notSubmitted(cl.err, i-1, n) // the parts before it were accepted
 	case errors.Is(cl.err, errClosed):
 		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary, Code: 503,
 			Message: "the SMPP carrier was shut down before the SMSC answered" + ofParts(i, n) + "; the SMSC may still deliver the message"}, cl.err)
@@ -199,7 +208,10 @@ func (l *link) failure() error {
 }
 
 // fail ends the link for cause: the connection is closed and every
-// request awaiting an answer fails. Only the first call counts.
+// request awaiting an answer fails. Only the first call counts. It
+// resolves the requests once any write under way has ended, so each
+// call's sent is final: a request registered but not yet written never
+// will be, the connection being closed.
 func (l *link) fail(cause error) {
 	l.mu.Lock()
 	if l.err != nil {
@@ -212,6 +224,8 @@ func (l *link) fail(cause error) {
 	l.mu.Unlock()
 	close(l.closed)
 	_ = l.conn.Close()
+	l.wmu.Lock() // the write under way, if any, has ended (the close ends a blocked one)
+	l.wmu.Unlock()
 	for _, cl := range pending {
 		cl.timer.Stop()
 		cl.finish(frame{}, l.err)
@@ -242,7 +256,7 @@ func (l *link) request(p pdu.PDU, timeout time.Duration, release func(), accepte
 		}
 	})
 	l.mu.Unlock()
-	if err := l.write(p); err != nil {
+	if err := l.write(p, cl); err != nil {
 		l.fail(fmt.Errorf("writing to the SMSC: %w", err))
 	}
 	return cl, nil
@@ -266,12 +280,15 @@ func (l *link) settle(seq int32, f frame, err error) bool {
 }
 
 // write writes p, within the write timeout.
-func (l *link) write(p pdu.PDU) error {
+func (l *link) write(p pdu.PDU, cl *call) error {
 	b := marshal(p)
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
 	_ = l.conn.SetWriteDeadline(time.Now().Add(l.timeout))
 	_, err := l.conn.Write(b)
+	if err == nil && cl != nil {
+		cl.sent.Store(true)
+	}
 	return err
 }
 
@@ -281,7 +298,7 @@ func (l *link) reply(p pdu.PDU, seq int32, status data.CommandStatusType) {
 	if nack, ok := p.(*pdu.GenericNack); ok {
 		nack.CommandStatus = status
 	}
-	if err := l.write(p); err != nil {
+	if err := l.write(p, nil); err != nil {
 		l.fail(fmt.Errorf("writing to the SMSC: %w", err))
 	}
 }

@@ -657,23 +657,24 @@ func noAnswer(cause error, i, n int, within string) error {
 }
 
 // notSubmitted returns the failure of a send that stopped, for cause,
-// after submitting sent of n parts.
+// after submitting sent of n parts, which the SMSC accepted: the parts it
+// took may be delivered (MayDeliver).
 func notSubmitted(cause error, sent, n int) error {
 	what := "the message was not sent"
 	if sent > 0 {
 		what = fmt.Sprintf("only %d of its %d parts were submitted; the handset may show a partial message", sent, n)
 	}
+	e := &sms.Error{MayDeliver: sent > 0, Status: sms.Temporary, Code: 503}
 	switch {
 	case errors.Is(cause, context.Canceled):
-		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
-			Message: "the send was cancelled before it was submitted to the SMSC; " + what}, cause)
+		e.Message = "the send was cancelled before it was submitted to the SMSC; " + what
 	case errors.Is(cause, context.DeadlineExceeded):
-		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 504,
-			Message: "the deadline passed while waiting for room in the SMPP window or under the rate limit; " + what}, cause)
+		e.Code = 504
+		e.Message = "the deadline passed while waiting for room in the SMPP window or under the rate limit; " + what
 	case errors.Is(cause, errClosed):
-		return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
-			Message: "the SMPP carrier is shut down; " + what}, cause)
+		e.Message = "the SMPP carrier is shut down; " + what
+	default:
+		e.Message = "the connection to the SMSC broke; " + what
 	}
-	return sms.Refuse(&sms.Error{Status: sms.Temporary, Code: 503,
-		Message: "the connection to the SMSC broke; " + what}, cause)
+	return sms.Refuse(e, cause)
 }

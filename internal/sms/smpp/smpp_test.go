@@ -1,6 +1,7 @@
 package smpp
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -578,6 +579,72 @@ func TestLinkDropsUnderSend(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Send did not return after the link dropped")
+	}
+}
+
+// TestLinkDropsDuringTheWrite: a submit_sm whose write the connection's end
+// cut short never reached the SMSC whole, so its failure is not one that may
+// still deliver (which would make otpd keep a code no message carries); one
+// written whole before the link dropped may still deliver.
+func TestLinkDropsDuringTheWrite(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		read       int // bytes the SMSC's end reads before it closes: -1 for the whole PDU
+		mayDeliver bool
+	}{
+		{"cut short", 1, false},
+		{"written whole", -1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ours, smsc := net.Pipe() // a write returns only once the other end has read it all
+			l := newLink(ours, bufio.NewReader(ours), time.Hour, 5*time.Second, func(pdu.PDU) {})
+			defer l.fail(errClosed)
+			sm := submitSM(pdu.Address{}, pdu.Address{}, data.GSM7BIT, []byte("hello"), false)
+			want := len(marshal(sm))
+			calls := make(chan *call, 1)
+			go func() {
+				cl, err := l.request(sm, 5*time.Second, nil, nil)
+				if err != nil {
+					t.Errorf("request: %v", err)
+				}
+				calls <- cl
+			}()
+			n := tc.read
+			if n < 0 {
+				n = want
+			}
+			if _, err := io.ReadFull(smsc, make([]byte, n)); err != nil {
+				t.Fatal(err)
+			}
+			smsc.Close()
+			cl := <-calls
+			if cl == nil {
+				return
+			}
+			select {
+			case <-cl.done:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the call was not resolved after the link dropped")
+			}
+			err := cl.outcome(1, 1, 5*time.Second)
+			if err == nil || sms.MayDeliver(err) != tc.mayDeliver {
+				t.Errorf("outcome after the SMSC read %d of %d bytes and closed: %v (MayDeliver %v), want a failure with MayDeliver %v",
+					n, want, err, sms.MayDeliver(err), tc.mayDeliver)
+			}
+		})
+	}
+}
+
+// TestNotSubmitted: a send that stopped before every part reached the SMSC
+// may still deliver the parts the SMSC accepted, and only then.
+func TestNotSubmitted(t *testing.T) {
+	broke := &linkFailure{cause: io.EOF}
+	if err := notSubmitted(broke, 0, 1); sms.MayDeliver(err) || !strings.Contains(err.Error(), "the message was not sent") {
+		t.Errorf("no part submitted: %v (MayDeliver %v), want a failure saying the message was not sent, that cannot deliver", err, sms.MayDeliver(err))
+	}
+	if err := notSubmitted(broke, 1, 2); !sms.MayDeliver(err) || !strings.Contains(err.Error(), "partial message") {
+		t.Errorf("1 part of 2 submitted: %v (MayDeliver %v), want a failure saying the handset may show a partial message, that may deliver", err, sms.MayDeliver(err))
 	}
 }
 
