@@ -18,6 +18,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/otpd/otpd/internal/metrics"
@@ -84,6 +85,10 @@ const DefaultMaxBodyBytes = 1 << 20
 
 type server struct {
 	Config
+	// notReady is why the last /readyz answered 503, nil if it answered
+	// 200: a probe's failure is logged when its reason changes, not at
+	// every probe.
+	notReady atomic.Pointer[string]
 }
 
 // New returns the HTTP handler that serves the whole API.
@@ -231,7 +236,10 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {
-			stateOf(r).err = err
+			msg := err.Error()
+			if last := s.notReady.Swap(&msg); last == nil || *last != msg {
+				stateOf(r).err = err // logged; the same reason again is only counted
+			}
 			reason := "the store does not answer, or refuses writes (the log says which)"
 			var notReady *NotReady
 			if errors.As(err, &notReady) {
@@ -241,6 +249,9 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			json.NewEncoder(w).Encode(struct{ Status, Message string }{"not ready", reason})
 			return
+		}
+		if s.notReady.Swap(nil) != nil {
+			s.Logger.Info("ready again: /readyz answers 200")
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,5 +207,43 @@ func TestRefusedSignatureLogsTheClaimedKey(t *testing.T) {
 	}
 	if got := logs.String(); !strings.Contains(got, `"claimed_access_key":"OTPDCLAIMEDKEY000001"`) || strings.Contains(got, `"access_key"`) {
 		t.Errorf("log %s: want the claimed key as claimed_access_key only", got)
+	}
+}
+
+// An unready server logs why when the reason changes, not at every probe,
+// and says when it is ready again; every probe is still counted.
+func TestReadyzLogsChangesOnly(t *testing.T) {
+	storeDown := errors.New("the store does not answer: connection refused")
+	keyReplaced := &NotReady{Reason: "the store took another code hashing key"}
+	script := []error{storeDown, storeDown, storeDown, nil, nil, keyReplaced, keyReplaced}
+	var (
+		logs bytes.Buffer
+		next int
+	)
+	srv := httptest.NewServer(New(Config{Auth: allowAll{}, Metrics: metrics.New(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		Ready: func(context.Context) error { next++; return script[next-1] }}))
+	for range script {
+		resp, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	srv.Close() // waits for the handlers, and so for their log lines
+	var got []string
+	for line := range strings.Lines(logs.String()) {
+		var r struct{ Level, Msg, Operation, Err string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		got = append(got, r.Level+" "+r.Msg+" "+r.Err)
+	}
+	want := []string{
+		"ERROR request " + storeDown.Error(),
+		"INFO ready again: /readyz answers 200 ",
+		"ERROR request " + keyReplaced.Error(),
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
