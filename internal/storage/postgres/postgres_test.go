@@ -780,3 +780,19 @@ func TestDurabilityRisk(t *testing.T) {
 		}
 	}
 }
+
+// TestPingRefusesReadOnlySessions: a database whose sessions are read-only
+// (default_transaction_read_only, as on a replica promoted by hand or a
+// database an operator froze) answers, but takes no writes: Ping, on which
+// /readyz relies, says so.
+func TestPingRefusesReadOnlySessions(t *testing.T) {
+	u := freshDatabase(t)
+	writable := openStore(t, u) // migrates the schema
+	if err := writable.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping of a writable database: %v", err)
+	}
+	readOnly := openStore(t, withParams(t, u, map[string]string{"default_transaction_read_only": "on"}))
+	if err := readOnly.Ping(t.Context()); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("Ping with read-only sessions = %v, want an error saying the sessions are read-only", err)
+	}
+}
