@@ -164,6 +164,23 @@ func testThreeInstances(t *testing.T, store string) {
 		}
 	})
 
+	t.Run("the store's calls in the metrics", func(t *testing.T) {
+		scrape := b.api.metrics(t) // B verified the first code
+		if n := scrape[`otpd_store_call_duration_seconds_count{method="VerifyCode"}`]; n < 1 {
+			t.Errorf("VerifyCode calls timed on B: %v, want at least 1", n)
+		}
+		if n, ok := scrape[`otpd_store_call_failures_total{method="VerifyCode"}`]; !ok || n != 0 {
+			t.Errorf("VerifyCode failures on B: %v (shown: %v), want 0", n, ok)
+		}
+		_, pool := scrape["otpd_store_connections_max"]
+		if postgres := strings.HasPrefix(store, "postgres"); pool != postgres {
+			t.Errorf("otpd_store_connections_max shown: %v, want %v (the pool of a PostgreSQL store)", pool, postgres)
+		}
+		if pool && scrape["otpd_store_connections_opened_total"] < 1 {
+			t.Errorf("connections opened: %v, want at least 1", scrape["otpd_store_connections_opened_total"])
+		}
+	})
+
 	t.Run("a deleted application is gone everywhere", func(t *testing.T) {
 		doomed := createApp(t, cc, "doomed")
 		send(t, cc, doomed, sendParams("doomed"))

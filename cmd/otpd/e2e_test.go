@@ -823,6 +823,9 @@ func TestHealthAndMetrics(t *testing.T) {
 	if v := ts.metricValue(t, `otpd_requests_total{operation="SendOTPMessage",status="200"}`); v != 1 {
 		t.Errorf("requests SendOTPMessage 200 = %v, want 1", v)
 	}
+	if v := ts.metricValue(t, `otpd_store_call_duration_seconds_count{method="VerifyCode"}`); v != 1 {
+		t.Errorf("VerifyCode calls of the store timed = %v, want 1", v)
+	}
 	// The embedded store's writer: the application, the send and the
 	// verification were written, committed and flushed.
 	writes, commits := ts.metricValue(t, "otpd_store_writes_total"), ts.metricValue(t, "otpd_store_commits_total")

@@ -24,6 +24,7 @@ import (
 	"github.com/otpd/otpd/internal/sms"
 	"github.com/otpd/otpd/internal/sms/outbox"
 	"github.com/otpd/otpd/internal/storage"
+	"github.com/otpd/otpd/internal/storage/postgres"
 	"github.com/otpd/otpd/internal/storage/sqlite"
 )
 
@@ -113,6 +114,9 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 			return metrics.WriterStats{Writes: s.Writes, Commits: s.Commits, FlushesWithin: s.FlushesWithin[:], FlushTime: s.FlushTime,
 				Checkpoints: s.Checkpoints, CheckpointFailures: s.CheckpointFailures}
 		})
+	}
+	if shared, ok := st.(*postgres.Store); ok {
+		m.WatchPool(func() metrics.PoolStats { return metrics.PoolStats(shared.PoolStats()) })
 	}
 	delivery := &reports{log: log}
 	var (

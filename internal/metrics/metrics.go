@@ -29,6 +29,8 @@ type Metrics struct {
 	circuitOpen   *prometheus.GaugeVec
 	linkUp        *prometheus.GaugeVec
 	reports       *prometheus.CounterVec
+	storeTime     *prometheus.HistogramVec
+	storeFailures *prometheus.CounterVec
 }
 
 // New returns otpd's metrics on a new registry that also carries the Go
@@ -79,7 +81,16 @@ func New() *Metrics {
 		Name: "otpd_delivery_reports_total",
 		Help: "Delivery reports from carriers, by carrier, status (DELIVERED, UNDELIVERED, FAILED, PENDING) and destination country.",
 	}, []string{"carrier", "status", "country"})
-	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.linkUp, m.reports)
+	m.storeTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "otpd_store_call_duration_seconds",
+		Help:    "Calls to the store (embedded, PostgreSQL or Redis) by method: the store's share of the requests' time.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"method"})
+	m.storeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otpd_store_call_failures_total",
+		Help: "Calls to the store that failed, by method (an answer such as not found is no failure).",
+	}, []string{"method"})
+	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.linkUp, m.reports, m.storeTime, m.storeFailures)
 	m.registry.MustRegister(m.requests, m.latency, m.sends, m.verifications, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
@@ -91,7 +102,56 @@ func New() *Metrics {
 	for _, o := range storage.Outcomes() {
 		m.verifications.WithLabelValues(string(o))
 	}
+	for _, method := range otp.StoreMethods() {
+		m.storeFailures.WithLabelValues(method)
+	}
 	return m
+}
+
+// PoolStats is the state of a shared store's connection pool; see
+// postgres.PoolStats, whose fields these are.
+type PoolStats struct {
+	Max, Acquired, Idle, Constructing int32
+	Waits                             int64
+	WaitTime                          time.Duration
+	Opened                            int64
+}
+
+// WatchPool exports the connection pool of a PostgreSQL store, which stats
+// reads at every scrape: its connections by state against its size, and
+// the waits for a connection, which grow when the pool is too small for
+// the load (--store's pool_max_conns). Call it once.
+func (m *Metrics) WatchPool(stats func() PoolStats) {
+	m.registry.MustRegister(poolCollector(stats))
+}
+
+// poolCollector is WatchPool's collector.
+type poolCollector func() PoolStats
+
+var poolDescs = struct{ conns, max, waits, waitTime, opened *prometheus.Desc }{
+	prometheus.NewDesc("otpd_store_connections", "Connections of the store's pool by state (acquired, idle, constructing).", []string{"state"}, nil),
+	prometheus.NewDesc("otpd_store_connections_max", "The most connections the store's pool may hold.", nil, nil),
+	prometheus.NewDesc("otpd_store_connection_waits_total", "Calls that found no idle connection in the store's pool and waited for one.", nil, nil),
+	prometheus.NewDesc("otpd_store_connection_wait_seconds_total", "Time calls spent waiting for a connection of the store's pool.", nil, nil),
+	prometheus.NewDesc("otpd_store_connections_opened_total", "Connections the store's pool has opened.", nil, nil),
+}
+
+func (poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	d := poolDescs
+	for _, desc := range []*prometheus.Desc{d.conns, d.max, d.waits, d.waitTime, d.opened} {
+		ch <- desc
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s, d := c(), poolDescs
+	for state, n := range map[string]int32{"acquired": s.Acquired, "idle": s.Idle, "constructing": s.Constructing} {
+		ch <- prometheus.MustNewConstMetric(d.conns, prometheus.GaugeValue, float64(n), state)
+	}
+	ch <- prometheus.MustNewConstMetric(d.max, prometheus.GaugeValue, float64(s.Max))
+	ch <- prometheus.MustNewConstMetric(d.waits, prometheus.CounterValue, float64(s.Waits))
+	ch <- prometheus.MustNewConstMetric(d.waitTime, prometheus.CounterValue, s.WaitTime.Seconds())
+	ch <- prometheus.MustNewConstMetric(d.opened, prometheus.CounterValue, float64(s.Opened))
 }
 
 // Handler serves the metrics in the Prometheus exposition format.
@@ -150,6 +210,15 @@ func (m *Metrics) LinkState(carrier string, up bool) {
 // region ("" when it has none).
 func (m *Metrics) Delivered(carrier, status, country string) {
 	m.reports.WithLabelValues(carrier, status, country).Inc()
+}
+
+// StoreCall times one call of the store's method, and counts it if it
+// failed.
+func (m *Metrics) StoreCall(method string, elapsed time.Duration, failed bool) {
+	m.storeTime.WithLabelValues(method).Observe(elapsed.Seconds())
+	if failed {
+		m.storeFailures.WithLabelValues(method).Inc()
+	}
 }
 
 // Purged counts records deleted by the background purge.

@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -163,4 +164,54 @@ func TestBuildInfo(t *testing.T) {
 		t.Errorf("go_build_info %v = %v, want 1 with a version", labels, f.GetMetric()[0].GetGauge().GetValue())
 	}
 	family(t, m, "go_info")
+}
+
+// The store's calls are timed by method, and their failures counted, every
+// method the service calls showing from the start.
+func TestStoreCalls(t *testing.T) {
+	m := New()
+	m.StoreCall("VerifyCode", 2*time.Millisecond, false)
+	m.StoreCall("VerifyCode", 3*time.Second, true)
+	failures := map[string]float64{}
+	for _, metric := range family(t, m, "otpd_store_call_failures_total").GetMetric() {
+		failures[metric.GetLabel()[0].GetValue()] = metric.GetCounter().GetValue()
+	}
+	for _, method := range otp.StoreMethods() {
+		want := 0.0
+		if method == "VerifyCode" {
+			want = 1
+		}
+		if n, ok := failures[method]; !ok || n != want {
+			t.Errorf("otpd_store_call_failures_total{method=%q} = %v (shown: %v), want %v", method, n, ok, want)
+		}
+	}
+	h := family(t, m, "otpd_store_call_duration_seconds").GetMetric()
+	if len(h) != 1 || h[0].GetLabel()[0].GetValue() != "VerifyCode" || h[0].GetHistogram().GetSampleCount() != 2 ||
+		h[0].GetHistogram().GetSampleSum() != 3.002 {
+		t.Errorf("otpd_store_call_duration_seconds = %v, want VerifyCode's two calls, 3.002 s in all", h)
+	}
+}
+
+// A PostgreSQL store's pool is read at every scrape.
+func TestPoolMetrics(t *testing.T) {
+	m := New()
+	m.WatchPool(func() PoolStats {
+		return PoolStats{Max: 16, Acquired: 3, Idle: 5, Constructing: 1, Waits: 7, WaitTime: 1500 * time.Millisecond, Opened: 9}
+	})
+	conns := map[string]float64{}
+	for _, metric := range family(t, m, "otpd_store_connections").GetMetric() {
+		conns[metric.GetLabel()[0].GetValue()] = metric.GetGauge().GetValue()
+	}
+	if want := map[string]float64{"acquired": 3, "idle": 5, "constructing": 1}; !maps.Equal(conns, want) {
+		t.Errorf("otpd_store_connections = %v, want %v", conns, want)
+	}
+	for name, want := range map[string]float64{
+		"otpd_store_connections_max": 16, "otpd_store_connection_waits_total": 7,
+		"otpd_store_connection_wait_seconds_total": 1.5, "otpd_store_connections_opened_total": 9,
+	} {
+		metric := family(t, m, name).GetMetric()[0]
+		if got := metric.GetGauge().GetValue() + metric.GetCounter().GetValue(); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
 }

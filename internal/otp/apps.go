@@ -63,7 +63,10 @@ func (s *Service) CreateApp(ctx context.Context, req NewApp) (storage.App, error
 		Generation: generation,
 		SMS:        storage.SMSChannel{Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now},
 	}
-	if err := s.store.CreateApp(ctx, app); err != nil {
+	start := time.Now()
+	err = s.store.CreateApp(ctx, app)
+	s.storeCalled("CreateApp", start, err)
+	if err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return storage.App{}, &AppExistsError{ID: id}
 		}
@@ -143,7 +146,9 @@ func (s *Service) readApp(ctx context.Context, id string) (storage.App, error) {
 		// No such ID can exist; spare the store the look-up.
 		return storage.App{}, ErrAppNotFound
 	}
+	start := time.Now()
 	app, err := s.store.GetApp(ctx, id)
+	s.storeCalled("GetApp", start, err)
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.App{}, ErrAppNotFound
 	}
@@ -156,7 +161,9 @@ func (s *Service) readApp(ctx context.Context, id string) (storage.App, error) {
 // Apps returns up to limit applications with IDs after the given one, in
 // ID order, and whether more follow.
 func (s *Service) Apps(ctx context.Context, after string, limit int) ([]storage.App, bool, error) {
+	start := time.Now()
 	apps, err := s.store.ListApps(ctx, after, limit+1)
+	s.storeCalled("ListApps", start, err)
 	if err != nil {
 		return nil, false, fmt.Errorf("list applications: %w", err)
 	}
@@ -171,7 +178,9 @@ func (s *Service) DeleteApp(ctx context.Context, id string) (storage.App, error)
 	if !IsAppID(id) {
 		return storage.App{}, ErrAppNotFound
 	}
+	start := time.Now()
 	app, err := s.store.DeleteApp(ctx, id)
+	s.storeCalled("DeleteApp", start, err)
 	s.apps.deleted(id) // whatever the answer: the application may be gone
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.App{}, ErrAppNotFound
@@ -195,7 +204,9 @@ func (s *Service) UpdateSMSChannel(ctx context.Context, appID string, u storage.
 	if !IsAppID(appID) {
 		return storage.App{}, ErrAppNotFound
 	}
+	start := time.Now()
 	app, err := s.store.UpdateSMSChannel(ctx, appID, u, s.now().UTC().Truncate(timeResolution))
+	s.storeCalled("UpdateSMSChannel", start, err)
 	if errors.Is(err, storage.ErrNotFound) {
 		s.apps.deleted(appID)
 		return storage.App{}, ErrAppNotFound

@@ -9,6 +9,7 @@
 package otp
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -92,6 +93,26 @@ type Observer interface {
 	// Delivered counts a delivery report by carrier, status and the
 	// destination's country.
 	Delivered(carrier, status, country string)
+	// StoreCall is told how long one call of the store's method took
+	// and whether it failed (an answer such as storage.ErrNotFound, or a
+	// caller that gave up, is no failure): the store's share of the
+	// requests' time, whichever the backend.
+	StoreCall(method string, elapsed time.Duration, failed bool)
+}
+
+// StoreMethods returns the names of the store's methods that the service
+// calls, as Observer.StoreCall reports them.
+func StoreMethods() []string {
+	return []string{"CreateApp", "GetApp", "ListApps", "DeleteApp", "UpdateSMSChannel", "UpdateMessageStatus",
+		"DestinationLockout", "ClaimSend", "ReleaseSend", "RecordSend", "RecordSendOnce", "VerifyCode"}
+}
+
+// storeCalled tells the observer how long the store's method took since
+// start, and whether its err is a failure (see Observer.StoreCall).
+func (s *Service) storeCalled(method string, start time.Time, err error) {
+	failed := err != nil && !errors.Is(err, storage.ErrNotFound) && !errors.Is(err, storage.ErrAlreadyExists) &&
+		!errors.Is(err, context.Canceled)
+	s.observer.StoreCall(method, time.Since(start), failed)
 }
 
 // Service implements the OTP operations. It is safe for concurrent use.
@@ -169,6 +190,7 @@ func NewService(cfg Config) (*Service, error) {
 
 type nopObserver struct{}
 
-func (nopObserver) Sent(string)              {}
-func (nopObserver) Verified(storage.Outcome) {}
-func (nopObserver) Delivered(_, _, _ string) {}
+func (nopObserver) Sent(string)                           {}
+func (nopObserver) Verified(storage.Outcome)              {}
+func (nopObserver) Delivered(_, _, _ string)              {}
+func (nopObserver) StoreCall(string, time.Duration, bool) {}

@@ -3,6 +3,7 @@ package otp
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/otpd/otpd/internal/sms"
 	"github.com/otpd/otpd/internal/storage"
@@ -21,9 +22,11 @@ func (s *Service) Report(ctx context.Context, r sms.DeliveryReport) {
 	if at.IsZero() {
 		at = s.now()
 	}
+	start := time.Now()
 	rec, err := s.store.UpdateMessageStatus(ctx, r.Carrier, r.CarrierMessageID, storage.MessageStatusUpdate{
 		Status: status, StatusCode: r.Code, At: at.UTC().Truncate(timeResolution),
 	})
+	s.storeCalled("UpdateMessageStatus", start, err)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		s.log.InfoContext(ctx, "a delivery report for a message otpd has no record of", "carrier", r.Carrier,

@@ -280,7 +280,9 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error)
 		}
 	}
 	now := s.now()
+	start := time.Now()
 	until, err := s.store.DestinationLockout(ctx, app.ID, app.Generation, p.Destination, now, s.budget)
+	s.storeCalled("DestinationLockout", start, err)
 	if err != nil {
 		return SendResult{}, fmt.Errorf("check failure budget: %w", err)
 	}
@@ -330,7 +332,10 @@ func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, i
 				return res, nil
 			}
 		} else {
-			if prior, done, err = s.store.ClaimSend(ctx, claim); err != nil {
+			start := time.Now()
+			prior, done, err = s.store.ClaimSend(ctx, claim)
+			s.storeCalled("ClaimSend", start, err)
+			if err != nil {
 				return SendResult{}, fmt.Errorf("claim send: %w", err)
 			}
 			if done {
@@ -365,7 +370,10 @@ func (s *Service) sendClaimed(ctx context.Context, app storage.App, p sendParams
 		// request's context may be done, so give the release its own.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
 		defer cancel()
-		if rerr := s.store.ReleaseSend(rctx, app.ID, key); rerr != nil {
+		start := time.Now()
+		rerr := s.store.ReleaseSend(rctx, app.ID, key)
+		s.storeCalled("ReleaseSend", start, rerr)
+		if rerr != nil {
 			s.log.WarnContext(ctx, "could not release a send claim", "app", app.ID, "err", rerr)
 		}
 		return SendResult{}, err
@@ -384,7 +392,9 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams, claim
 		// The carrier has answered: record it even if the client has gone
 		// meanwhile, or the user would hold a code that never verifies.
 		storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
+		start := time.Now()
 		err = s.store.RecordSend(storeCtx, rec)
+		s.storeCalled("RecordSend", start, err)
 		cancel()
 		if err := s.recorded(ctx, app, rec, err); err != nil {
 			return SendResult{}, err
@@ -400,7 +410,9 @@ func (s *Service) send(ctx context.Context, app storage.App, p sendParams, claim
 // way.
 func (s *Service) recordOnce(ctx context.Context, once storage.SendOnceRecorder, claim storage.SendClaim, app storage.App, res SendResult, rec storage.SendRecord) (prior []byte, done bool, err error) {
 	storeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
+	start := time.Now()
 	prior, recorded, err := once.RecordSendOnce(storeCtx, claim, rec)
+	s.storeCalled("RecordSendOnce", start, err)
 	cancel()
 	if !recorded && err == nil {
 		return prior, false, nil

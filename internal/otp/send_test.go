@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -455,5 +456,63 @@ func TestOutboxRetriesSendOnce(t *testing.T) {
 	}
 	if n := st.Stats().Writes - writes; n != 1 {
 		t.Errorf("a send to the outbox took %d writes of the store, want 1", n)
+	}
+}
+
+// storeCalls records what Observer.StoreCall hears, as "method" or
+// "method failed".
+type storeCalls struct {
+	nopObserver
+	mu    sync.Mutex
+	calls []string
+}
+
+func (o *storeCalls) StoreCall(method string, elapsed time.Duration, failed bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if failed {
+		method += " failed"
+	}
+	o.calls = append(o.calls, method)
+}
+
+func (o *storeCalls) take() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	calls := o.calls
+	o.calls = nil
+	return calls
+}
+
+// Every call of the store is reported with whether it failed; an answer
+// such as not found is no failure.
+func TestStoreCallsAreObserved(t *testing.T) {
+	st := openTestStore(t)
+	obs := &storeCalls{}
+	key := make([]byte, 32)
+	rand.Read(key)
+	carrier := &scriptedCarrier{answers: []error{nil}}
+	svc, err := NewService(Config{Store: st, Carrier: carrier, MACKey: key, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := svc.CreateApp(t.Context(), NewApp{Name: "observed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Send(t.Context(), sendRequest(app.ID)); err != nil {
+		t.Fatal(err)
+	}
+	verifies(t, svc, app.ID, carrier.lastCode(t))
+	if _, err := svc.App(t.Context(), strings.Repeat("0", 32)); !errors.Is(err, ErrAppNotFound) {
+		t.Fatalf("App of an unknown ID: %v, want ErrAppNotFound", err)
+	}
+	st.Close()
+	if _, _, err := svc.Verify(t.Context(), VerifyRequest{AppID: app.ID, DestinationIdentity: "+14255550142", ReferenceID: "ref", Otp: "123456"}); err == nil {
+		t.Fatal("Verify on a closed store succeeded")
+	}
+	want := []string{"CreateApp", "GetApp", "DestinationLockout", "RecordSend", "VerifyCode", "GetApp", "VerifyCode failed"}
+	if got := obs.take(); !slices.Equal(got, want) {
+		t.Errorf("store calls observed: %q, want %q", got, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"fmt"
+	"time"
 
 	"github.com/otpd/otpd/internal/phone"
 	"github.com/otpd/otpd/internal/storage"
@@ -31,6 +32,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (bool, storage.
 		return false, "", err
 	}
 	candidate := s.codeMAC(app.Generation, req.DestinationIdentity, req.ReferenceID, req.Otp)
+	start := time.Now()
 	outcome, err := s.store.VerifyCode(ctx, storage.Verification{
 		Key:           storage.CodeKey{AppID: app.ID, Destination: req.DestinationIdentity, ReferenceID: req.ReferenceID},
 		AppGeneration: app.Generation,
@@ -38,6 +40,7 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (bool, storage.
 		Budget:        s.budget,
 		Matches:       func(stored []byte) bool { return hmac.Equal(stored, candidate) },
 	})
+	s.storeCalled("VerifyCode", start, err)
 	if err != nil {
 		return false, "", fmt.Errorf("verify code: %w", err)
 	}

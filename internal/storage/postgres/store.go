@@ -190,6 +190,27 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// PoolStats is the state of a Store's connection pool.
+type PoolStats struct {
+	Max, Acquired, Idle, Constructing int32
+	// Waits counts the calls that found no idle connection and waited
+	// for one (while one was made, or one returned), WaitTime their time
+	// in all: a pool too small for the load shows here first.
+	Waits    int64
+	WaitTime time.Duration
+	// Opened counts the connections the pool has made.
+	Opened int64
+}
+
+// PoolStats returns the state of the connection pool now.
+func (s *Store) PoolStats() PoolStats {
+	st := s.pool.Stat()
+	return PoolStats{
+		Max: st.MaxConns(), Acquired: st.AcquiredConns(), Idle: st.IdleConns(), Constructing: st.ConstructingConns(),
+		Waits: st.EmptyAcquireCount(), WaitTime: st.EmptyAcquireWaitTime(), Opened: st.NewConnsCount(),
+	}
+}
+
 // Close closes every connection of the pool, waiting for those in use to be
 // returned. Calling it again does nothing.
 func (s *Store) Close() error {
