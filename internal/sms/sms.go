@@ -65,10 +65,12 @@ const (
 	OptedOut                    // the recipient opted out of messages from the sender
 	// NotPermitted is a refusal about otpd's account with this carrier,
 	// not about the message: credentials it does not accept, a permission
-	// or funds the account lacks, a sender (From) not registered with it,
-	// a destination region not enabled for the account. Another carrier
-	// may take the same message; this one will not until its operator
-	// acts.
+	// or funds the account lacks, a sender (From) not registered with it
+	// or an origination identity that cannot reach the destination.
+	// Another carrier may take the same message; this one will not until
+	// its operator acts. An operator's own block of a destination
+	// (Twilio's Geo Permissions, an AWS protect configuration) is
+	// Permanent: failing over would undo it.
 	NotPermitted
 )
 

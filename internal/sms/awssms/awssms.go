@@ -34,15 +34,19 @@
 // AWS's answer is classified by its error code; the *sms.Error's Code is the
 // HTTP status of the answer (0 when there was none):
 //
-//	ValidationException                       Permanent  names the field at fault when AWS does
+//	ValidationException, reason
+//	  SENDER_ID_NOT_REGISTERED and the other
+//	  reasons of notPermittedReasons          NotPermitted  another carrier may take it
+//	ValidationException, any other reason     Permanent  names the field at fault when AWS does
 //	ConflictException, reason
 //	  DESTINATION_PHONE_NUMBER_OPTED_OUT      OptedOut
-//	ConflictException, any other reason       Permanent
-//	ResourceNotFoundException                 Permanent  unknown origination identity or
+//	  DESTINATION_..._BLOCKED_BY_PROTECT_...  Permanent  the account's own protect configuration
+//	ConflictException, any other reason       NotPermitted  the state of the account
+//	ResourceNotFoundException                 NotPermitted  unknown origination identity or
 //	                                                     configuration set
-//	AccessDeniedException                     Permanent  check the IAM policy and the account
+//	AccessDeniedException                     NotPermitted  check the IAM policy and the account
 //	UnrecognizedClientException and the
-//	  other signature and key errors          Permanent  check the credentials
+//	  other signature and key errors          NotPermitted  check the credentials
 //	ThrottlingException                       Throttled
 //	ServiceQuotaExceededException             Throttled  e.g. the monthly spend limit
 //	InternalServerException                   Temporary
@@ -50,6 +54,7 @@
 //	any other code, or a body that is not
 //	  AWS's JSON (a proxy's page):  HTTP 429  Throttled
 //	                                408, 5xx  Temporary
+//	                                401, 403  NotPermitted
 //	                               other 4xx  Permanent
 //	2xx whose body cannot be read             Temporary  AWS may have sent the message
 //	no answer in time                         Temporary  504; AWS may still deliver the message
@@ -408,7 +413,11 @@ func (c *Carrier) classify(apiErr smithy.APIError, err error, status int, text s
 				detail += detailOf(aws.ToString(f.Name)+": "+aws.ToString(f.Message), text)
 			}
 		}
-		return &sms.Error{Status: sms.Permanent, Code: status, Message: msg + detail}
+		refusal := sms.Permanent
+		if notPermittedReasons[reason] {
+			refusal = sms.NotPermitted
+		}
+		return &sms.Error{Status: refusal, Code: status, Message: msg + detail}
 	case "ConflictException":
 		var reason types.ConflictExceptionReason
 		resource := ""
@@ -423,6 +432,11 @@ func (c *Carrier) classify(apiErr smithy.APIError, err error, status int, text s
 		msg := service + " refused the message: it conflicts with the state of the account (ConflictException" + withReason(string(reason)) + ")"
 		if resource != "" {
 			msg += " about " + resource
+		}
+		if blockedReasons[reason] {
+			// The account's own protect configuration: another carrier
+			// must not send what the operator chose to block.
+			return &sms.Error{Status: sms.Permanent, Code: status, Message: msg + detail}
 		}
 		return &sms.Error{Status: sms.NotPermitted, Code: status, Message: msg + detail}
 	case "ResourceNotFoundException":
@@ -466,6 +480,28 @@ func (c *Carrier) classify(apiErr smithy.APIError, err error, status int, text s
 			Message: service + " failed (InternalServerException); another attempt may succeed" + detail}
 	}
 	return byStatus(code, status, detail)
+}
+
+// notPermittedReasons are the reasons of a ValidationException that refuse
+// the message for the account's sake (its sender IDs, the reach of its
+// origination identities, its channels), not the message's: another
+// carrier may take it (sms.NotPermitted).
+var notPermittedReasons = map[types.ValidationExceptionReason]bool{
+	types.ValidationExceptionReasonSenderIdNotRegistered:                true,
+	types.ValidationExceptionReasonSenderIdNotSupported:                 true,
+	types.ValidationExceptionReasonSenderIdRequiresRegistration:         true,
+	types.ValidationExceptionReasonInvalidIdentityForDestinationCountry: true,
+	types.ValidationExceptionReasonInternationalSendingNotSupported:     true,
+	types.ValidationExceptionReasonChannelNotEnabled:                    true,
+	types.ValidationExceptionReasonResourceNotAccessible:                true,
+}
+
+// blockedReasons are the reasons of a ConflictException that are the
+// account's own protect configuration blocking the destination: a choice
+// of the operator's, which failing over to another carrier would undo.
+var blockedReasons = map[types.ConflictExceptionReason]bool{
+	types.ConflictExceptionReasonDestinationCountryBlockedByProtectConfiguration:      true,
+	types.ConflictExceptionReasonDestinationPhoneNumberBlockedByProtectNumberOverride: true,
 }
 
 // credentialCodes are the error codes of AWS's authentication: the
@@ -523,6 +559,9 @@ func unreadable(status int) *sms.Error {
 	case status == http.StatusTooManyRequests:
 		return &sms.Error{Status: sms.Throttled, Code: status,
 			Message: service + " answered " + shown + ": otpd is sending too fast"}
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return &sms.Error{Status: sms.NotPermitted, Code: status,
+			Message: service + " answered " + shown + " with a body otpd could not read, refusing otpd's account; otpd's log has the cause"}
 	case status >= 400 && status <= 499 && status != http.StatusRequestTimeout:
 		return &sms.Error{Status: sms.Permanent, Code: status,
 			Message: service + " answered " + shown + " with a body otpd could not read; otpd's log has the cause"}

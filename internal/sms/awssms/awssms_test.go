@@ -597,6 +597,29 @@ func TestErrorMapping(t *testing.T) {
 			wantIn:     []string{"PRICE_OVER_THRESHOLD", "MaxPrice"},
 		},
 		{
+			name: "ValidationSenderIDNotRegistered",
+			answer: awsError{status: 400, typ: "ValidationException", fields: map[string]any{
+				"Message": "The sender ID is not registered for the destination country.", "Reason": "SENDER_ID_NOT_REGISTERED",
+			}},
+			wantStatus: sms.NotPermitted,
+			wantIn:     []string{"SENDER_ID_NOT_REGISTERED"},
+		},
+		{
+			name: "ConflictBlockedByProtectConfiguration",
+			answer: awsError{status: 409, typ: "ConflictException", fields: map[string]any{
+				"Message": "The destination country is blocked.", "Reason": "DESTINATION_COUNTRY_BLOCKED_BY_PROTECT_CONFIGURATION",
+				"ResourceType": "protect-configuration", "ResourceId": "protect-0123456789abcdef",
+			}},
+			wantStatus: sms.Permanent,
+			wantIn:     []string{"DESTINATION_COUNTRY_BLOCKED_BY_PROTECT_CONFIGURATION"},
+		},
+		{
+			name:       "ForbiddenHTML",
+			answer:     awsError{status: 403, typ: "Forbidden", noHeader: true, raw: "<html><body>Request blocked by the firewall</body></html>"},
+			wantStatus: sms.NotPermitted,
+			wantIn:     []string{"HTTP 403", "otpd's account"},
+		},
+		{
 			name: "ConflictOptedOut",
 			answer: awsError{status: 409, typ: "ConflictException", fields: map[string]any{
 				"Message": "The destination phone number is opted out.", "Reason": "DESTINATION_PHONE_NUMBER_OPTED_OUT",

@@ -29,10 +29,10 @@
 // identity (Carrier.Originations), whose circuit is open, or whose rate
 // limit is spent. It goes on to the next carrier only after a failure that
 // another carrier may not share: a Temporary, Throttled or NotPermitted
-// refusal (the last is about otpd's account with that carrier), or an
-// error of no known kind (a timeout, a broken connection). A Permanent or
-// OptedOut refusal is about the message or its recipient and ends the send
-// at once. So does the end of ctx: Send never starts a carrier after the
+// refusal (the last is about otpd's account with that carrier: its
+// credentials, or a sender it does not know), or an error of no known kind
+// (a timeout, a broken connection). A Permanent or OptedOut refusal is
+// about the message or its recipient and ends the send at once. So does the end of ctx: Send never starts a carrier after the
 // caller's deadline. A carrier without a Timeout of its own, when carriers
 // follow it, gets a fair share of the time ctx leaves (Carrier.Timeout), so
 // that one that hangs leaves the next time to try.
@@ -44,13 +44,13 @@
 //
 // # Circuit breaker and rate limits
 //
-// Each carrier has a circuit breaker. Failures consecutive failures of the
-// carrier (Temporary, Throttled or NotPermitted refusals, unclassified
-// errors, including a send that ran out of time) open its circuit; while it is open, Send
+// Each carrier has a circuit breaker. Failures consecutive temporary
+// failures (Temporary or Throttled refusals, unclassified errors, including
+// a send that ran out of time) open its circuit; while it is open, Send
 // skips the carrier without calling it. Cooldown after it opened, the next
 // send may try the carrier once (half-open): if the carrier answers, with
-// an acceptance or with a Permanent or OptedOut refusal, the circuit
-// closes; if it fails again, the circuit stays open for another Cooldown.
+// an acceptance or with a Permanent, OptedOut or NotPermitted refusal, the
+// circuit closes; if it fails again, the circuit stays open for another Cooldown.
 // Only one such trial is under way at a time. An answer to a send that was
 // under way when the circuit opened closes it too. A send its caller
 // cancelled proves nothing and is not counted.
@@ -63,7 +63,11 @@
 //
 // Send's error is a *SendError listing every carrier it tried or skipped.
 // It wraps the last tried carrier's error, so errors.As finds that
-// carrier's *sms.Error, and the domain reports its status. When no carrier
+// carrier's *sms.Error, and the domain reports its status; except when
+// that carrier refused for otpd's account with it (NotPermitted) while
+// another failed only for now (Temporary, Throttled, or skipped for its
+// open circuit or spent rate limit): then it wraps a Temporary or
+// Throttled error, since a retry may succeed. When no carrier
 // could be tried at all, the *SendError wraps an *sms.Error of the router's
 // own that names the carriers and why each was skipped: Throttled if rate
 // limits alone stood in the way, Temporary if an open circuit did, and
@@ -134,8 +138,11 @@ type Carrier struct {
 
 // BreakerConfig configures every carrier's circuit breaker.
 type BreakerConfig struct {
-	// Failures is how many consecutive failures of a carrier (temporary,
-	// throttled or not permitted) open its circuit. Default 5.
+	// Failures is how many consecutive temporary failures of a carrier
+	// open its circuit. Default 5. A NotPermitted refusal does not count:
+	// the carrier answered, and the refusal may be of the request's own
+	// sender, which a client chooses; counted, a few requests could shut
+	// a carrier out for every application.
 	Failures int
 	// Cooldown is how long an open circuit keeps the carrier out before one
 	// trial send may try it again. Default 30 s.
@@ -311,7 +318,7 @@ type member struct {
 	mu       sync.Mutex
 	tokens   float64
 	refilled time.Time
-	failures int       // consecutive failures while closed
+	failures int       // consecutive temporary failures while closed
 	open     bool      // the circuit is open
 	openedAt time.Time // when it opened, or when its last trial failed
 	trial    bool      // a half-open trial is under way
@@ -344,6 +351,7 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 	var (
 		attempts []Attempt
 		last     error // the last tried carrier's
+		forNow   error // the last temporary failure of a tried carrier
 		late     bool  // the caller's time ran out before a carrier was started
 		skipped  = map[string][]string{}
 	)
@@ -369,6 +377,9 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 			return Delivery{Receipt: receipt, Carrier: c.name, Attempts: attempts}, nil
 		}
 		last = a.Err
+		if a.Outcome == OutcomeTemporary || a.Outcome == OutcomeThrottled {
+			forNow = a.Err
+		}
 		if !next {
 			break
 		}
@@ -378,12 +389,38 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 		}
 	}
 	if last != nil {
-		return Delivery{}, &SendError{Attempts: attempts, Err: last}
+		return Delivery{}, &SendError{Attempts: attempts, Err: reported(last, forNow, skipped, m.From)}
 	}
 	if late {
 		return Delivery{}, &SendError{Attempts: attempts, Err: fmt.Errorf("no carrier was tried before the send's time ran out: %w", ctx.Err())}
 	}
 	return Delivery{}, &SendError{Attempts: attempts, Err: noneTried(skipped, m.From)}
+}
+
+// reported returns the error a send that no carrier took reports, last
+// being the last tried carrier's: last itself, unless it is a NotPermitted
+// refusal, which no retry helps until the operator acts, while a retry may
+// succeed: another carrier failed for now (forNow), or was skipped for its
+// open circuit or its spent rate limit.
+func reported(last, forNow error, skipped map[string][]string, from string) error {
+	var ce *sms.Error
+	if !errors.As(last, &ce) || ce.Status != sms.NotPermitted {
+		return last
+	}
+	if forNow != nil {
+		return forNow
+	}
+	later := map[string][]string{
+		OutcomeSkippedOpenCircuit: skipped[OutcomeSkippedOpenCircuit],
+		OutcomeSkippedRateLimit:   skipped[OutcomeSkippedRateLimit],
+	}
+	if len(later[OutcomeSkippedOpenCircuit])+len(later[OutcomeSkippedRateLimit]) == 0 {
+		return last
+	}
+	e := noneTried(later, from)
+	e.Message = ce.Message + "; " + strings.Replace(e.Message, "no carrier could take the message", "the others could not", 1)
+	e.Err = last
+	return e
 }
 
 // noneTried returns the refusal of a send for which every carrier was
@@ -423,7 +460,7 @@ type health int
 const (
 	unknown health = iota // the caller cancelled: nothing to learn
 	healthy               // the carrier answered
-	failing               // a failure of the carrier: temporary, or about otpd's account with it
+	failing               // a temporary failure
 )
 
 // try hands m to c, the first of the left carriers that could still be
@@ -486,7 +523,7 @@ func classify(err error) (outcome string, h health, next bool) {
 	case sms.Throttled:
 		return OutcomeThrottled, failing, true
 	case sms.NotPermitted:
-		return OutcomeNotPermitted, failing, true
+		return OutcomeNotPermitted, healthy, true
 	case sms.OptedOut:
 		return OutcomeOptedOut, healthy, false
 	}

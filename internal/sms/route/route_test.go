@@ -749,16 +749,14 @@ func TestCircuitBreaker(t *testing.T) {
 		}
 	}
 	// A failure, then a success, then three failures: only consecutive
-	// failures count, a refusal of otpd's account among them.
+	// failures count.
 	send(1, "flaky temporary", "backup accepted")
 	flaky.set(accept)
 	send(2, "flaky accepted")
 	flaky.set(fail503)
 	send(3, "flaky temporary", "backup accepted")
-	flaky.set(deny401)
-	send(4, "flaky refused-not-permitted", "backup accepted")
+	send(4, "flaky temporary", "backup accepted")
 	expectStrings(t, "circuit changes after 2 failures", obs.takeBreakers())
-	flaky.set(fail503)
 	send(5, "flaky temporary", "backup accepted")
 	expectStrings(t, "circuit changes after 3 failures", obs.takeBreakers(), "flaky open")
 
@@ -789,11 +787,77 @@ func TestCircuitBreaker(t *testing.T) {
 	}
 	expectStrings(t, "observed attempts", obs.takeAttempts(),
 		"flaky temporary", "backup accepted", "flaky accepted",
-		"flaky temporary", "backup accepted", "flaky refused-not-permitted", "backup accepted", "flaky temporary", "backup accepted",
+		"flaky temporary", "backup accepted", "flaky temporary", "backup accepted", "flaky temporary", "backup accepted",
 		"flaky skipped-open-circuit", "backup accepted", "flaky skipped-open-circuit", "backup accepted",
 		"flaky temporary", "backup accepted", "flaky skipped-open-circuit", "backup accepted",
 		"flaky skipped-open-circuit", "backup accepted",
 		"flaky accepted", "flaky accepted")
+}
+
+// A refusal for otpd's account fails over but leaves the circuit closed:
+// it may be of the request's own sender, which a client chooses, and a few
+// such requests must not shut the carrier out for everyone.
+func TestNotPermittedLeavesTheCircuitClosed(t *testing.T) {
+	ps := newPeers(t, "picky", "backup")
+	ps[0].set(deny401)
+	obs := &recorder{}
+	r := newRouter(t, route.Config{
+		Carriers: carriers(t, ps...),
+		Rules:    []route.Rule{{Carriers: []string{"picky", "backup"}}},
+		Breaker:  route.BreakerConfig{Failures: 2, Cooldown: time.Minute},
+		Observer: obs,
+	})
+	obs.takeBreakers()
+	for range 5 {
+		d := deliver(t, r, message(appA, fromUS, toUS))
+		expectStrings(t, "Attempts", outcomes(d.Attempts), "picky refused-not-permitted", "backup accepted")
+	}
+	expectStrings(t, "circuit changes after 5 refusals for otpd's account", obs.takeBreakers())
+	ps[0].set(accept)
+	if d := deliver(t, r, message(appA, fromUS, toUS)); d.Carrier != "picky" {
+		t.Errorf("the carrier that refused for otpd's account is skipped (%q took the message): its circuit opened", d.Carrier)
+	}
+}
+
+// When the last carrier refuses for otpd's account, but another failed or
+// was skipped only for now, the send reports a failure a retry may cure.
+func TestNotPermittedLastReportsWhatARetryMayCure(t *testing.T) {
+	t.Run("after a temporary failure", func(t *testing.T) {
+		ps := newPeers(t, "down", "picky")
+		ps[0].set(fail503)
+		ps[1].set(deny401)
+		r := newRouter(t, route.Config{Carriers: carriers(t, ps...), Rules: []route.Rule{{Carriers: []string{"down", "picky"}}}})
+		_, err := r.Send(sendCtx(t), message(appA, fromUS, toUS))
+		se, ce := refusal(t, err)
+		if ce.Status != sms.Temporary || ce.Code != 503 {
+			t.Errorf("got %#v, want the first carrier's Temporary failure (503)", ce)
+		}
+		expectStrings(t, "Attempts", outcomes(se.Attempts), "down temporary", "picky refused-not-permitted")
+	})
+	t.Run("after a carrier skipped for its open circuit", func(t *testing.T) {
+		ps := newPeers(t, "down", "picky")
+		ps[0].set(fail503)
+		ps[1].set(deny401)
+		r := newRouter(t, route.Config{Carriers: carriers(t, ps...), Rules: []route.Rule{{Carriers: []string{"down", "picky"}}},
+			Breaker: route.BreakerConfig{Failures: 1, Cooldown: time.Hour}})
+		r.Send(sendCtx(t), message(appA, fromUS, toUS)) // opens the first carrier's circuit
+		_, err := r.Send(sendCtx(t), message(appA, fromUS, toUS))
+		se, ce := refusal(t, err)
+		if ce.Status != sms.Temporary || !strings.Contains(ce.Message, "circuit of down is open") || !strings.Contains(ce.Message, "webhook endpoint refused otpd") {
+			t.Errorf("got %#v, want a Temporary failure naming the open circuit and the refusal", ce)
+		}
+		expectStrings(t, "Attempts", outcomes(se.Attempts), "down skipped-open-circuit", "picky refused-not-permitted")
+	})
+	t.Run("alone", func(t *testing.T) {
+		ps := newPeers(t, "picky", "alsopicky")
+		ps[0].set(deny401)
+		ps[1].set(deny401)
+		r := newRouter(t, route.Config{Carriers: carriers(t, ps...), Rules: []route.Rule{{Carriers: []string{"picky", "alsopicky"}}}})
+		_, err := r.Send(sendCtx(t), message(appA, fromUS, toUS))
+		if _, ce := refusal(t, err); ce.Status != sms.NotPermitted || ce.Code != 401 {
+			t.Errorf("got %#v, want the last carrier's NotPermitted refusal (401)", ce)
+		}
+	})
 }
 
 func TestHalfOpenAllowsOneTrialAtATime(t *testing.T) {

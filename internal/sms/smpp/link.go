@@ -101,10 +101,10 @@ type call struct {
 	timer    *time.Timer   // resolves the call with errNoAnswer; set under link.mu
 	release  func()        // frees the call's place in the window, if any
 	accepted func(messageID string)
-	// sent is set once the whole request is written to the connection;
-	// a link failure resolves its calls only after any write under way
-	// has ended (see fail), so that a call it resolves unsent was never
-	// sent.
+	// sent is set once the whole request is written to the connection.
+	// request returns after the write, so for the caller, who reads the
+	// outcome, it is final: a call that failed unsent never reached the
+	// SMSC whole.
 	sent atomic.Bool
 
 	// Set before done is closed.
@@ -208,10 +208,7 @@ func (l *link) failure() error {
 }
 
 // fail ends the link for cause: the connection is closed and every
-// request awaiting an answer fails. Only the first call counts. It
-// resolves the requests once any write under way has ended, so each
-// call's sent is final: a request registered but not yet written never
-// will be, the connection being closed.
+// request awaiting an answer fails. Only the first call counts.
 func (l *link) fail(cause error) {
 	l.mu.Lock()
 	if l.err != nil {
@@ -224,8 +221,6 @@ func (l *link) fail(cause error) {
 	l.mu.Unlock()
 	close(l.closed)
 	_ = l.conn.Close()
-	l.wmu.Lock() // the write under way, if any, has ended (the close ends a blocked one)
-	l.wmu.Unlock()
 	for _, cl := range pending {
 		cl.timer.Stop()
 		cl.finish(frame{}, l.err)
@@ -279,7 +274,8 @@ func (l *link) settle(seq int32, f frame, err error) bool {
 	return true
 }
 
-// write writes p, within the write timeout.
+// write writes p, within the write timeout, and marks cl (if any) sent once
+// all of p is written.
 func (l *link) write(p pdu.PDU, cl *call) error {
 	b := marshal(p)
 	l.wmu.Lock()

@@ -55,9 +55,14 @@
 //	ESME_RINVBNDSTS (0x04, and the carrier re-binds),
 //	ESME_RX_T_APPN (0x64), ESME_RUNKNOWNERR (0xFF),
 //	any vendor-specific or unknown status                  temporary (503)
-//	ESME_RINVDSTADR (0x0B), ESME_RINVSRCADR (0x0A),
+//	ESME_RINVSRCADR (0x0A), ESME_RINVSRCTON/NPI,
+//	ESME_RINVSERTYP (0x15), ESME_RINVSYSTYP (0x53),
+//	ESME_RSERTYPUNAUTH, ESME_RPROHIBITED, ESME_RSERTYPDENIED,
+//	ESME_RINVSRCADDRSUBUNIT: the sender or the account's
+//	rights, which another carrier may not share            not permitted (403)
+//	ESME_RINVDSTADR (0x0B),
 //	ESME_RINVMSGLEN (0x01), ESME_RINVDCS (0x104),
-//	ESME_RINVESMCLASS (0x43), ESME_RINVSRCTON/NPI,
+//	ESME_RINVESMCLASS (0x43),
 //	ESME_RINVDSTTON/NPI, ESME_RX_P_APPN, ESME_RX_R_APPN,
 //	optional parameter errors and the other malformed-request
 //	statuses                                               permanent (400)

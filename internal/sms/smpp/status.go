@@ -50,7 +50,7 @@ var commandStatuses = map[data.CommandStatusType]commandStatus{
 	0x00000049: {"ESME_RINVSRCNPI", "invalid source address NPI", sms.NotPermitted},
 	0x00000050: {"ESME_RINVDSTTON", "invalid destination address TON", sms.Permanent},
 	0x00000051: {"ESME_RINVDSTNPI", "invalid destination address NPI", sms.Permanent},
-	0x00000053: {"ESME_RINVSYSTYP", "invalid system_type", sms.Permanent},
+	0x00000053: {"ESME_RINVSYSTYP", "invalid system_type", sms.NotPermitted},
 	0x00000054: {"ESME_RINVREPFLAG", "invalid replace_if_present flag", sms.Permanent},
 	0x00000055: {"ESME_RINVNUMMSGS", "invalid number of messages", sms.Permanent},
 	0x00000058: {"ESME_RTHROTTLED", "throttling error: the message rate allowed is exceeded", sms.Throttled},

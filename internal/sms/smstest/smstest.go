@@ -25,9 +25,9 @@
 //     system error), the *sms.Error has Status sms.Temporary or
 //     sms.Throttled, and again its Message holds no text or code.
 //   - Stall: when the peer never answers, Send with a context deadline of
-//     300 ms returns, well within 3 s, an error that is not a final refusal
-//     (neither sms.Permanent nor sms.OptedOut): the message may still be
-//     delivered. A plain error such as context.DeadlineExceeded will do.
+//     300 ms returns, well within 3 s, a temporary failure (sms.Temporary
+//     or sms.Throttled, or an error of no kind), not a refusal: the
+//     message may still be delivered. A plain error such as context.DeadlineExceeded will do.
 //   - RecoversAfterStall: once the peer accepts again, the next Send
 //     succeeds; a stalled submission does not wedge the carrier.
 //   - ConcurrentSends: 32 concurrent Sends all succeed, and the peer

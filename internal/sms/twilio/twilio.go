@@ -26,7 +26,9 @@
 //	HTTP 429, or Twilio error 20429, 14107, 21611   Throttled
 //	Twilio error 21610 (the recipient sent STOP)    OptedOut
 //	408, 3xx (never followed), 5xx, error 21730     Temporary
-//	other 4xx (21211, 21408, 21614, 21606, 20003…)  Permanent
+//	401, 403, error 20003, 20404, 21212, 21606,     NotPermitted (the account's credentials,
+//	21608, 21612, 21660                             numbers or trial: another carrier may take it)
+//	other 4xx (21211, 21408, 21614, 21617…)         Permanent
 //	no answer in time (or cancelled), or the        Temporary, MayDeliver (Twilio may still deliver)
 //	connection broke after the request was sent
 //	connection failure before the request was sent  Temporary
@@ -437,7 +439,9 @@ var meanings = map[int]string{
 // notPermitted are the Twilio error codes that refuse a message for the
 // account's sake (its credentials, its numbers, its permissions, a trial),
 // not the message's: another carrier may take it (sms.NotPermitted).
-var notPermitted = map[int]bool{20003: true, 20404: true, 21212: true, 21408: true, 21606: true, 21608: true, 21612: true, 21660: true}
+// 21408 (Geo Permissions) is not among them: it is the operator's own
+// block of a region, which failing over to another carrier would undo.
+var notPermitted = map[int]bool{20003: true, 20404: true, 21212: true, 21606: true, 21608: true, 21612: true, 21660: true}
 
 // answer returns the outcome Twilio's response gives.
 func answer(resp *http.Response, body []byte, text string) (sms.Receipt, error) {

@@ -478,7 +478,7 @@ func TestErrorMapping(t *testing.T) {
 		says   []string // in the Message
 	}{
 		{"invalid To", 400, 21211, "", sms.Permanent, []string{"HTTP 400", "Twilio error 21211", "not a valid phone number", "https://www.twilio.com/docs/errors/21211"}},
-		{"region not enabled", 400, 21408, "", sms.NotPermitted, []string{"21408", "region", "Geo Permissions"}},
+		{"region not enabled", 400, 21408, "", sms.Permanent, []string{"21408", "region", "Geo Permissions"}},
 		{"not a mobile number", 400, 21614, "", sms.Permanent, []string{"21614", "not a mobile number"}},
 		{"From not capable", 400, 21606, "", sms.NotPermitted, []string{"21606", "'From' number cannot send"}},
 		{"From not valid", 400, 21212, "", sms.NotPermitted, []string{"21212", "'From' is not a valid"}},

@@ -46,6 +46,9 @@
 //     When the endpoint does not answer within Config.Timeout or the
 //     caller's deadline, whichever comes first, the failure says that the
 //     endpoint may still deliver the message.
+//   - 401 and 403: a refusal of otpd (sms.NotPermitted): the endpoint does
+//     not accept its secret or its account; the router tries the next
+//     carrier.
 //   - any other 4xx: a permanent refusal, such as an invalid number.
 //
 // A refusal's message, which reaches the application developer, holds the
