@@ -488,27 +488,22 @@ func (o *storeCalls) take() []string {
 // such as not found is no failure.
 func TestStoreCallsAreObserved(t *testing.T) {
 	st := openTestStore(t)
-	obs := &storeCalls{}
-	key := make([]byte, 32)
-	rand.Read(key)
 	carrier := &scriptedCarrier{answers: []error{nil}}
-	svc, err := NewService(Config{Store: st, Carrier: carrier, MACKey: key, Observer: obs})
-	if err != nil {
+	svc, appID := newTestServiceOn(t, st, carrier, 0)
+	obs := &storeCalls{}
+	svc.observer = obs
+	if _, err := svc.CreateApp(t.Context(), NewApp{Name: "another"}); err != nil {
 		t.Fatal(err)
 	}
-	app, err := svc.CreateApp(t.Context(), NewApp{Name: "observed"})
-	if err != nil {
+	if _, err := svc.Send(t.Context(), sendRequest(appID)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Send(t.Context(), sendRequest(app.ID)); err != nil {
-		t.Fatal(err)
-	}
-	verifies(t, svc, app.ID, carrier.lastCode(t))
+	verifies(t, svc, appID, carrier.lastCode(t))
 	if _, err := svc.App(t.Context(), strings.Repeat("0", 32)); !errors.Is(err, ErrAppNotFound) {
 		t.Fatalf("App of an unknown ID: %v, want ErrAppNotFound", err)
 	}
 	st.Close()
-	if _, _, err := svc.Verify(t.Context(), VerifyRequest{AppID: app.ID, DestinationIdentity: "+14255550142", ReferenceID: "ref", Otp: "123456"}); err == nil {
+	if _, _, err := svc.Verify(t.Context(), VerifyRequest{AppID: appID, DestinationIdentity: "+14255550142", ReferenceID: "ref", Otp: "123456"}); err == nil {
 		t.Fatal("Verify on a closed store succeeded")
 	}
 	want := []string{"CreateApp", "GetApp", "DestinationLockout", "RecordSend", "VerifyCode", "GetApp", "VerifyCode failed"}

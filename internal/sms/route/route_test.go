@@ -822,39 +822,36 @@ func TestNotPermittedLeavesTheCircuitClosed(t *testing.T) {
 // When the last carrier refuses for otpd's account, but another failed or
 // was skipped only for now, the send reports a failure a retry may cure.
 func TestNotPermittedLastReportsWhatARetryMayCure(t *testing.T) {
-	t.Run("after a temporary failure", func(t *testing.T) {
-		ps := newPeers(t, "down", "picky")
-		ps[0].set(fail503)
-		ps[1].set(deny401)
-		r := newRouter(t, route.Config{Carriers: carriers(t, ps...), Rules: []route.Rule{{Carriers: []string{"down", "picky"}}}})
+	// send sends through a route of two carriers that answer first and
+	// second, after warmUp sends before it, and returns its refusal.
+	send := func(t *testing.T, first, second answer, breaker route.BreakerConfig, warmUp int) (*route.SendError, *sms.Error) {
+		t.Helper()
+		ps := newPeers(t, "one", "two")
+		ps[0].set(first)
+		ps[1].set(second)
+		r := newRouter(t, route.Config{Carriers: carriers(t, ps...), Rules: []route.Rule{{Carriers: []string{"one", "two"}}}, Breaker: breaker})
+		for range warmUp {
+			r.Send(sendCtx(t), message(appA, fromUS, toUS))
+		}
 		_, err := r.Send(sendCtx(t), message(appA, fromUS, toUS))
-		se, ce := refusal(t, err)
+		return refusal(t, err)
+	}
+	t.Run("after a temporary failure", func(t *testing.T) {
+		se, ce := send(t, fail503, deny401, route.BreakerConfig{}, 0)
 		if ce.Status != sms.Temporary || ce.Code != 503 {
 			t.Errorf("got %#v, want the first carrier's Temporary failure (503)", ce)
 		}
-		expectStrings(t, "Attempts", outcomes(se.Attempts), "down temporary", "picky refused-not-permitted")
+		expectStrings(t, "Attempts", outcomes(se.Attempts), "one temporary", "two refused-not-permitted")
 	})
 	t.Run("after a carrier skipped for its open circuit", func(t *testing.T) {
-		ps := newPeers(t, "down", "picky")
-		ps[0].set(fail503)
-		ps[1].set(deny401)
-		r := newRouter(t, route.Config{Carriers: carriers(t, ps...), Rules: []route.Rule{{Carriers: []string{"down", "picky"}}},
-			Breaker: route.BreakerConfig{Failures: 1, Cooldown: time.Hour}})
-		r.Send(sendCtx(t), message(appA, fromUS, toUS)) // opens the first carrier's circuit
-		_, err := r.Send(sendCtx(t), message(appA, fromUS, toUS))
-		se, ce := refusal(t, err)
-		if ce.Status != sms.Temporary || !strings.Contains(ce.Message, "circuit of down is open") || !strings.Contains(ce.Message, "webhook endpoint refused otpd") {
+		se, ce := send(t, fail503, deny401, route.BreakerConfig{Failures: 1, Cooldown: time.Hour}, 1) // the warm-up opens the first circuit
+		if ce.Status != sms.Temporary || !strings.Contains(ce.Message, "circuit of one is open") || !strings.Contains(ce.Message, "webhook endpoint refused otpd") {
 			t.Errorf("got %#v, want a Temporary failure naming the open circuit and the refusal", ce)
 		}
-		expectStrings(t, "Attempts", outcomes(se.Attempts), "down skipped-open-circuit", "picky refused-not-permitted")
+		expectStrings(t, "Attempts", outcomes(se.Attempts), "one skipped-open-circuit", "two refused-not-permitted")
 	})
 	t.Run("alone", func(t *testing.T) {
-		ps := newPeers(t, "picky", "alsopicky")
-		ps[0].set(deny401)
-		ps[1].set(deny401)
-		r := newRouter(t, route.Config{Carriers: carriers(t, ps...), Rules: []route.Rule{{Carriers: []string{"picky", "alsopicky"}}}})
-		_, err := r.Send(sendCtx(t), message(appA, fromUS, toUS))
-		if _, ce := refusal(t, err); ce.Status != sms.NotPermitted || ce.Code != 401 {
+		if _, ce := send(t, deny401, deny401, route.BreakerConfig{}, 0); ce.Status != sms.NotPermitted || ce.Code != 401 {
 			t.Errorf("got %#v, want the last carrier's NotPermitted refusal (401)", ce)
 		}
 	})
