@@ -38,6 +38,7 @@ type config struct {
 	PurgeInterval     time.Duration
 	ShutdownTimeout   time.Duration
 	PprofAddr         string
+	MetricsAddr       string
 	LogFormat         string
 	LogLevel          string
 
@@ -90,6 +91,8 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 		"how often expired codes and old records are purged (OTPD_PURGE_INTERVAL)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", env("OTPD_PPROF_ADDR", ""),
 		"serve Go's profiles (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060; off when empty (OTPD_PPROF_ADDR)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", env("OTPD_METRICS_ADDR", ""),
+		"serve /metrics (and /healthz, /readyz) on this separate address, e.g. 127.0.0.1:9090, instead of the API's; the API's when empty (OTPD_METRICS_ADDR)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.envDuration("OTPD_SHUTDOWN_TIMEOUT", 30*time.Second),
 		"how long SIGTERM waits for requests in flight (OTPD_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.LogFormat, "log-format", env("OTPD_LOG_FORMAT", "text"), "text or json (OTPD_LOG_FORMAT)")
@@ -151,9 +154,9 @@ func (c *config) validate() error {
 	if c.AppCacheTTL < 0 || c.AppCacheTTL > time.Minute {
 		errs = append(errs, fmt.Errorf("--app-cache-ttl %s: want 0 (read the store every time) to 1m", c.AppCacheTTL))
 	}
-	if c.PprofAddr != "" {
-		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
-			errs = append(errs, fmt.Errorf("--pprof-addr %q: want host:port: %v", c.PprofAddr, err))
+	for _, f := range []struct{ flag, addr string }{{"pprof-addr", c.PprofAddr}, {"metrics-addr", c.MetricsAddr}} {
+		if _, _, err := net.SplitHostPort(f.addr); f.addr != "" && err != nil {
+			errs = append(errs, fmt.Errorf("--%s %q: want host:port: %v", f.flag, f.addr, err))
 		}
 	}
 	if c.ShutdownTimeout <= 0 {

@@ -30,17 +30,19 @@ import (
 
 // server is a configured otpd, ready to serve.
 type server struct {
-	cfg      config
-	log      *slog.Logger
-	now      func() time.Time
-	store    storage.Store
-	metrics  *metrics.Metrics
-	handler  http.Handler
-	creds    keyPair
-	carrier  string    // what sends: "outbox" or the router's carriers
-	carriers *carriers // nil with the development outbox
-	keys     *keyWatch
-	inFlight *pinpointapi.InFlight
+	cfg     config
+	log     *slog.Logger
+	now     func() time.Time
+	store   storage.Store
+	metrics *metrics.Metrics
+	handler http.Handler
+	// operations serves /metrics, /healthz and /readyz on --metrics-addr.
+	operations http.Handler
+	creds      keyPair
+	carrier    string    // what sends: "outbox" or the router's carriers
+	carriers   *carriers // nil with the development outbox
+	keys       *keyWatch
+	inFlight   *pinpointapi.InFlight
 }
 
 // newServer opens the store and wires otpd together. now is the clock of
@@ -154,21 +156,23 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	}
 	delivery.service.Store(svc)
 	inFlight := &pinpointapi.InFlight{}
-	handler := pinpointapi.New(pinpointapi.Config{
-		Messages:     st,
-		Callbacks:    callback,
-		Service:      svc,
-		Auth:         &sigv4.Verifier{Region: cfg.Region, Service: "mobiletargeting", Keys: creds},
-		Metrics:      m,
-		Region:       cfg.Region,
-		AccountID:    cfg.AccountID,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		Outbox:       listing,
-		Ready:        keys.ready,
-		Logger:       log,
-		InFlight:     inFlight,
-	})
-	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m, handler: handler, creds: creds,
+	api := pinpointapi.Config{
+		Messages:         st,
+		Callbacks:        callback,
+		Service:          svc,
+		Auth:             &sigv4.Verifier{Region: cfg.Region, Service: "mobiletargeting", Keys: creds},
+		Metrics:          m,
+		Region:           cfg.Region,
+		AccountID:        cfg.AccountID,
+		MaxBodyBytes:     cfg.MaxBodyBytes,
+		Outbox:           listing,
+		Ready:            keys.ready,
+		Logger:           log,
+		InFlight:         inFlight,
+		MetricsElsewhere: cfg.MetricsAddr != "",
+	}
+	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m,
+		handler: pinpointapi.New(api), operations: pinpointapi.Operations(api), creds: creds,
 		carrier: carrier.Name(), carriers: cs, keys: keys, inFlight: inFlight}, nil
 }
 
@@ -197,6 +201,16 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("--pprof-addr: %w", err)
 		}
 		defer stopProfiles()
+	}
+	if s.cfg.MetricsAddr != "" {
+		stopOperations, err := startOperations(s.cfg.MetricsAddr, s.operations, s.log)
+		if err != nil {
+			stopPurge()
+			wg.Wait()
+			s.store.Close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer stopOperations()
 	}
 
 	errc := make(chan error, 1)

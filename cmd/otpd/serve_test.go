@@ -405,3 +405,27 @@ func TestTLSHandshakeFailuresAreLogged(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// With --metrics-addr, /metrics moves to its own listener, with /healthz
+// and /readyz; the API keeps its probes but no longer serves /metrics.
+func TestMetricsOnTheirOwnAddress(t *testing.T) {
+	metricsAddr := freeLoopbackAddr(t)
+	ts := startServer(t, func(c *config) { c.MetricsAddr = metricsAddr })
+	waitForPort(t, metricsAddr)
+	ops := &testServer{URL: "http://" + metricsAddr}
+	for url, want := range map[string]int{
+		ops.URL + "/metrics": http.StatusOK, ops.URL + "/healthz": http.StatusOK, ops.URL + "/readyz": http.StatusOK,
+		ops.URL + "/v1/apps": http.StatusNotFound,
+		ts.URL + "/metrics":  http.StatusNotFound, ts.URL + "/healthz": http.StatusOK, ts.URL + "/readyz": http.StatusOK,
+	} {
+		if got := getStatus(t, url); got != want {
+			t.Errorf("GET %s: %d, want %d", url, got, want)
+		}
+	}
+	// The API's requests are counted in the metrics served elsewhere.
+	c := ts.client(t)
+	send(t, c, createApp(t, c, "elsewhere"), sendParams("m"))
+	if v := ops.metricValue(t, `otpd_otp_sends_total{delivery_status="SUCCESSFUL"}`); v != 1 {
+		t.Errorf("sends SUCCESSFUL on --metrics-addr = %v, want 1", v)
+	}
+}

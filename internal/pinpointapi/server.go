@@ -74,6 +74,9 @@ type Config struct {
 	Logger *slog.Logger
 	// InFlight, if set, holds the requests being handled.
 	InFlight *InFlight
+	// MetricsElsewhere leaves /metrics to Operations, on a listener of
+	// its own: the API answers it as an unknown path.
+	MetricsElsewhere bool
 }
 
 // maxLoggedKeyID bounds the access key ID of a refused request that the
@@ -91,18 +94,10 @@ type server struct {
 	notReady atomic.Pointer[string]
 }
 
-// New returns the HTTP handler that serves the whole API.
+// New returns the HTTP handler that serves the whole API, with /healthz,
+// /readyz and, unless cfg.MetricsElsewhere, /metrics.
 func New(cfg Config) http.Handler {
-	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = 30 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	s := &server{Config: cfg}
+	s := newServer(cfg)
 	mux := http.NewServeMux()
 	s.route(mux, "/v1/apps", methods{
 		http.MethodGet:  {name: "GetApps", handle: s.getApps},
@@ -132,9 +127,45 @@ func New(cfg Config) http.Handler {
 	for key, h := range cfg.Callbacks {
 		s.route(mux, "/_otpd/callbacks/"+key, methods{http.MethodPost: {name: "CarrierCallback", handle: public(h.ServeHTTP), public: true}})
 	}
+	s.routeProbes(mux, !cfg.MetricsElsewhere)
+	return s.serveMux(mux)
+}
+
+// Operations returns the handler of an operator's listener of its own:
+// /metrics, /healthz and /readyz, logged and counted as the API's are.
+func Operations(cfg Config) http.Handler {
+	s := newServer(cfg)
+	mux := http.NewServeMux()
+	s.routeProbes(mux, true)
+	return s.serveMux(mux)
+}
+
+// newServer returns the server of cfg, with its defaults filled in.
+func newServer(cfg Config) *server {
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &server{Config: cfg}
+}
+
+// routeProbes registers /healthz, /readyz and, with metrics, /metrics.
+func (s *server) routeProbes(mux *http.ServeMux, metrics bool) {
 	s.route(mux, "/healthz", methods{http.MethodGet: {"Healthz", public(s.healthz), true}})
 	s.route(mux, "/readyz", methods{http.MethodGet: {"Readyz", public(s.readyz), true}})
-	s.route(mux, "/metrics", methods{http.MethodGet: {"Metrics", public(s.Metrics.Handler().ServeHTTP), true}})
+	if metrics {
+		s.route(mux, "/metrics", methods{http.MethodGet: {"Metrics", public(s.Metrics.Handler().ServeHTTP), true}})
+	}
+}
+
+// serveMux returns the handler of mux, which answers any other path as
+// unknown, in the AWS error format.
+func (s *server) serveMux(mux *http.ServeMux) http.Handler {
 	unknown := s.unauthenticated("Unknown", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, errUnknownRoute)
 	})
