@@ -93,8 +93,9 @@ headers read to the answer handed to net/http. Where the percentiles
 above are well over these, the time went elsewhere: the connection, the
 kernel, the generator, a wait for a core, or, in open loop, a wait behind
 an earlier answer on the same connection. Against --target, other clients'
-requests count too. If /metrics cannot be read, the bench says so once and
-goes on without these figures.
+requests count too. If /metrics cannot be read (a target whose /metrics is
+on --metrics-addr, say), the bench says so once and goes on without these
+figures.
 
 --rounds N (at most 100; not with --purge-test) repeats each run N times,
 each round followed by its own ceiling run, then repeats the median round
@@ -460,8 +461,10 @@ func (b *bench) startServer(ctx context.Context) (done func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Every listener but the API's off, whatever the environment says: the
+	// bench reads otpd's /metrics from the API's address.
 	if err := fs.Parse([]string{"--data-dir", dir, "--addr", "127.0.0.1:0", "--store", b.opts.store,
-		"--log-level", "error", "--config", ""}); err != nil {
+		"--log-level", "error", "--config", "", "--metrics-addr", "", "--pprof-addr", ""}); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -482,7 +485,7 @@ func (b *bench) startServer(ctx context.Context) (done func(), err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		cancel()
-		s.store.Close()
+		s.close()
 		os.RemoveAll(dir)
 		return nil, err
 	}

@@ -171,8 +171,9 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		InFlight:         inFlight,
 		MetricsElsewhere: cfg.MetricsAddr != "",
 	}
+	handler, operations := pinpointapi.Handlers(api)
 	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m,
-		handler: pinpointapi.New(api), operations: pinpointapi.Operations(api), creds: creds,
+		handler: handler, operations: operations, creds: creds,
 		carrier: carrier.Name(), carriers: cs, keys: keys, inFlight: inFlight}, nil
 }
 
@@ -188,30 +189,29 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          serverLog(s.log),
 	}
+	// The side listeners first: if one cannot start, nothing else has.
+	stopProfiles, stopOperations := func() {}, func() {}
+	if s.cfg.PprofAddr != "" {
+		stop, err := startProfiles(s.cfg.PprofAddr, s.log)
+		if err != nil {
+			s.close()
+			return fmt.Errorf("--pprof-addr: %w", err)
+		}
+		stopProfiles = stop
+	}
+	defer func() { stopProfiles() }()
+	if s.cfg.MetricsAddr != "" {
+		stop, err := startOperations(s.cfg.MetricsAddr, s.operations, s.log)
+		if err != nil {
+			s.close()
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		stopOperations = stop
+	}
 	var wg sync.WaitGroup
 	purgeCtx, stopPurge := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() { s.purgeLoop(purgeCtx) })
 	wg.Go(func() { s.keys.run(purgeCtx, keyRecheck) })
-	if s.cfg.PprofAddr != "" {
-		stopProfiles, err := startProfiles(s.cfg.PprofAddr, s.log)
-		if err != nil {
-			stopPurge()
-			wg.Wait()
-			s.store.Close()
-			return fmt.Errorf("--pprof-addr: %w", err)
-		}
-		defer stopProfiles()
-	}
-	if s.cfg.MetricsAddr != "" {
-		stopOperations, err := startOperations(s.cfg.MetricsAddr, s.operations, s.log)
-		if err != nil {
-			stopPurge()
-			wg.Wait()
-			s.store.Close()
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
-		defer stopOperations()
-	}
 
 	errc := make(chan error, 1)
 	go func() {
@@ -226,6 +226,10 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	case err = <-errc:
 	case <-ctx.Done():
 		s.log.Info("shutting down: finishing requests in flight", "timeout", s.cfg.ShutdownTimeout)
+		// The operations' listener stops with the API's: a load balancer
+		// that probes its /readyz must stop sending now, as one that
+		// probes the API's does.
+		stopOperations()
 		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		err = srv.Shutdown(sctx)
 		cancel()
@@ -237,18 +241,24 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 			err = nil
 		}
 	}
+	stopOperations()
 	stopPurge()
 	wg.Wait()
-	if s.carriers != nil {
-		s.carriers.close()
-	}
-	if cerr := s.store.Close(); cerr != nil && err == nil {
+	if cerr := s.close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
+}
+
+// close closes the carriers, then the store.
+func (s *server) close() error {
+	if s.carriers != nil {
+		s.carriers.close()
+	}
+	return s.store.Close()
 }
 
 // abandonedShown is how many abandoned requests the log names one by one.
@@ -381,7 +391,7 @@ func serveUntilStopped(cfg config, fs *flag.FlagSet, check bool) error {
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		s.store.Close()
+		s.close()
 		return err
 	}
 	s.announce(ln.Addr().String())

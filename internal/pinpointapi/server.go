@@ -74,8 +74,9 @@ type Config struct {
 	Logger *slog.Logger
 	// InFlight, if set, holds the requests being handled.
 	InFlight *InFlight
-	// MetricsElsewhere leaves /metrics to Operations, on a listener of
-	// its own: the API answers it as an unknown path.
+	// MetricsElsewhere leaves /metrics to the operations' handler (see
+	// Handlers), on a listener of its own: the API answers it as an
+	// unknown path.
 	MetricsElsewhere bool
 }
 
@@ -90,14 +91,32 @@ type server struct {
 	Config
 	// notReady is why the last /readyz answered 503, nil if it answered
 	// 200: a probe's failure is logged when its reason changes, not at
-	// every probe.
-	notReady atomic.Pointer[string]
+	// every probe. The API's and the operations' listeners share it.
+	notReady *atomic.Pointer[string]
 }
 
 // New returns the HTTP handler that serves the whole API, with /healthz,
 // /readyz and, unless cfg.MetricsElsewhere, /metrics.
 func New(cfg Config) http.Handler {
+	api, _ := Handlers(cfg)
+	return api
+}
+
+// Handlers returns New's handler, and that of an operator's listener of
+// its own: /metrics, /healthz and /readyz, logged and counted as the
+// API's are. The two log /readyz's changes once between them; the
+// operations' requests are not in cfg.InFlight.
+func Handlers(cfg Config) (api, operations http.Handler) {
 	s := newServer(cfg)
+	ops := &server{Config: s.Config, notReady: s.notReady}
+	ops.InFlight = nil
+	opsMux := http.NewServeMux()
+	ops.routeProbes(opsMux, true)
+	return s.apiHandler(), ops.serveMux(opsMux)
+}
+
+// apiHandler returns the handler of the whole API.
+func (s *server) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.route(mux, "/v1/apps", methods{
 		http.MethodGet:  {name: "GetApps", handle: s.getApps},
@@ -124,19 +143,10 @@ func New(cfg Config) http.Handler {
 	s.route(mux, "/_otpd/outbox", methods{
 		http.MethodGet: {name: "ListOutbox", handle: s.listOutbox},
 	})
-	for key, h := range cfg.Callbacks {
+	for key, h := range s.Callbacks {
 		s.route(mux, "/_otpd/callbacks/"+key, methods{http.MethodPost: {name: "CarrierCallback", handle: public(h.ServeHTTP), public: true}})
 	}
-	s.routeProbes(mux, !cfg.MetricsElsewhere)
-	return s.serveMux(mux)
-}
-
-// Operations returns the handler of an operator's listener of its own:
-// /metrics, /healthz and /readyz, logged and counted as the API's are.
-func Operations(cfg Config) http.Handler {
-	s := newServer(cfg)
-	mux := http.NewServeMux()
-	s.routeProbes(mux, true)
+	s.routeProbes(mux, !s.MetricsElsewhere)
 	return s.serveMux(mux)
 }
 
@@ -151,7 +161,7 @@ func newServer(cfg Config) *server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &server{Config: cfg}
+	return &server{Config: cfg, notReady: new(atomic.Pointer[string])}
 }
 
 // routeProbes registers /healthz, /readyz and, with metrics, /metrics.

@@ -247,3 +247,42 @@ func TestReadyzLogsChangesOnly(t *testing.T) {
 		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// The API's and the operations' listeners log /readyz's changes once
+// between them, and the operations' requests are not in flight as API
+// requests are.
+func TestOperationsShareTheReadinessLog(t *testing.T) {
+	var (
+		logs bytes.Buffer
+		f    InFlight
+	)
+	entered, release := make(chan struct{}, 2), make(chan struct{})
+	api, ops := Handlers(Config{Auth: allowAll{}, Metrics: metrics.New(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)), InFlight: &f,
+		Ready: func(context.Context) error {
+			entered <- struct{}{}
+			<-release
+			return errors.New("the store does not answer")
+		}})
+	apiSrv, opsSrv := httptest.NewServer(api), httptest.NewServer(ops)
+	answered := make(chan struct{})
+	go func() {
+		defer close(answered)
+		if resp, err := http.Get(opsSrv.URL + "/readyz"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered // the probe is being answered
+	if reqs := f.Requests(); len(reqs) != 0 {
+		t.Errorf("in flight during a probe of the operations' listener: %+v, want none", reqs)
+	}
+	close(release)
+	<-answered
+	if resp, err := http.Get(apiSrv.URL + "/readyz"); err == nil {
+		resp.Body.Close()
+	}
+	apiSrv.Close()
+	opsSrv.Close()
+	if n := strings.Count(logs.String(), "the store does not answer"); n != 1 {
+		t.Errorf("the reason was logged %d times over both listeners, want once:\n%s", n, logs.String())
+	}
+}

@@ -401,7 +401,11 @@ func (c *Carrier) classify(apiErr smithy.APIError, err error, status int, text s
 		if ve := (*types.ValidationException)(nil); errors.As(err, &ve) {
 			reason, fields = ve.Reason, ve.Fields
 		}
-		msg := service + " refused the message as invalid (ValidationException" + withReason(string(reason)) + ")"
+		refusal, what := sms.Permanent, "as invalid"
+		if notPermittedReasons[reason] {
+			refusal, what = sms.NotPermitted, "for otpd's account or sender, not for its content"
+		}
+		msg := service + " refused the message " + what + " (ValidationException" + withReason(string(reason)) + ")"
 		if f := faultyFields(fields, apiErr.ErrorMessage()); f != "" {
 			msg += " in " + f
 		}
@@ -412,10 +416,6 @@ func (c *Carrier) classify(apiErr smithy.APIError, err error, status int, text s
 			if f.Message != nil && aws.ToString(f.Message) != apiErr.ErrorMessage() {
 				detail += detailOf(aws.ToString(f.Name)+": "+aws.ToString(f.Message), text)
 			}
-		}
-		refusal := sms.Permanent
-		if notPermittedReasons[reason] {
-			refusal = sms.NotPermitted
 		}
 		return &sms.Error{Status: refusal, Code: status, Message: msg + detail}
 	case "ConflictException":

@@ -602,7 +602,7 @@ func TestErrorMapping(t *testing.T) {
 				"Message": "The sender ID is not registered for the destination country.", "Reason": "SENDER_ID_NOT_REGISTERED",
 			}},
 			wantStatus: sms.NotPermitted,
-			wantIn:     []string{"SENDER_ID_NOT_REGISTERED"},
+			wantIn:     []string{"SENDER_ID_NOT_REGISTERED", "for otpd's account or sender"},
 		},
 		{
 			name: "ConflictBlockedByProtectConfiguration",

@@ -389,7 +389,7 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 		}
 	}
 	if last != nil {
-		return Delivery{}, &SendError{Attempts: attempts, Err: reported(last, forNow, skipped, m.From)}
+		return Delivery{}, &SendError{Attempts: attempts, Err: reported(last, forNow, late, skipped, m.From)}
 	}
 	if late {
 		return Delivery{}, &SendError{Attempts: attempts, Err: fmt.Errorf("no carrier was tried before the send's time ran out: %w", ctx.Err())}
@@ -400,15 +400,20 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 // reported returns the error a send that no carrier took reports, last
 // being the last tried carrier's: last itself, unless it is a NotPermitted
 // refusal, which no retry helps until the operator acts, while a retry may
-// succeed: another carrier failed for now (forNow), or was skipped for its
-// open circuit or its spent rate limit.
-func reported(last, forNow error, skipped map[string][]string, from string) error {
+// succeed: another carrier failed for now (forNow), the send's time ran
+// out before the next carriers were tried (late), or a carrier was skipped
+// for its open circuit or its spent rate limit.
+func reported(last, forNow error, late bool, skipped map[string][]string, from string) error {
 	var ce *sms.Error
 	if !errors.As(last, &ce) || ce.Status != sms.NotPermitted {
 		return last
 	}
 	if forNow != nil {
 		return forNow
+	}
+	if late {
+		return &sms.Error{Status: sms.Temporary, Code: 504, Err: last,
+			Message: ce.Message + "; the send's time ran out before the next carriers of its route were tried"}
 	}
 	later := map[string][]string{
 		OutcomeSkippedOpenCircuit: skipped[OutcomeSkippedOpenCircuit],

@@ -850,11 +850,35 @@ func TestNotPermittedLastReportsWhatARetryMayCure(t *testing.T) {
 		}
 		expectStrings(t, "Attempts", outcomes(se.Attempts), "one skipped-open-circuit", "two refused-not-permitted")
 	})
+	t.Run("when the time ran out before the next carrier", func(t *testing.T) {
+		ps := newPeers(t, "backup")
+		slow := route.Carrier{Carrier: refusesAtDeadline{}, Timeout: time.Minute}
+		r := newRouter(t, route.Config{Carriers: []route.Carrier{slow, {Carrier: ps[0].carrier(t)}},
+			Rules: []route.Rule{{Carriers: []string{"slow", "backup"}}}})
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		_, err := r.Send(ctx, message(appA, fromUS, toUS))
+		se, ce := refusal(t, err)
+		if ce.Status != sms.Temporary || ce.Code != 504 || !strings.Contains(ce.Message, "time ran out") {
+			t.Errorf("got %#v, want a Temporary failure (504) saying the time ran out", ce)
+		}
+		expectStrings(t, "Attempts", outcomes(se.Attempts), "slow refused-not-permitted")
+	})
 	t.Run("alone", func(t *testing.T) {
 		if _, ce := send(t, deny401, deny401, route.BreakerConfig{}, 0); ce.Status != sms.NotPermitted || ce.Code != 401 {
 			t.Errorf("got %#v, want the last carrier's NotPermitted refusal (401)", ce)
 		}
 	})
+}
+
+// refusesAtDeadline refuses for otpd's account once its send's time is up.
+type refusesAtDeadline struct{}
+
+func (refusesAtDeadline) Name() string { return "slow" }
+
+func (refusesAtDeadline) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) {
+	<-ctx.Done()
+	return sms.Receipt{}, &sms.Error{Status: sms.NotPermitted, Code: 403, Message: "the sender is not registered"}
 }
 
 func TestHalfOpenAllowsOneTrialAtATime(t *testing.T) {

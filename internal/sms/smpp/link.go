@@ -130,11 +130,12 @@ func (cl *call) finish(f frame, err error) {
 }
 
 // outcome returns nil if the SMSC accepted the submit_sm of part i of n,
-// else the refusal to report.
+// else the refusal to report. Only the caller of request may ask, once
+// request has returned: then cl.sent is final.
 func (cl *call) outcome(i, n int, timeout time.Duration) error {
 	switch {
 	case errors.Is(cl.err, errNoAnswer):
-		// Its write may still be under way: sent is not final.
+		// A write that outlasted the timeout may still have gone out.
 		return noAnswer(cl.err, i, n, fmt.Sprintf(" within %v", timeout))
 	case cl.err != nil && !cl.sent.Load():
 		return notSubmitted(cl.err, i-1, n) // the parts before it were accepted
