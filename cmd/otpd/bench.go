@@ -93,9 +93,9 @@ headers read to the answer handed to net/http. Where the percentiles
 above are well over these, the time went elsewhere: the connection, the
 kernel, the generator, a wait for a core, or, in open loop, a wait behind
 an earlier answer on the same connection. Against --target, other clients'
-requests count too. If /metrics cannot be read (a target whose /metrics is
-on --metrics-addr, say), the bench says so once and goes on without these
-figures.
+requests count too. A target whose /metrics is on its own --metrics-addr
+needs --metrics-url. If /metrics cannot be read, the bench says so once and
+goes on without these figures.
 
 --rounds N (at most 100; not with --purge-test) repeats each run N times,
 each round followed by its own ceiling run, then repeats the median round
@@ -136,6 +136,7 @@ from 256 goroutines at once, a random 32-byte MAC each, over 10,000 numbers):
 // benchOptions are the flags of otpd bench.
 type benchOptions struct {
 	target, accessKeyID, secretKey, region string
+	metricsURL                             string // with --target: otpd's /metrics, if not at the target's
 	start                                  bool
 	store                                  string
 	workload                               string
@@ -271,6 +272,7 @@ func runBench(args []string, out io.Writer) error {
 	var o benchOptions
 	fs := newFlagSet("bench", benchHelp)
 	fs.StringVar(&o.target, "target", "", "URL of a running otpd to drive, such as http://127.0.0.1:8080")
+	fs.StringVar(&o.metricsURL, "metrics-url", "", "with --target: otpd's /metrics when it is on --metrics-addr, such as http://127.0.0.1:9090/metrics (default: the target's)")
 	fs.StringVar(&o.accessKeyID, "access-key-id", os.Getenv("OTPD_ACCESS_KEY_ID"), "with --target: the access key ID to sign with (OTPD_ACCESS_KEY_ID)")
 	fs.StringVar(&o.secretKey, "secret-access-key", os.Getenv("OTPD_SECRET_ACCESS_KEY"), "with --target: the secret access key (OTPD_SECRET_ACCESS_KEY)")
 	fs.StringVar(&o.region, "region", env("OTPD_REGION", "us-east-1"), "with --target: the region otpd accepts (OTPD_REGION)")
@@ -308,6 +310,7 @@ func runBench(args []string, out io.Writer) error {
 		defer done()
 	} else {
 		b.baseURL = strings.TrimRight(o.target, "/")
+		b.metricsURL = o.metricsURL
 		b.signer = loadgen.NewSigner(o.accessKeyID, o.secretKey, o.region, "mobiletargeting")
 	}
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
@@ -389,6 +392,11 @@ func (o *benchOptions) check() error {
 		if o.store != "" {
 			errs = append(errs, errors.New("--store goes with --start only"))
 		}
+		if u, err := url.Parse(o.metricsURL); o.metricsURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			errs = append(errs, fmt.Errorf("--metrics-url %q: want a URL such as http://127.0.0.1:9090/metrics", o.metricsURL))
+		}
+	case o.metricsURL != "":
+		errs = append(errs, errors.New("--metrics-url goes with --target only"))
 	}
 	if o.store != "" {
 		if err := checkStoreURL(o.store); err != nil {
@@ -438,12 +446,14 @@ type bench struct {
 	opts    benchOptions
 	log     io.Writer
 	baseURL string
-	signer  *loadgen.Signer
-	client  *http.Client
-	store   storage.Store // with --start
-	dataDir string        // with --start: the in-process server's
-	appID   string
-	runs    atomic.Int64 // distinguishes ReferenceIds across runs
+	// metricsURL is otpd's /metrics: baseURL's, or --metrics-url.
+	metricsURL string
+	signer     *loadgen.Signer
+	client     *http.Client
+	store      storage.Store // with --start
+	dataDir    string        // with --start: the in-process server's
+	appID      string
+	runs       atomic.Int64 // distinguishes ReferenceIds across runs
 
 	preloaded *preloadReport // with --preload, once done
 	purge     *purgeGate     // with --purge-test: in front of the server's purge loop

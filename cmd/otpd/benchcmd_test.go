@@ -98,6 +98,21 @@ func TestParseRate(t *testing.T) {
 	}
 }
 
+func TestMetricsURLOption(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--start", "--metrics-url", "http://127.0.0.1:9090/metrics"}, "--metrics-url goes with --target only"},
+		{[]string{"--target", "http://127.0.0.1:8080", "--access-key-id", "K", "--secret-access-key", "S", "--metrics-url", "127.0.0.1:9090"},
+			`--metrics-url "127.0.0.1:9090": want a URL`},
+	} {
+		if err := runBench(c.args, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("otpd bench %s: error %v, want one saying %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+}
+
 func TestBenchStartMix(t *testing.T) {
 	rows := runBenchJSON(t, "--start", "--workload", "mix", "--duration", "1s", "--concurrency", "4")
 	if len(rows) != 1 {

@@ -137,7 +137,11 @@ func (b *bench) latencies(ctx context.Context) map[string]latencyCounts {
 // scrapeLatencies reads otpd's request latency histograms by operation
 // from its /metrics.
 func (b *bench) scrapeLatencies(ctx context.Context) (map[string]latencyCounts, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.baseURL+"/metrics", nil)
+	u := b.metricsURL
+	if u == "" {
+		u = b.baseURL + "/metrics"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}

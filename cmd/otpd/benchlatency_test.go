@@ -149,6 +149,11 @@ otpd_request_duration_seconds_count{operation="VerifyOTPMessage",shard="b"} 1
 	if v := got["VerifyOTPMessage"]; err != nil || !slices.Equal(v.bounds, want.bounds) || !slices.Equal(v.counts, want.counts) {
 		t.Fatalf("scrapeLatencies = %+v, %v; want VerifyOTPMessage %+v", got, err, want)
 	}
+	// A target whose /metrics is on its --metrics-addr: --metrics-url.
+	elsewhere := &bench{baseURL: "http://127.0.0.1:1", metricsURL: srv.URL + "/metrics", client: srv.Client(), log: &log}
+	if got, err := elsewhere.scrapeLatencies(context.Background()); err != nil || got["VerifyOTPMessage"].counts == nil {
+		t.Fatalf("scrapeLatencies at --metrics-url = %+v, %v; want VerifyOTPMessage's", got, err)
+	}
 
 	for name, c := range map[string]struct {
 		status int
