@@ -33,7 +33,7 @@ const webhookSecret = "0123456789abcdef0123456789abcdef-webhook"
 type smsGateway struct {
 	*httptest.Server
 	mu       sync.Mutex
-	mode     string // "accept", "fail" (503), "stall"
+	mode     string // "accept", "fail" (503), "deny" (403: otpd's account refused), "stall"
 	requests int
 	accepted []webhook.Payload
 }
@@ -57,6 +57,9 @@ func newGateway(t *testing.T, mode string) *smsGateway {
 			panic(http.ErrAbortHandler)
 		case "fail":
 			http.Error(w, `{"error":"upstream down"}`, http.StatusServiceUnavailable)
+			return
+		case "deny":
+			http.Error(w, `{"error":"this account is suspended"}`, http.StatusForbidden)
 			return
 		}
 		var p webhook.Payload
@@ -147,6 +150,22 @@ func TestFailoverThroughConfiguredCarriers(t *testing.T) {
 		if !verify(t, c, app, testDestination, "failover", code) {
 			t.Error("the code delivered by the fallback did not verify")
 		}
+	})
+
+	t.Run("first carrier refuses otpd's account, second accepts", func(t *testing.T) {
+		primary.set("deny")
+		res := send(t, c, app, sendParams("suspended"))
+		if res.DeliveryStatus != types.DeliveryStatusSuccessful {
+			t.Fatalf("send = %s %s, want SUCCESSFUL through the fallback", res.DeliveryStatus, aws.ToString(res.StatusMessage))
+		}
+		code := codeInBody.FindString(fallback.lastText(t))
+		if !verify(t, c, app, testDestination, "suspended", code) {
+			t.Error("the code delivered by the fallback did not verify")
+		}
+		if v := ts.metricValue(t, `otpd_carrier_attempts_total{carrier="primary",outcome="refused-not-permitted"}`); v != 1 {
+			t.Errorf("the primary's refusals of otpd's account counted %v, want 1", v)
+		}
+		primary.set("stall")
 	})
 
 	t.Run("all carriers down: a failure result and no new code", func(t *testing.T) {
