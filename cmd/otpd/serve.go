@@ -337,13 +337,20 @@ func runServe(args []string) error {
 	fs := newFlagSet("serve", "otpd serve [flags]\n\nServes the Pinpoint OTP API.")
 	serveFlags(fs, &cfg)
 	check := fs.Bool("check-config", false, "check the flags, the environment and --config's carriers (connecting to those that keep a connection), then exit; no data is touched")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	// Under JSON logs every line otpd writes is a record, the error that
+	// stops it too, even a flag that does not parse (--log-format set
+	// before it, or OTPD_LOG_FORMAT): then the usage is not printed.
+	usage := fs.Usage
+	fs.Usage = func() {
+		if cfg.LogFormat != "json" || fs.Output() != os.Stderr { // standard output: help was asked for
+			usage()
+		}
 	}
-	err := serveUntilStopped(cfg, fs, *check)
-	if err != nil && cfg.LogFormat == "json" {
-		// Under JSON logs every line otpd writes is a record, the error
-		// that stops it too.
+	err := parseFlags(fs, args)
+	if err == nil {
+		err = serveUntilStopped(cfg, fs, *check)
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) && cfg.LogFormat == "json" {
 		cfg.logger().Error("otpd stopped on an error", "err", err.Error())
 		return logged{err}
 	}

@@ -322,6 +322,7 @@ func TestFatalErrorsInJSONLogs(t *testing.T) {
 	}{
 		{"invalid configuration", []string{"--send-timeout", "-1s"}, "--send-timeout -1s"},
 		{"cannot listen", []string{"--addr", "127.0.0.1:99999"}, "invalid port"},
+		{"a flag that does not parse", []string{"--send-timeout", "10x"}, `invalid value "10x" for flag -send-timeout`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"serve", "--log-format", "json", "--data-dir", t.TempDir()}, tc.args...)
