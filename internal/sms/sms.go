@@ -107,6 +107,11 @@ type Error struct {
 	// connection broke after the message went out, its answer could not be
 	// read): it may still deliver it.
 	MayDeliver bool
+	// Credentials is set on a NotPermitted refusal of otpd's credentials
+	// themselves (its key, its token, its signature), which no request
+	// chooses: every send through the carrier fails the same way until
+	// its operator acts.
+	Credentials bool
 }
 
 // MayDeliver reports whether err, a carrier's failure to take a message,

@@ -528,7 +528,7 @@ func byStatus(code string, status int, detail string) *sms.Error {
 	}
 	switch {
 	case credentialCodes[code]:
-		return &sms.Error{Status: sms.NotPermitted, Code: status,
+		return &sms.Error{Status: sms.NotPermitted, Code: status, Credentials: true,
 			Message: service + " did not accept otpd's AWS credentials (" + code + "): check the access key, its secret and the carrier's Region" + detail}
 	case code == "ExpiredTokenException" || code == "ExpiredToken" || code == "RequestExpired":
 		return &sms.Error{Status: sms.Temporary, Code: status,

@@ -458,8 +458,8 @@ func TestSignatureScope(t *testing.T) {
 			m := testMessage()
 			_, err := send(t, c, m)
 			ce := checkRefusal(t, err, m)
-			if ce.Status != sms.NotPermitted || ce.Code != http.StatusForbidden {
-				t.Errorf("got Status %v Code %d, want %v %d: %v", ce.Status, ce.Code, sms.NotPermitted, http.StatusForbidden, err)
+			if ce.Status != sms.NotPermitted || ce.Code != http.StatusForbidden || !ce.Credentials {
+				t.Errorf("got Status %v Code %d Credentials %v, want %v %d, credentials refused: %v", ce.Status, ce.Code, ce.Credentials, sms.NotPermitted, http.StatusForbidden, err)
 			}
 			if !strings.Contains(ce.Message, "credentials") {
 				t.Errorf("Message %q does not say to check the credentials", ce.Message)

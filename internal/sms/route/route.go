@@ -46,7 +46,8 @@
 //
 // Each carrier has a circuit breaker. Failures consecutive temporary
 // failures (Temporary or Throttled refusals, unclassified errors, including
-// a send that ran out of time) open its circuit; while it is open, Send
+// a send that ran out of time, and refusals of otpd's credentials) open its
+// circuit; while it is open, Send
 // skips the carrier without calling it. Cooldown after it opened, the next
 // send may try the carrier once (half-open): if the carrier answers, with
 // an acceptance or with a Permanent, OptedOut or NotPermitted refusal, the
@@ -139,10 +140,10 @@ type Carrier struct {
 // BreakerConfig configures every carrier's circuit breaker.
 type BreakerConfig struct {
 	// Failures is how many consecutive temporary failures of a carrier
-	// open its circuit. Default 5. A NotPermitted refusal does not count:
-	// the carrier answered, and the refusal may be of the request's own
-	// sender, which a client chooses; counted, a few requests could shut
-	// a carrier out for every application.
+	// open its circuit. Default 5. A NotPermitted refusal counts only if
+	// it refuses otpd's credentials (sms.Error.Credentials): others may be
+	// of the request's own sender, which a client chooses; counted, a few
+	// requests could shut a carrier out for every application.
 	Failures int
 	// Cooldown is how long an open circuit keeps the carrier out before one
 	// trial send may try it again. Default 30 s.
@@ -465,7 +466,7 @@ type health int
 const (
 	unknown health = iota // the caller cancelled: nothing to learn
 	healthy               // the carrier answered
-	failing               // a temporary failure
+	failing               // a temporary failure, or otpd's credentials refused
 )
 
 // try hands m to c, the first of the left carriers that could still be
@@ -528,6 +529,9 @@ func classify(err error) (outcome string, h health, next bool) {
 	case sms.Throttled:
 		return OutcomeThrottled, failing, true
 	case sms.NotPermitted:
+		if ce.Credentials {
+			return OutcomeNotPermitted, failing, true // every send would be refused: let the circuit open
+		}
 		return OutcomeNotPermitted, healthy, true
 	case sms.OptedOut:
 		return OutcomeOptedOut, healthy, false

@@ -50,7 +50,8 @@ const (
 	reject400          // a permanent refusal
 	fail503            // a temporary failure
 	throttle429        // throttled
-	deny401            // otpd's credentials refused: not permitted
+	deny401            // otpd's credentials refused: not permitted, and counted by the circuit
+	deny403            // not permitted for otpd's account: its sender, say
 	stall              // no answer until the client gives up or the test ends
 )
 
@@ -176,6 +177,8 @@ func (p *peer) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "slow down", http.StatusTooManyRequests)
 	case deny401:
 		http.Error(w, "unknown API key", http.StatusUnauthorized)
+	case deny403:
+		http.Error(w, "this sender is not registered for the account", http.StatusForbidden)
 	case stall:
 		select {
 		case p.stalled <- pl.MessageID:
@@ -796,10 +799,11 @@ func TestCircuitBreaker(t *testing.T) {
 
 // A refusal for otpd's account fails over but leaves the circuit closed:
 // it may be of the request's own sender, which a client chooses, and a few
-// such requests must not shut the carrier out for everyone.
+// such requests must not shut the carrier out for everyone. A refusal of
+// otpd's credentials, which every send would meet, opens it.
 func TestNotPermittedLeavesTheCircuitClosed(t *testing.T) {
 	ps := newPeers(t, "picky", "backup")
-	ps[0].set(deny401)
+	ps[0].set(deny403)
 	obs := &recorder{}
 	r := newRouter(t, route.Config{
 		Carriers: carriers(t, ps...),
@@ -817,6 +821,13 @@ func TestNotPermittedLeavesTheCircuitClosed(t *testing.T) {
 	if d := deliver(t, r, message(appA, fromUS, toUS)); d.Carrier != "picky" {
 		t.Errorf("the carrier that refused for otpd's account is skipped (%q took the message): its circuit opened", d.Carrier)
 	}
+
+	ps[0].set(deny401)
+	for range 2 {
+		d := deliver(t, r, message(appA, fromUS, toUS))
+		expectStrings(t, "Attempts", outcomes(d.Attempts), "picky refused-not-permitted", "backup accepted")
+	}
+	expectStrings(t, "circuit changes after 2 refusals of otpd's credentials", obs.takeBreakers(), "picky open")
 }
 
 // When the last carrier refuses for otpd's account, but another failed or
@@ -844,7 +855,7 @@ func TestNotPermittedLastReportsWhatARetryMayCure(t *testing.T) {
 		expectStrings(t, "Attempts", outcomes(se.Attempts), "one temporary", "two refused-not-permitted")
 	})
 	t.Run("after a carrier skipped for its open circuit", func(t *testing.T) {
-		se, ce := send(t, fail503, deny401, route.BreakerConfig{Failures: 1, Cooldown: time.Hour}, 1) // the warm-up opens the first circuit
+		se, ce := send(t, fail503, deny403, route.BreakerConfig{Failures: 1, Cooldown: time.Hour}, 1) // the warm-up opens the first circuit
 		if ce.Status != sms.Temporary || !strings.Contains(ce.Message, "circuit of one is open") || !strings.Contains(ce.Message, "webhook endpoint refused otpd") {
 			t.Errorf("got %#v, want a Temporary failure naming the open circuit and the refusal", ce)
 		}

@@ -506,7 +506,8 @@ func answer(resp *http.Response, body []byte, text string) (sms.Receipt, error) 
 			Message: "Twilio answered with a redirect (" + status + "), which otpd does not follow: check the carrier's BaseURL"}, causeErr)
 	case code == http.StatusUnauthorized || code == http.StatusForbidden || notPermitted[e.Code]:
 		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.NotPermitted, Code: code,
-			Message: "Twilio refused the message for otpd's account (" + what + "); another carrier may take it"}, causeErr)
+			Credentials: code == http.StatusUnauthorized || e.Code == 20003,
+			Message:     "Twilio refused the message for otpd's account (" + what + "); another carrier may take it"}, causeErr)
 	case code >= 400 && code <= 499:
 		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Permanent, Code: code,
 			Message: "Twilio refused the message (" + what + ")"}, causeErr)

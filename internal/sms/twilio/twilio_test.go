@@ -521,6 +521,9 @@ func TestErrorMapping(t *testing.T) {
 			if ce.Status != tc.want || ce.Code != tc.status {
 				t.Errorf("got Status %v, Code %d (%q); want Status %v, Code %d", ce.Status, ce.Code, ce.Message, tc.want, tc.status)
 			}
+			if want := tc.status == http.StatusUnauthorized; ce.Credentials != want {
+				t.Errorf("Credentials = %v, want %v (set when Twilio refused otpd's credentials)", ce.Credentials, want)
+			}
 			for _, want := range tc.says {
 				if !strings.Contains(ce.Message, want) {
 					t.Errorf("Message = %q, want it to say %q", ce.Message, want)

@@ -48,7 +48,8 @@
 //     endpoint may still deliver the message.
 //   - 401 and 403: a refusal of otpd (sms.NotPermitted): the endpoint does
 //     not accept its secret or its account; the router tries the next
-//     carrier.
+//     carrier. A 401, a refused secret that every send would meet, has
+//     Credentials set and counts toward the carrier's circuit.
 //   - any other 4xx: a permanent refusal, such as an invalid number.
 //
 // A refusal's message, which reaches the application developer, holds the
@@ -330,7 +331,7 @@ func answer(resp *http.Response, text string) (sms.Receipt, error) {
 		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Temporary, Code: code,
 			Message: "the webhook endpoint answered with a redirect (" + status + "), which otpd does not follow: set the carrier's URL to the final address"}, cause)
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.NotPermitted, Code: code,
+		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.NotPermitted, Code: code, Credentials: code == http.StatusUnauthorized,
 			Message: "the webhook endpoint refused otpd (" + status + "): check the carrier's secret and what the endpoint allows" + detail}, cause)
 	case code >= 400 && code <= 499:
 		return sms.Receipt{}, sms.Refuse(&sms.Error{Status: sms.Permanent, Code: code,

@@ -448,6 +448,9 @@ func TestOutcomeOfEachStatus(t *testing.T) {
 			if ce.Status != tc.want || ce.Code != tc.code {
 				t.Errorf("HTTP %d: got Status %v, Code %d (%q); want Status %v, Code %d", tc.code, ce.Status, ce.Code, ce.Message, tc.want, tc.code)
 			}
+			if ce.Credentials != (tc.code == http.StatusUnauthorized) {
+				t.Errorf("HTTP %d: Credentials = %v, want it set for 401 alone (the endpoint refused otpd's secret)", tc.code, ce.Credentials)
+			}
 			if !strings.Contains(ce.Message, "HTTP "+strconv.Itoa(tc.code)) {
 				t.Errorf("HTTP %d: Message = %q, want it to name the status", tc.code, ce.Message)
 			}
