@@ -372,7 +372,11 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 			skipped[why] = append(skipped[why], c.name)
 			continue
 		}
-		receipt, a, next := r.try(ctx, c, m, trial, 1+r.couldTry(rl.carriers[i+1:], m.From))
+		left := 1 // the carriers that could be tried from here: only a carrier without a timeout of its own shares time
+		if c.timeout == 0 {
+			left += r.couldTry(rl.carriers[i+1:], m.From)
+		}
+		receipt, a, next := r.try(ctx, c, m, trial, left)
 		attempts = append(attempts, a)
 		if a.Err == nil {
 			return Delivery{Receipt: receipt, Carrier: c.name, Attempts: attempts}, nil
@@ -560,17 +564,8 @@ func (r *Router) couldTry(cs []*member, from string) int {
 func (c *member) available(now time.Time, cooldown time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.open && (c.trial || now.Before(c.openedAt.Add(cooldown))) {
-		return false
-	}
-	if c.rate > 0 {
-		tokens := c.tokens
-		if now.After(c.refilled) {
-			tokens = min(c.burst, tokens+now.Sub(c.refilled).Seconds()*c.rate)
-		}
-		return tokens >= 1
-	}
-	return true
+	skip, _ := c.check(now, cooldown)
+	return skip == ""
 }
 
 // acquire decides whether c may be tried now: it returns the outcome of a
@@ -579,6 +574,20 @@ func (c *member) available(now time.Time, cooldown time.Duration) bool {
 func (c *member) acquire(now time.Time, cooldown time.Duration) (skip string, trial bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if skip, trial = c.check(now, cooldown); skip != "" {
+		return skip, false
+	}
+	if c.rate > 0 {
+		c.tokens--
+	}
+	c.trial = c.trial || trial
+	return "", trial
+}
+
+// check returns why c must be skipped now, if it must, and otherwise
+// whether a send would be its circuit's trial. It refills c's token bucket
+// and takes nothing from it. c.mu must be held.
+func (c *member) check(now time.Time, cooldown time.Duration) (skip string, trial bool) {
 	if c.open {
 		if c.trial || now.Before(c.openedAt.Add(cooldown)) {
 			return OutcomeSkippedOpenCircuit, false
@@ -593,9 +602,7 @@ func (c *member) acquire(now time.Time, cooldown time.Duration) (skip string, tr
 		if c.tokens < 1 {
 			return OutcomeSkippedRateLimit, false
 		}
-		c.tokens--
 	}
-	c.trial = c.trial || trial
 	return "", trial
 }
 
