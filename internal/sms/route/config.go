@@ -71,6 +71,9 @@ func New(cfg Config) (*Router, error) {
 		switch {
 		case !validName.MatchString(m.name):
 			fail("%s: the carrier's name must be 1 to 64 letters, digits, '-', '_' or '.': rules name carriers by it", where)
+			if byName[m.name] == nil {
+				byName[m.name] = m // so that a rule naming it is not refused again for it
+			}
 		case byName[m.name] != nil:
 			fail("%s: another carrier has the name %q; give each carrier its own", where, m.name)
 		default:
@@ -203,7 +206,11 @@ func newRule(r Rule, byName map[string]*member, names []string) (rule, []string)
 		c := byName[n]
 		switch {
 		case c == nil:
-			problems = append(problems, fmt.Sprintf("Carriers: no carrier is named %q (there are %s)", n, strings.Join(quoteAll(names), ", ")))
+			there := "none has a valid name"
+			if len(names) > 0 {
+				there = "there are " + strings.Join(quoteAll(names), ", ")
+			}
+			problems = append(problems, fmt.Sprintf("Carriers: no carrier is named %q (%s)", n, there))
 		case slices.Contains(rl.carriers, c):
 			problems = append(problems, fmt.Sprintf("Carriers lists %q twice", n))
 		default:

@@ -1209,6 +1209,20 @@ func TestNewRefuses(t *testing.T) {
 	}
 }
 
+// A carrier whose name is refused is refused once: the rules that name it
+// are not refused again for it.
+func TestBadCarrierNameIsReportedOnce(t *testing.T) {
+	_, err := route.New(route.Config{
+		Carriers: []route.Carrier{{Carrier: &fixed{name: "bad name"}}},
+		Rules:    []route.Rule{{Carriers: []string{"bad name", "other"}}},
+	})
+	if err == nil || !strings.Contains(err.Error(), "Carriers[0] (bad name): the carrier's name must be") ||
+		strings.Contains(err.Error(), `no carrier is named "bad name"`) ||
+		!strings.Contains(err.Error(), `no carrier is named "other" (none has a valid name)`) {
+		t.Errorf("New error:\n%v\nwant the name refused once, and only the unknown carrier other refused in the rule", err)
+	}
+}
+
 func TestRouterIsACarrier(t *testing.T) {
 	ps := newPeers(t, "only")
 	r := newRouter(t, route.Config{Carriers: carriers(t, ps...), Rules: []route.Rule{{Carriers: []string{"only"}}}})
