@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -310,9 +311,9 @@ func runBench(args []string, out io.Writer) error {
 		defer done()
 	} else {
 		b.baseURL = strings.TrimRight(o.target, "/")
-		b.metricsURL = o.metricsURL
 		b.signer = loadgen.NewSigner(o.accessKeyID, o.secretKey, o.region, "mobiletargeting")
 	}
+	b.metricsURL = cmp.Or(o.metricsURL, b.baseURL+"/metrics")
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
 	defer b.client.CloseIdleConnections()
 	if b.appID, err = b.createApp(ctx); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"math"
 	"runtime"
 	"strings"
 	"testing"
@@ -58,8 +57,9 @@ func TestBenchStartMachine(t *testing.T) {
 			t.Fatalf("%s: no machine figures", name)
 		}
 		// Generator and server kept at least one CPU of those here busy
-		// for some of the second.
-		if sum := m.Busy + m.Idle + m.Steal; math.Abs(sum-100) > 0.01 || m.Busy <= 0 || math.Abs(m.User+m.System-m.Busy) > 0.01 || m.IOWait > m.Idle {
+		// for some of the second. (How the shares add up is
+		// TestMachineDelta's.)
+		if m.Busy <= 0 || m.IOWait > m.Idle {
 			t.Errorf("%s: %+v", name, *m)
 		}
 	}

@@ -137,11 +137,7 @@ func (b *bench) latencies(ctx context.Context) map[string]latencyCounts {
 // scrapeLatencies reads otpd's request latency histograms by operation
 // from its /metrics.
 func (b *bench) scrapeLatencies(ctx context.Context) (map[string]latencyCounts, error) {
-	u := b.metricsURL
-	if u == "" {
-		u = b.baseURL + "/metrics"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.metricsURL, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -143,7 +143,7 @@ otpd_request_duration_seconds_count{operation="VerifyOTPMessage",shard="b"} 1
 	}))
 	defer srv.Close()
 	var log bytes.Buffer
-	b := &bench{baseURL: srv.URL, client: srv.Client(), log: &log}
+	b := &bench{baseURL: srv.URL, metricsURL: srv.URL + "/metrics", client: srv.Client(), log: &log}
 	got, err := b.scrapeLatencies(context.Background())
 	want := latencyCounts{[]time.Duration{time.Millisecond, 5 * time.Millisecond}, []int64{4, 1, 1}}
 	if v := got["VerifyOTPMessage"]; err != nil || !slices.Equal(v.bounds, want.bounds) || !slices.Equal(v.counts, want.counts) {

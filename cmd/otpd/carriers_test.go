@@ -309,6 +309,19 @@ func TestCheckConfig(t *testing.T) {
 	if err := check(awsOnly); err == nil || !strings.Contains(err.Error(), "aws-sms: no AWS credentials") {
 		t.Errorf("--check-config with an AWS carrier and no credentials: %v, want an error naming the carrier", err)
 	}
+	// otpd serve starts all the same, and says so in its log.
+	awsPath := filepath.Join(t.TempDir(), "aws.yaml")
+	if err := os.WriteFile(awsPath, []byte(awsOnly), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	startServerLogging(t, func(c *config) { c.CarrierConfig = awsPath }, slog.New(slog.NewTextHandler(&logs, nil)))
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.tail(1<<20), "a carrier cannot send"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("otpd serve with an AWS carrier and no credentials logged no warning:\n%s", logs.tail(4000))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAOTPDTEST00000001")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
 	if err := check(awsOnly); err != nil {

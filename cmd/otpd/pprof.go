@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,10 +18,6 @@ import (
 // command line is not served (pprof's /cmdline): --store may carry a
 // password. Blocking and mutex contention are sampled until stop is called.
 func startProfiles(addr string, log *slog.Logger) (stop func(), err error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, err
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", func(w http.ResponseWriter, r *http.Request) {
@@ -32,24 +27,22 @@ func startProfiles(addr string, log *slog.Logger) (stop func(), err error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// No read or write timeout: a CPU profile or a trace takes as long as
+	// it is asked to.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: serverLog(log)}
+	stopServing, bound, err := listenAside(addr, srv, log, "the profile server")
+	if err != nil {
+		return nil, err
+	}
 	runtime.SetBlockProfileRate(10000) // one event per 10 µs of blocking
 	runtime.SetMutexProfileFraction(100)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Warn("the profile server stopped", "err", err)
-		}
-	}()
-	log.Info("serving Go profiles", "addr", ln.Addr().String(), "path", "/debug/pprof/")
+	log.Info("serving Go profiles", "addr", bound, "path", "/debug/pprof/")
 	if host, _, _ := net.SplitHostPort(addr); !sms.IsLoopbackHost(host) {
 		log.Warn("the profile server listens beyond loopback, without authentication: whoever reaches it can read otpd's memory and stack traces; bind --pprof-addr to 127.0.0.1 and reach it through SSH or kubectl port-forward",
-			"addr", ln.Addr().String())
+			"addr", bound)
 	}
 	return func() {
-		srv.Close()
-		<-done
+		stopServing()
 		runtime.SetBlockProfileRate(0)
 		runtime.SetMutexProfileFraction(0)
 	}, nil

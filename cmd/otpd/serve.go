@@ -133,10 +133,14 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 			return nil, err
 		}
 		// A carrier that could not send now (no AWS credentials) does not
-		// stop otpd: its route fails over from it, as from one that is down.
-		for _, err := range cs.check(ctx) {
-			log.Warn("a carrier cannot send: sends through it fail over to the next carrier of their route", "err", err)
-		}
+		// stop otpd: its route fails over from it, as from one that is
+		// down. So the check, up to carrierCheckTimeout for an instance
+		// role, does not hold up the start either.
+		go func() {
+			for _, err := range cs.check(ctx) {
+				log.Warn("a carrier cannot send: sends through it fail over to the next carrier of their route", "err", err)
+			}
+		}()
 		carrier, listing, callback = cs.router, nil, cs.callbacks
 	}
 	svc, err := otp.NewService(otp.Config{
@@ -181,14 +185,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 // lets requests in flight finish (up to the shutdown timeout) and closes the
 // store.
 func (s *server) serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          serverLog(s.log),
-	}
+	srv := newHTTPServer(s.handler, s.log)
 	// The side listeners first: if one cannot start, nothing else has.
 	stopProfiles, stopOperations := func() {}, func() {}
 	if s.cfg.PprofAddr != "" {
@@ -199,13 +196,14 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 		}
 		stopProfiles = stop
 	}
-	defer func() { stopProfiles() }()
+	defer stopProfiles()
 	if s.cfg.MetricsAddr != "" {
-		stop, err := startOperations(s.cfg.MetricsAddr, s.operations, s.log)
+		stop, bound, err := listenAside(s.cfg.MetricsAddr, newHTTPServer(s.operations, s.log), s.log, "the metrics listener")
 		if err != nil {
 			s.close()
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
+		s.log.Info("serving /metrics, /healthz and /readyz on their own address", "addr", bound)
 		stopOperations = stop
 	}
 	var wg sync.WaitGroup
@@ -241,7 +239,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 			err = nil
 		}
 	}
-	stopOperations()
+	stopOperations() // again after a signal: closing a closed listener does nothing
 	stopPurge()
 	wg.Wait()
 	if cerr := s.close(); cerr != nil && err == nil {
