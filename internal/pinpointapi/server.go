@@ -89,9 +89,10 @@ const DefaultMaxBodyBytes = 1 << 20
 
 type server struct {
 	Config
-	// notReady is why the last /readyz answered 503, nil if it answered
-	// 200: a probe's failure is logged when its reason changes, not at
-	// every probe. The API's and the operations' listeners share it.
+	// notReady is why the last /readyz answered 503 (see withoutDigits),
+	// nil if it answered 200: a probe's failure is logged when its reason
+	// changes, not at every probe. The API's and the operations'
+	// listeners share it.
 	notReady *atomic.Pointer[string]
 }
 
@@ -267,6 +268,28 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Write([]byte(`{"Status":"ok"}` + "\n"))
 }
 
+// withoutDigits is a probe's error text with each run of digits replaced
+// by one '#': the reason the log compares from one probe to the next. A
+// store's errors name addresses, and a new connection's local port would
+// otherwise make every probe's failure a new reason ("read tcp
+// 127.0.0.1:40112->127.0.0.1:5432: connection reset by peer").
+func withoutDigits(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	inRun := false
+	for _, r := range s {
+		digit := '0' <= r && r <= '9'
+		switch {
+		case !digit:
+			b.WriteRune(r)
+		case !inRun:
+			b.WriteByte('#')
+		}
+		inRun = digit
+	}
+	return b.String()
+}
+
 // NotReady is an error of Config.Ready whose Reason /readyz may show.
 type NotReady struct{ Reason string }
 
@@ -277,18 +300,18 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {
-			msg := err.Error()
-			if last := s.notReady.Swap(&msg); last == nil || *last != msg {
+			reason := withoutDigits(err.Error())
+			if last := s.notReady.Swap(&reason); last == nil || *last != reason {
 				stateOf(r).err = err // logged; the same reason again is only counted
 			}
-			reason := "the store does not answer, or refuses writes (the log says which)"
+			shown := "the store does not answer, or refuses writes (the log says which)"
 			var notReady *NotReady
 			if errors.As(err, &notReady) {
-				reason = notReady.Reason
+				shown = notReady.Reason
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusServiceUnavailable)
-			json.NewEncoder(w).Encode(struct{ Status, Message string }{"not ready", reason})
+			json.NewEncoder(w).Encode(struct{ Status, Message string }{"not ready", shown})
 			return
 		}
 		if s.notReady.Swap(nil) != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -215,7 +216,12 @@ func TestRefusedSignatureLogsTheClaimedKey(t *testing.T) {
 func TestReadyzLogsChangesOnly(t *testing.T) {
 	storeDown := errors.New("the store does not answer: connection refused")
 	keyReplaced := &NotReady{Reason: "the store took another code hashing key"}
-	script := []error{storeDown, storeDown, storeDown, nil, nil, keyReplaced, keyReplaced}
+	// The same reason through a new connection each time: only the local
+	// port differs.
+	reset := func(port int) error {
+		return fmt.Errorf("read tcp 127.0.0.1:%d->127.0.0.1:5432: read: connection reset by peer", port)
+	}
+	script := []error{storeDown, storeDown, storeDown, nil, nil, keyReplaced, keyReplaced, reset(40112), reset(40113), reset(9)}
 	var (
 		logs bytes.Buffer
 		next int
@@ -242,6 +248,7 @@ func TestReadyzLogsChangesOnly(t *testing.T) {
 		"ERROR request " + storeDown.Error(),
 		"INFO ready again: /readyz answers 200 ",
 		"ERROR request " + keyReplaced.Error(),
+		"ERROR request " + reset(40112).Error(),
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
