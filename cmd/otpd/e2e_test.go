@@ -826,6 +826,16 @@ func TestHealthAndMetrics(t *testing.T) {
 	if v := ts.metricValue(t, `otpd_store_call_duration_seconds_count{method="VerifyCode"}`); v != 1 {
 		t.Errorf("VerifyCode calls of the store timed = %v, want 1", v)
 	}
+	// The background purge, whose first round runs at start, is timed too.
+	for deadline := time.Now().Add(5 * time.Second); ts.metricValue(t, `otpd_store_call_duration_seconds_count{method="Purge"}`) < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("no Purge call of the store timed 5 s after the start")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if v := ts.metricValue(t, `otpd_store_call_failures_total{method="Purge"}`); v != 0 {
+		t.Errorf("Purge calls of the store failed = %v, want 0", v)
+	}
 	// The embedded store's writer: the application, the send and the
 	// verification were written, committed and flushed.
 	writes, commits := ts.metricValue(t, "otpd_store_writes_total"), ts.metricValue(t, "otpd_store_commits_total")

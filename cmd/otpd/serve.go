@@ -304,13 +304,14 @@ func (s *server) purgeLoop(ctx context.Context) {
 		for {
 			start := time.Now()
 			n, err := s.store.Purge(ctx, s.now(), r)
+			stopping := ctx.Err() != nil
+			s.metrics.Purged(n, time.Since(start), err != nil && !stopping)
 			if err != nil {
-				if ctx.Err() == nil {
+				if !stopping {
 					s.log.Warn("purge failed; will try again", "err", err)
 				}
 				break
 			}
-			s.metrics.Purged(n)
 			if n < purgeBatch {
 				break
 			}

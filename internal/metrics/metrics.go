@@ -83,7 +83,7 @@ func New() *Metrics {
 	}, []string{"carrier", "status", "country"})
 	m.storeTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "otpd_store_call_duration_seconds",
-		Help:    "Calls to the store (embedded, PostgreSQL or Redis) by method: the store's share of the requests' time.",
+		Help:    "Calls to the store (embedded, PostgreSQL or Redis) by method: the store's share of the requests' time, and the background purge's (Purge).",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	}, []string{"method"})
 	m.storeFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -102,7 +102,7 @@ func New() *Metrics {
 	for _, o := range storage.Outcomes() {
 		m.verifications.WithLabelValues(string(o))
 	}
-	for _, method := range otp.StoreMethods() {
+	for _, method := range append(otp.StoreMethods(), purgeMethod) {
 		m.storeFailures.WithLabelValues(method)
 	}
 	return m
@@ -221,8 +221,16 @@ func (m *Metrics) StoreCall(method string, elapsed time.Duration, failed bool) {
 	}
 }
 
-// Purged counts records deleted by the background purge.
-func (m *Metrics) Purged(n int) { m.purged.Add(float64(n)) }
+// purgeMethod is the method label of the background purge's store calls.
+const purgeMethod = "Purge"
+
+// Purged counts the records that one call of the store's Purge deleted, and
+// times the call as a store call (see StoreCall). A call that failed may
+// have deleted some first.
+func (m *Metrics) Purged(n int, elapsed time.Duration, failed bool) {
+	m.purged.Add(float64(n))
+	m.StoreCall(purgeMethod, elapsed, failed)
+}
 
 // WriterStats is what the embedded store's writer has done since it opened;
 // see sqlite.Stats, whose fields these are. FlushesWithin has one element

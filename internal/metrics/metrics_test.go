@@ -167,7 +167,8 @@ func TestBuildInfo(t *testing.T) {
 }
 
 // The store's calls are timed by method, and their failures counted, every
-// method the service calls showing from the start.
+// method the service calls, and the background purge's, showing from the
+// start.
 func TestStoreCalls(t *testing.T) {
 	m := New()
 	m.StoreCall("VerifyCode", 2*time.Millisecond, false)
@@ -176,7 +177,7 @@ func TestStoreCalls(t *testing.T) {
 	for _, metric := range family(t, m, "otpd_store_call_failures_total").GetMetric() {
 		failures[metric.GetLabel()[0].GetValue()] = metric.GetCounter().GetValue()
 	}
-	for _, method := range otp.StoreMethods() {
+	for _, method := range append(otp.StoreMethods(), "Purge") {
 		want := 0.0
 		if method == "VerifyCode" {
 			want = 1
@@ -189,6 +190,26 @@ func TestStoreCalls(t *testing.T) {
 	if len(h) != 1 || h[0].GetLabel()[0].GetValue() != "VerifyCode" || h[0].GetHistogram().GetSampleCount() != 2 ||
 		h[0].GetHistogram().GetSampleSum() != 3.002 {
 		t.Errorf("otpd_store_call_duration_seconds = %v, want VerifyCode's two calls, 3.002 s in all", h)
+	}
+}
+
+// The background purge counts what it deleted, even in a call that then
+// failed, and is timed as a store call.
+func TestPurged(t *testing.T) {
+	m := New()
+	m.Purged(250, 4*time.Millisecond, false)
+	m.Purged(7, time.Second, true)
+	if n := family(t, m, "otpd_purged_records_total").GetMetric()[0].GetCounter().GetValue(); n != 257 {
+		t.Errorf("otpd_purged_records_total = %v, want 257", n)
+	}
+	for _, metric := range family(t, m, "otpd_store_call_failures_total").GetMetric() {
+		if metric.GetLabel()[0].GetValue() == "Purge" && metric.GetCounter().GetValue() != 1 {
+			t.Errorf("otpd_store_call_failures_total{method=\"Purge\"} = %v, want 1", metric.GetCounter().GetValue())
+		}
+	}
+	h := family(t, m, "otpd_store_call_duration_seconds").GetMetric()
+	if len(h) != 1 || h[0].GetLabel()[0].GetValue() != "Purge" || h[0].GetHistogram().GetSampleCount() != 2 {
+		t.Errorf("otpd_store_call_duration_seconds = %v, want Purge's two calls", h)
 	}
 }
 
