@@ -249,8 +249,9 @@ const keyRecheck = 10 * time.Second
 // keyWatch reads the store's key check again while the server runs. A
 // check replaced under it (otpd adopt-hmac-key while servers run) leaves
 // this server hashing with the previous key: it then reports itself not
-// ready, so that a load balancer stops sending it requests, until the
-// store's check is its own again.
+// ready, so that a load balancer stops sending it requests, and refuses
+// the sends and verifications still sent to it (see otp.Config.KeyReplaced),
+// until the store's check is its own again.
 type keyWatch struct {
 	st    storage.Store
 	check string
@@ -293,16 +294,20 @@ func (w *keyWatch) recheck(ctx context.Context) {
 	switch stale := held != w.check; {
 	case stale && !w.stale.Swap(true):
 		w.log.Error("the store now takes another code hashing key (otpd adopt-hmac-key?): this server hashes with the previous one "+
-			"and reports itself not ready; restart it with the store's key", "check", keyCheckPrefix(w.check), "store_check", keyCheckPrefix(held))
+			"and reports itself not ready, refusing sends and verifications; restart it with the store's key", "check", keyCheckPrefix(w.check), "store_check", keyCheckPrefix(held))
 	case !stale && w.stale.Swap(false):
 		w.log.Info("the store takes this server's code hashing key again; ready", "check", keyCheckPrefix(w.check))
 	}
 }
 
+// replaced reports whether the store takes another key than this server's,
+// as of the last recheck.
+func (w *keyWatch) replaced() bool { return w.stale.Load() }
+
 // ready is /readyz's question: not while the store's key is another, else
 // whether the store answers.
 func (w *keyWatch) ready(ctx context.Context) error {
-	if w.stale.Load() {
+	if w.replaced() {
 		return &pinpointapi.NotReady{Reason: "the store takes another code hashing key than this server's; restart this server with the store's key"}
 	}
 	return w.st.Ping(ctx)

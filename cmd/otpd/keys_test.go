@@ -14,6 +14,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
+	"github.com/aws/aws-sdk-go-v2/service/pinpoint/types"
 )
 
 func TestSecretFileCreatedOnceUnderConcurrentStarts(t *testing.T) {
@@ -271,8 +275,10 @@ func TestStoreWithAppsButNoKeyCheckWarns(t *testing.T) {
 }
 
 // TestReplacedKeyMakesARunningServerUnready checks that a server whose
-// store takes another key while it runs reports itself not ready, and ready
-// again once the store takes its key back.
+// store takes another key while it runs reports itself not ready and
+// refuses sends and verifications (a right code is neither consumed nor
+// counted as a wrong guess), and is ready again once the store takes its
+// key back.
 func TestReplacedKeyMakesARunningServerUnready(t *testing.T) {
 	t.Setenv("OTPD_HMAC_KEY", "")
 	t.Setenv("OTPD_HMAC_KEY_FILE", "")
@@ -291,6 +297,12 @@ func TestReplacedKeyMakesARunningServerUnready(t *testing.T) {
 	if status, body := readyz(); status != http.StatusOK {
 		t.Fatalf("/readyz at start: %d %s", status, body)
 	}
+	c := ts.client(t)
+	app := createApp(t, c, "stale")
+	params := sendParams("before")
+	params.AllowedAttempts = aws.Int32(1) // a wrong guess would use it up
+	send(t, c, app, params)
+	code := ts.lastCode(t, testDestination)
 	t.Setenv("OTPD_HMAC_KEY", strings.Repeat("d4", 32))
 	if err := runAdoptHMACKey([]string{"--data-dir", ts.DataDir}); err != nil {
 		t.Fatal(err)
@@ -298,6 +310,15 @@ func TestReplacedKeyMakesARunningServerUnready(t *testing.T) {
 	if status, body := readyz(); status != http.StatusServiceUnavailable || !strings.Contains(body, "another code hashing key") {
 		t.Errorf("/readyz once the store takes another key: %d %s, want 503 saying so", status, body)
 	}
+	_, err := c.VerifyOTPMessage(t.Context(), &pinpoint.VerifyOTPMessageInput{
+		ApplicationId: aws.String(app),
+		VerifyOTPMessageRequestParameters: &types.VerifyOTPMessageRequestParameters{
+			DestinationIdentity: aws.String(testDestination), ReferenceId: aws.String("before"), Otp: aws.String(code),
+		},
+	})
+	wantAPIError(t, err, "InternalServerErrorException", "key its store no longer takes")
+	_, err = c.SendOTPMessage(t.Context(), &pinpoint.SendOTPMessageInput{ApplicationId: aws.String(app), SendOTPMessageRequestParameters: sendParams("during")})
+	wantAPIError(t, err, "InternalServerErrorException", "key its store no longer takes")
 	// A store that loses its check meanwhile does not get the stale
 	// server's key back; a server with the store's key records it again.
 	forgetKeyCheck := func() {
@@ -324,6 +345,9 @@ func TestReplacedKeyMakesARunningServerUnready(t *testing.T) {
 	}
 	if status, body := readyz(); status != http.StatusOK {
 		t.Errorf("/readyz once the store takes the server's key back: %d %s, want 200", status, body)
+	}
+	if !verify(t, c, app, testDestination, "before", code) {
+		t.Error("the code sent before the key was replaced does not verify once it is back: the stale server spent its one attempt")
 	}
 	forgetKeyCheck()
 	if status, body := readyz(); status != http.StatusOK {

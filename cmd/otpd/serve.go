@@ -147,6 +147,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		Store:         st,
 		Carrier:       carrier,
 		MACKey:        macKey,
+		KeyReplaced:   keys.replaced,
 		FailureBudget: storage.FailureBudget{Limit: cfg.FailureLimit, Window: cfg.FailureWindow},
 		SendTimeout:   cfg.SendTimeout,
 		AppCacheTTL:   appCacheTTL(cfg.AppCacheTTL),

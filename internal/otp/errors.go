@@ -51,6 +51,11 @@ func (e *LockedOutError) Error() string {
 		e.Destination, e.Limit, e.Window, e.Until.UTC().Format(time.RFC3339))
 }
 
+// ErrKeyReplaced reports that the store takes another code hashing key than
+// the Service's (see Config.KeyReplaced): it can neither send nor verify
+// codes until it is restarted with the store's key.
+var ErrKeyReplaced = errors.New("the store takes another code hashing key than this server's; restart this server with the store's key")
+
 // ErrSendInProgress reports that a request with the same invocation ID and
 // parameters is still being processed; the client should retry later.
 var ErrSendInProgress = errors.New("A SendOTPMessage request with the same amz-sdk-invocation-id and parameters is still being processed; retry shortly.")

@@ -43,6 +43,13 @@ type Config struct {
 	// MACKey is the server secret codes are hashed with; at least 32 bytes.
 	// It must be the same on every instance that shares a store.
 	MACKey []byte
+	// KeyReplaced, if set, reports whether the store has taken another
+	// code hashing key than MACKey since the Service started (otpd
+	// adopt-hmac-key while it ran). While it does, Send and Verify fail
+	// with ErrKeyReplaced before they touch the store: a code hashed with
+	// MACKey would verify on no server with the store's key, and every
+	// right code verified here would count as a wrong guess.
+	KeyReplaced func() bool
 	// FailureBudget bounds wrong guesses per (application, destination)
 	// across codes. Zero means 10 per hour.
 	FailureBudget storage.FailureBudget
@@ -120,6 +127,7 @@ type Service struct {
 	store       storage.Store
 	carrier     sms.Carrier
 	macKey      *keyedmac.Key
+	keyReplaced func() bool
 	budget      storage.FailureBudget
 	sendTimeout time.Duration
 	retryWindow time.Duration
@@ -145,6 +153,7 @@ func NewService(cfg Config) (*Service, error) {
 		store:       cfg.Store,
 		carrier:     cfg.Carrier,
 		macKey:      keyedmac.New(cfg.MACKey),
+		keyReplaced: cfg.KeyReplaced,
 		budget:      cfg.FailureBudget,
 		sendTimeout: cfg.SendTimeout,
 		retryWindow: cfg.RetryWindow,
@@ -184,6 +193,9 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if s.rand == nil {
 		s.rand = cryptoRand
+	}
+	if s.keyReplaced == nil {
+		s.keyReplaced = func() bool { return false }
 	}
 	return s, nil
 }

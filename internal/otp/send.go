@@ -267,6 +267,9 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error)
 	if err != nil {
 		return SendResult{}, err
 	}
+	if s.keyReplaced() {
+		return SendResult{}, ErrKeyReplaced
+	}
 	app, err := s.cachedApp(ctx, p.AppID)
 	if err != nil {
 		return SendResult{}, err

@@ -27,6 +27,9 @@ func (s *Service) Verify(ctx context.Context, req VerifyRequest) (bool, storage.
 	if err := checkVerifyRequest(req); err != nil {
 		return false, "", err
 	}
+	if s.keyReplaced() {
+		return false, "", ErrKeyReplaced
+	}
 	app, err := s.cachedApp(ctx, req.AppID)
 	if err != nil {
 		return false, "", err

@@ -92,6 +92,9 @@ func (s *server) translate(r *http.Request, err error) (status int, code, messag
 		return http.StatusTooManyRequests, "TooManyRequestsException", lockedOut.Error()
 	case errors.Is(err, otp.ErrSendInProgress):
 		return http.StatusTooManyRequests, "TooManyRequestsException", otp.ErrSendInProgress.Error()
+	case errors.Is(err, otp.ErrKeyReplaced):
+		return http.StatusInternalServerError, "InternalServerErrorException",
+			"This otpd server hashes codes with a key its store no longer takes: it cannot send or verify codes until it is restarted. Retry, through another server if there is one."
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusInternalServerError, "InternalServerErrorException",
 			"The request did not finish in time; the store may be unavailable. Retry later."
