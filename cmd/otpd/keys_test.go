@@ -317,8 +317,12 @@ func TestReplacedKeyMakesARunningServerUnready(t *testing.T) {
 		},
 	})
 	wantAPIError(t, err, "InternalServerErrorException", "key its store no longer takes")
+	texted := len(ts.outbox(t, testDestination))
 	_, err = c.SendOTPMessage(t.Context(), &pinpoint.SendOTPMessageInput{ApplicationId: aws.String(app), SendOTPMessageRequestParameters: sendParams("during")})
 	wantAPIError(t, err, "InternalServerErrorException", "key its store no longer takes")
+	if n := len(ts.outbox(t, testDestination)); n != texted {
+		t.Errorf("the refused send texted a code: %d messages in the outbox, %d before", n, texted)
+	}
 	// A store that loses its check meanwhile does not get the stale
 	// server's key back; a server with the store's key records it again.
 	forgetKeyCheck := func() {

@@ -16,6 +16,7 @@ import (
 	"maps"
 	"net/http"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -89,7 +90,7 @@ const DefaultMaxBodyBytes = 1 << 20
 
 type server struct {
 	Config
-	// notReady is why the last /readyz answered 503 (see withoutDigits),
+	// notReady is why the last /readyz answered 503 (see probeReason),
 	// nil if it answered 200: a probe's failure is logged when its reason
 	// changes, not at every probe. The API's and the operations'
 	// listeners share it.
@@ -268,27 +269,18 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Write([]byte(`{"Status":"ok"}` + "\n"))
 }
 
-// withoutDigits is a probe's error text with each run of digits replaced
-// by one '#': the reason the log compares from one probe to the next. A
-// store's errors name addresses, and a new connection's local port would
-// otherwise make every probe's failure a new reason ("read tcp
-// 127.0.0.1:40112->127.0.0.1:5432: connection reset by peer").
-func withoutDigits(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	inRun := false
-	for _, r := range s {
-		digit := '0' <= r && r <= '9'
-		switch {
-		case !digit:
-			b.WriteRune(r)
-		case !inRun:
-			b.WriteByte('#')
-		}
-		inRun = digit
-	}
-	return b.String()
+// probeReason is a failing probe's error text as the log compares it from
+// one probe to the next: with a connection's local port masked, which is
+// new at every connection ("read tcp 127.0.0.1:40112->127.0.0.1:5432:
+// connection reset by peer"). Every other part, another host or port of
+// the store included, is a new reason.
+func probeReason(err error) string {
+	return localPort.ReplaceAllString(err.Error(), ":#->")
 }
+
+// localPort matches the local port of a connection's "local->remote"
+// addresses in a net.OpError's text.
+var localPort = regexp.MustCompile(`:[0-9]+->`)
 
 // NotReady is an error of Config.Ready whose Reason /readyz may show.
 type NotReady struct{ Reason string }
@@ -300,7 +292,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {
-			reason := withoutDigits(err.Error())
+			reason := probeReason(err)
 			if last := s.notReady.Swap(&reason); last == nil || *last != reason {
 				stateOf(r).err = err // logged; the same reason again is only counted
 			}

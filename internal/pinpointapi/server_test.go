@@ -217,11 +217,12 @@ func TestReadyzLogsChangesOnly(t *testing.T) {
 	storeDown := errors.New("the store does not answer: connection refused")
 	keyReplaced := &NotReady{Reason: "the store took another code hashing key"}
 	// The same reason through a new connection each time: only the local
-	// port differs.
-	reset := func(port int) error {
-		return fmt.Errorf("read tcp 127.0.0.1:%d->127.0.0.1:5432: read: connection reset by peer", port)
+	// port differs. Another host of the store is another reason.
+	reset := func(port int, host string) error {
+		return fmt.Errorf("read tcp 127.0.0.1:%d->%s:5432: read: connection reset by peer", port, host)
 	}
-	script := []error{storeDown, storeDown, storeDown, nil, nil, keyReplaced, keyReplaced, reset(40112), reset(40113), reset(9)}
+	script := []error{storeDown, storeDown, storeDown, nil, nil, keyReplaced, keyReplaced,
+		reset(40112, "10.0.0.1"), reset(40113, "10.0.0.1"), reset(9, "10.0.0.1"), reset(40114, "10.0.0.2")}
 	var (
 		logs bytes.Buffer
 		next int
@@ -248,7 +249,8 @@ func TestReadyzLogsChangesOnly(t *testing.T) {
 		"ERROR request " + storeDown.Error(),
 		"INFO ready again: /readyz answers 200 ",
 		"ERROR request " + keyReplaced.Error(),
-		"ERROR request " + reset(40112).Error(),
+		"ERROR request " + reset(40112, "10.0.0.1").Error(),
+		"ERROR request " + reset(40114, "10.0.0.2").Error(),
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
