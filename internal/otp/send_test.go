@@ -511,3 +511,50 @@ func TestStoreCallsAreObserved(t *testing.T) {
 		t.Errorf("store calls observed: %q, want %q", got, want)
 	}
 }
+
+// While the store takes another code hashing key, the Service refuses to
+// send or verify before it touches the carrier or the store: a right code
+// is neither consumed nor counted as a wrong guess, and answers once the
+// key is the store's again.
+func TestKeyReplacedRefusesSendAndVerify(t *testing.T) {
+	var replaced atomic.Bool
+	carrier := &scriptedCarrier{answers: []error{nil}}
+	key := make([]byte, 32)
+	rand.Read(key)
+	svc, err := NewService(Config{Store: openTestStore(t), Carrier: carrier, MACKey: key, KeyReplaced: replaced.Load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := svc.CreateApp(context.Background(), NewApp{Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := sendRequest(app.ID)
+	one := 1
+	req.AllowedAttempts = &one // a wrong guess would use it up
+	if _, err := svc.Send(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	code := carrier.lastCode(t)
+
+	replaced.Store(true)
+	for _, invocationID := range []string{"", "retry-1"} {
+		req := sendRequest(app.ID)
+		req.InvocationID = invocationID
+		if _, err := svc.Send(context.Background(), req); !errors.Is(err, ErrKeyReplaced) {
+			t.Errorf("Send (invocation ID %q) with the key replaced: %v, want ErrKeyReplaced", invocationID, err)
+		}
+	}
+	if n := carrier.calls.Load(); n != 1 {
+		t.Errorf("the carrier was called %d times, want only the first send's", n)
+	}
+	_, _, err = svc.Verify(context.Background(), VerifyRequest{AppID: app.ID, DestinationIdentity: "+14255550142", ReferenceID: "ref", Otp: code})
+	if !errors.Is(err, ErrKeyReplaced) {
+		t.Errorf("Verify with the key replaced: %v, want ErrKeyReplaced", err)
+	}
+
+	replaced.Store(false)
+	if !verifies(t, svc, app.ID, code) {
+		t.Error("the code does not verify once the key is the store's again")
+	}
+}
