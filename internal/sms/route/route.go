@@ -399,7 +399,7 @@ func (r *Router) Deliver(ctx context.Context, m sms.Message) (Delivery, error) {
 	if late {
 		return Delivery{}, &SendError{Attempts: attempts, Err: fmt.Errorf("no carrier was tried before the send's time ran out: %w", ctx.Err())}
 	}
-	return Delivery{}, &SendError{Attempts: attempts, Err: noneTried(skipped, m.From)}
+	return Delivery{}, &SendError{Attempts: attempts, Err: noneTried("no carrier could take the message", skipped, m.From)}
 }
 
 // reported returns the error a send that no carrier took reports, last
@@ -427,15 +427,14 @@ func reported(last, forNow error, late bool, skipped map[string][]string, from s
 	if len(later[OutcomeSkippedOpenCircuit])+len(later[OutcomeSkippedRateLimit]) == 0 {
 		return last
 	}
-	e := noneTried(later, from)
-	e.Message = ce.Message + "; " + strings.Replace(e.Message, "no carrier could take the message", "the others could not", 1)
+	e := noneTried(ce.Message+"; the others could not", later, from)
 	e.Err = last
 	return e
 }
 
 // noneTried returns the refusal of a send for which every carrier was
-// skipped, by the reasons they were, each with its carriers.
-func noneTried(skipped map[string][]string, from string) *sms.Error {
+// skipped, lead followed by the reasons they were, each with its carriers.
+func noneTried(lead string, skipped map[string][]string, from string) *sms.Error {
 	var why []string
 	if names := skipped[OutcomeSkippedOpenCircuit]; len(names) > 0 {
 		why = append(why, "the circuit of "+strings.Join(names, ", ")+" is open after repeated failures")
@@ -446,7 +445,7 @@ func noneTried(skipped map[string][]string, from string) *sms.Error {
 	if names := skipped[OutcomeSkippedOrigination]; len(names) > 0 {
 		why = append(why, strings.Join(names, ", ")+" may not send from "+fmt.Sprintf("%q", from))
 	}
-	msg := "no carrier could take the message: " + strings.Join(why, "; ")
+	msg := lead + ": " + strings.Join(why, "; ")
 	switch {
 	case len(skipped[OutcomeSkippedOpenCircuit]) > 0:
 		return &sms.Error{Status: sms.Temporary, Message: msg}

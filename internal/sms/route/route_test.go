@@ -856,7 +856,7 @@ func TestNotPermittedLastReportsWhatARetryMayCure(t *testing.T) {
 	})
 	t.Run("after a carrier skipped for its open circuit", func(t *testing.T) {
 		se, ce := send(t, fail503, deny403, route.BreakerConfig{Failures: 1, Cooldown: time.Hour}, 1) // the warm-up opens the first circuit
-		if ce.Status != sms.Temporary || !strings.Contains(ce.Message, "circuit of one is open") || !strings.Contains(ce.Message, "webhook endpoint refused otpd") {
+		if ce.Status != sms.Temporary || !strings.Contains(ce.Message, "; the others could not: the circuit of one is open") || !strings.Contains(ce.Message, "webhook endpoint refused otpd") {
 			t.Errorf("got %#v, want a Temporary failure naming the open circuit and the refusal", ce)
 		}
 		expectStrings(t, "Attempts", outcomes(se.Attempts), "one skipped-open-circuit", "two refused-not-permitted")
