@@ -136,12 +136,7 @@ var poolDescs = struct{ conns, max, waits, waitTime, opened *prometheus.Desc }{
 	prometheus.NewDesc("otpd_store_connections_opened_total", "Connections the store's pool has opened.", nil, nil),
 }
 
-func (poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	d := poolDescs
-	for _, desc := range []*prometheus.Desc{d.conns, d.max, d.waits, d.waitTime, d.opened} {
-		ch <- desc
-	}
-}
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
 func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 	s, d := c(), poolDescs
@@ -266,12 +261,7 @@ var writerDescs = struct{ writes, commits, flushDuration, checkpoints, checkpoin
 	prometheus.NewDesc("otpd_store_checkpoint_failures_total", "Background checkpoints that failed (tried again after the next flush); while they fail, the log grows.", nil, nil),
 }
 
-func (writerCollector) Describe(ch chan<- *prometheus.Desc) {
-	d := writerDescs
-	for _, desc := range []*prometheus.Desc{d.writes, d.commits, d.flushDuration, d.checkpoints, d.checkpointFailures} {
-		ch <- desc
-	}
-}
+func (c writerCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
 func (c writerCollector) Collect(ch chan<- prometheus.Metric) {
 	s, d := c.stats(), writerDescs
