@@ -289,12 +289,17 @@ const purgeBatch = 250
 // the batch took, so that requests keep the rest.
 const purgeShare = 0.2
 
+// failurePurgeSlack keeps failures this long past the failure window before
+// the purge deletes them: an instance whose clock runs ahead would otherwise
+// delete failures that instances behind it still count.
+const failurePurgeSlack = time.Minute
+
 // purgeLoop deletes expired codes and old records every PurgeInterval, in
 // bounded batches with pauses between them.
 func (s *server) purgeLoop(ctx context.Context) {
 	r := storage.Retention{
 		BatchSize:         purgeBatch,
-		FailureWindow:     s.cfg.FailureWindow,
+		FailureWindow:     s.cfg.FailureWindow + failurePurgeSlack,
 		OutboxMaxAge:      s.cfg.OutboxMaxAge,
 		OutboxMaxMessages: s.cfg.OutboxMaxMessages,
 		MessageMaxAge:     s.cfg.MessageMaxAge,

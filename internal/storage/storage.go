@@ -88,8 +88,9 @@ type Store interface {
 	VerifyCode(ctx context.Context, v Verification) (Outcome, error)
 	// DestinationLockout reports whether the (appID, destination) failure
 	// budget is exhausted at now: it returns the zero time if fewer than
-	// b.Limit wrong guesses were recorded in (now-b.Window, now], and
-	// otherwise the earliest time at which that count drops below b.Limit.
+	// b.Limit wrong guesses were recorded after now-b.Window (including
+	// any stamped after now; see Verification), and otherwise the earliest
+	// time at which that count drops below b.Limit.
 	// appGeneration is the application's current Generation: failures
 	// recorded under an earlier generation (a deleted application with the
 	// same ID) never count.
@@ -244,7 +245,10 @@ type SendCompletion struct {
 //
 //  1. no code for Key, or its AppGeneration differs: OutcomeUnknown;
 //  2. Budget.Limit or more wrong guesses recorded for (Key.AppID,
-//     Key.Destination) in (Now-Budget.Window, Now]: OutcomeThrottled;
+//     Key.Destination) after Now-Budget.Window: OutcomeThrottled. Guesses
+//     stamped after Now count too: another instance whose clock runs ahead
+//     recorded them, and ignoring them would let each instance grant its
+//     own budget until its clock caught up;
 //  3. the code was consumed: OutcomeConsumed;
 //  4. Now is at or after its ExpiresAt: OutcomeExpired;
 //  5. AllowedAttempts wrong guesses were counted on it: OutcomeExhausted;

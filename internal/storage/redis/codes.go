@@ -26,12 +26,13 @@ return 1
 
 // verifyRead applies rules 1 to 5 of storage.Verification to the code
 // (KEYS[1]) and its destination's failures (KEYS[2]). ARGV: now, the
-// window's exclusive lower bound "(ms", the budget's limit. It returns
+// window's exclusive lower bound "(ms", the budget's limit. Failures
+// stamped after now count too (see storage.Verification). It returns
 // {outcome}, or {"check", mac} when rules 6 and 7 are to decide.
 var verifyRead = newScript(`
 local c = redis.call('HMGET', KEYS[1], 'mac', 'allowed', 'failed', 'consumed', 'expires')
 if not c[1] then return {'unknown'} end
-if redis.call('ZCOUNT', KEYS[2], ARGV[2], ARGV[1]) >= tonumber(ARGV[3]) then return {'throttled'} end
+if redis.call('ZCOUNT', KEYS[2], ARGV[2], '+inf') >= tonumber(ARGV[3]) then return {'throttled'} end
 if c[4] == '1' then return {'consumed'} end
 if tonumber(ARGV[1]) >= tonumber(c[5]) then return {'expired'} end
 if tonumber(c[3]) >= tonumber(c[2]) then return {'exhausted'} end
@@ -46,7 +47,7 @@ return {'check', c[1]}
 var verifyWrite = newScript(`
 local c = redis.call('HMGET', KEYS[1], 'mac', 'allowed', 'failed', 'consumed', 'expires')
 if not c[1] then return 'unknown' end
-if redis.call('ZCOUNT', KEYS[2], ARGV[2], ARGV[1]) >= tonumber(ARGV[3]) then return 'throttled' end
+if redis.call('ZCOUNT', KEYS[2], ARGV[2], '+inf') >= tonumber(ARGV[3]) then return 'throttled' end
 if c[4] == '1' then return 'consumed' end
 if tonumber(ARGV[1]) >= tonumber(c[5]) then return 'expired' end
 if tonumber(c[3]) >= tonumber(c[2]) then return 'exhausted' end
@@ -231,7 +232,7 @@ func (s *Store) DestinationLockout(ctx context.Context, appID, appGeneration, de
 	res := s.c.DoMulti(ctx,
 		s.generationCmd(appID),
 		s.c.B().Zrevrangebyscore().Key(s.keys.failures(appID, appGeneration, destination)).
-			Max(itoa(nowMS)).Min("("+itoa(nowMS-b.Window.Milliseconds())).
+			Max("+inf").Min("("+itoa(nowMS-b.Window.Milliseconds())).
 			Withscores().Limit(int64(b.Limit-1), 1).Build())
 	current, err := generation(res[0])
 	if err != nil {

@@ -72,6 +72,24 @@ var visibilityTests = []sharedTest{
 		expectLockout(t, b, "DestinationLockout on b", app, dest1, base.Add(time.Minute), budget, base.Add(time.Hour))
 		expectVerify(t, b, "right code on b", withBudget(attempt(c, "123456", base.Add(time.Minute)), budget), storage.OutcomeThrottled)
 	}},
+	{"FailuresOnAWhoseClockRunsAheadCountOnB", func(t *testing.T, a, b storage.Store) {
+		// a's clock runs 2 s ahead of b's: at the same moment, a stamps its
+		// failures 2 s later than b's now. Were they not counted until b's
+		// clock caught up, each instance would grant a budget of its own.
+		app := createApp(t, a, 1)
+		budget := storage.FailureBudget{Limit: 3, Window: time.Hour}
+		onA, onB := newCode(app, dest1, "r1", "123456"), newCode(app, dest1, "r2", "123456")
+		onA.AllowedAttempts, onB.AllowedAttempts = 5, 5
+		putCode(t, a, onA)
+		putCode(t, a, onB)
+		aheadNow := base.Add(2 * time.Second)
+		for range 3 {
+			expectVerify(t, a, "wrong guess on a", withBudget(attempt(onA, "000000", aheadNow), budget), storage.OutcomeWrong)
+		}
+		expectLockout(t, b, "DestinationLockout on b", app, dest1, base, budget, aheadNow.Add(time.Hour))
+		expectVerify(t, b, "wrong guess on b", withBudget(attempt(onB, "000000", base), budget), storage.OutcomeThrottled)
+		expectVerify(t, b, "right code on b", withBudget(attempt(onB, "123456", base), budget), storage.OutcomeThrottled)
+	}},
 	{"SendClaimedOnAIsPendingOnB", func(t *testing.T, a, b storage.Store) {
 		app := createApp(t, a, 1)
 		expectClaim(t, a, "claim on a", sendClaim(app, "inv-1", base), nil, true)
