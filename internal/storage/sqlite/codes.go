@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -108,6 +109,7 @@ func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage
 	if err := checkBudget(v.Budget); err != nil {
 		return "", fmt.Errorf("storage/sqlite: verify code: %w", err)
 	}
+	v.Matches = matchOnce(v.Matches)
 	var outcome storage.Outcome
 	err := s.w.do(ctx, func(ctx context.Context, tx *stmts) error {
 		var err error
@@ -118,6 +120,22 @@ func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage
 		return "", fmt.Errorf("storage/sqlite: verify code: %w", err)
 	}
 	return outcome, nil
+}
+
+// matchOnce returns matches, asked at most once per stored MAC: the writer
+// runs a write again when another in its group failed (writer.rerun), and
+// storage.Verification promises that Matches is called at most once. The
+// rerun finds the same MAC, the row being as the group's earlier writes
+// left it both times.
+func matchOnce(matches func(storedMAC []byte) bool) func(storedMAC []byte) bool {
+	var asked, matched bool
+	var askedMAC []byte
+	return func(storedMAC []byte) bool {
+		if !asked || !bytes.Equal(storedMAC, askedMAC) {
+			asked, askedMAC, matched = true, bytes.Clone(storedMAC), matches(storedMAC)
+		}
+		return matched
+	}
 }
 
 // verify applies the rules of storage.Verification, in their order. Rules 1

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -528,6 +529,49 @@ func TestFailedWriteRollsBackOnlyItself(t *testing.T) {
 	// The three queued writes joined the held write's open group.
 	if got := s.Stats().Commits - commits; got != 1 {
 		t.Errorf("%d commits, want 1: the held write's, shared by the three queued", got)
+	}
+}
+
+// TestVerificationRunAgainAsksMatchesOnce: a verification in a group that
+// the writer runs again, because a later write of the group failed, still
+// asks Matches once (storage.Verification promises at most once).
+func TestVerificationRunAgainAsksMatchesOnce(t *testing.T) {
+	s, app := openWithApp(t)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := storage.Code{
+		Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"},
+		AppGeneration: app.Generation, MAC: []byte("mac"), AllowedAttempts: 3, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+	}
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+		t.Fatalf("RecordSend: %v", err)
+	}
+	release := holdWriter(t, s)
+	var asked atomic.Int32
+	var outcome storage.Outcome
+	var verifyErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		outcome, verifyErr = s.VerifyCode(t.Context(), storage.Verification{
+			Key: c.Key, AppGeneration: app.Generation, Now: now, Budget: storage.FailureBudget{Limit: 10, Window: time.Hour},
+			Matches: func(mac []byte) bool { asked.Add(1); return bytes.Equal(mac, c.MAC) },
+		})
+	})
+	waitQueued(t, s, 1)
+	stale := c // of a deleted generation: RecordSend fails, and the group runs again
+	stale.Key.ReferenceID, stale.AppGeneration = "other", "deleted"
+	var recordErr error
+	wg.Go(func() { recordErr = s.RecordSend(t.Context(), storage.SendRecord{Code: &stale}) })
+	waitQueued(t, s, 2)
+	release()
+	wg.Wait()
+	if verifyErr != nil || outcome != storage.OutcomeValid {
+		t.Errorf("VerifyCode = %q, %v; want valid", outcome, verifyErr)
+	}
+	if !errors.Is(recordErr, storage.ErrNotFound) {
+		t.Errorf("RecordSend of a deleted generation: %v, want %v", recordErr, storage.ErrNotFound)
+	}
+	if n := asked.Load(); n != 1 {
+		t.Errorf("Matches asked %d times, want once", n)
 	}
 }
 
