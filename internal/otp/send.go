@@ -369,19 +369,24 @@ func (s *Service) sendOnce(ctx context.Context, app storage.App, p sendParams, i
 func (s *Service) sendClaimed(ctx context.Context, app storage.App, p sendParams, key string) (SendResult, error) {
 	res, err := s.send(ctx, app, p, key)
 	if err != nil {
-		// Nothing was recorded as sent; let a retry start afresh. The
-		// request's context may be done, so give the release its own.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
-		defer cancel()
-		start := time.Now()
-		rerr := s.store.ReleaseSend(rctx, app.ID, key)
-		s.storeCalled("ReleaseSend", start, rerr)
-		if rerr != nil {
-			s.log.WarnContext(ctx, "could not release a send claim", "app", app.ID, "err", rerr)
-		}
+		s.releaseClaim(ctx, app.ID, key) // nothing was recorded as sent
 		return SendResult{}, err
 	}
 	return res, nil
+}
+
+// releaseClaim releases the send claim of key, so that a retry starts
+// afresh instead of waiting for a result that will never be recorded. The
+// request's context may be done, so the release gets its own.
+func (s *Service) releaseClaim(ctx context.Context, appID, key string) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), afterSendTimeout)
+	defer cancel()
+	start := time.Now()
+	err := s.store.ReleaseSend(rctx, appID, key)
+	s.storeCalled("ReleaseSend", start, err)
+	if err != nil {
+		s.log.WarnContext(ctx, "could not release a send claim", "app", appID, "err", err)
+	}
 }
 
 // send generates the code, hands the message to the carrier and records
@@ -543,8 +548,11 @@ func (s *Service) recorded(ctx context.Context, app storage.App, rec storage.Sen
 		return fmt.Errorf("store code: %w", err)
 	}
 	// Only the refusal's memory for retries is lost: a retry asks the
-	// carrier again.
+	// carrier again, once the claim it would otherwise wait on is gone.
 	s.log.WarnContext(ctx, "could not record a refused send for retry de-duplication", "app", app.ID, "err", err)
+	if c := rec.Completion; c != nil {
+		s.releaseClaim(ctx, c.AppID, c.Key)
+	}
 	return nil
 }
 

@@ -558,3 +558,50 @@ func TestKeyReplacedRefusesSendAndVerify(t *testing.T) {
 		t.Error("the code does not verify once the key is the store's again")
 	}
 }
+
+// completionLosingStore fails to record what a refused send leaves for its
+// retries (a completion without a code), and stores everything else.
+type completionLosingStore struct{ *sqlite.Store }
+
+func (s completionLosingStore) RecordSend(ctx context.Context, r storage.SendRecord) error {
+	if r.Code == nil && r.Completion != nil {
+		return errors.New("the store went away")
+	}
+	return s.Store.RecordSend(ctx, r)
+}
+
+// TestRetryOfARefusedSendWhoseResultWasLost checks that a retry of a send
+// the carrier refused, whose result could not be recorded, asks the
+// carrier again at once instead of waiting for the first send's claim to
+// run out.
+func TestRetryOfARefusedSendWhoseResultWasLost(t *testing.T) {
+	carrier := &scriptedCarrier{answers: []error{&sms.Error{Status: sms.Temporary, Code: 503, Message: "carrier down"}, nil}}
+	key := make([]byte, 32)
+	rand.Read(key)
+	svc, err := NewService(Config{Store: completionLosingStore{openTestStore(t)}, Carrier: carrier, MACKey: key, SendTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := svc.CreateApp(t.Context(), NewApp{Name: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := sendRequest(app.ID)
+	req.InvocationID = "6f1d2c3b-0a9e-4f8d-b7c6-5e4d3c2b1a09"
+	if res, err := svc.Send(t.Context(), req); err != nil || res.DeliveryStatus != StatusTemporaryFailure {
+		t.Fatalf("first send = %+v, %v; want a temporary failure", res, err)
+	}
+	// The claim's lease outlasts this context many times over.
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	res, err := svc.Send(ctx, req)
+	if err != nil || res.DeliveryStatus != StatusSuccessful {
+		t.Fatalf("retry = %+v, %v; want it sent (the carrier asked again)", res, err)
+	}
+	if n := carrier.calls.Load(); n != 2 {
+		t.Errorf("the carrier was asked %d times, want 2", n)
+	}
+	if code := carrier.lastCode(t); !verifies(t, svc, app.ID, code) {
+		t.Error("the retry's code does not verify")
+	}
+}
