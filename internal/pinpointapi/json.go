@@ -42,7 +42,7 @@ func decode(body []byte, v any) error {
 		if typeErr.Field == "" {
 			return errBadRequest("The request body must be a JSON object; got a JSON %s.", typeErr.Value)
 		}
-		if isMapField(v, typeErr.Field) {
+		if isMapField(v, typeErr.Field) && typeErr.Type.Kind() != reflect.Map { // a value of the map, not the map itself
 			return errBadRequest("Each value of %s must be %s; got a JSON %s.", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
 		}
 		return errBadRequest("%s must be %s; got a JSON %s.", typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)

@@ -78,11 +78,13 @@ func TestDecodeNamesTheField(t *testing.T) {
 	}{
 		{`{"Otp":123456}`, &verifyOTPRequest{}, "Otp must be a string; got a JSON number."},
 		{`{"Name":"x","tags":{"a":1}}`, &createApplicationRequest{}, "Each value of tags must be a string; got a JSON number."},
+		{`{"Name":"x","tags":[{"Key":"a","Value":"b"}]}`, &createApplicationRequest{}, "tags must be an object; got a JSON array."},
+		{`{"Name":"x","tags":"a=b"}`, &createApplicationRequest{}, "tags must be an object; got a JSON string."},
 		{`{"Name":"x","tags":[]}`, &createApplicationRequest{}, "tags must be an object; got a JSON array."},
 	} {
 		err := decode([]byte(tc.body), tc.v)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("decode(%s) = %v, want %q", tc.body, err, tc.want)
+		if want := "BadRequestException: " + tc.want; err == nil || err.Error() != want {
+			t.Errorf("decode(%s) = %v, want %q", tc.body, err, want)
 		}
 	}
 }
