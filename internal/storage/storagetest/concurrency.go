@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,6 +130,73 @@ var concurrencyTests = []sharedTest{
 				t.Errorf("32 concurrent claims of send %s: claimed %d times, want once", key, claimed[key])
 			}
 		}
+	}},
+	{"ReplacedCodeNeverVerifies", func(t *testing.T, a, b storage.Store) {
+		// One writer replaces the code again and again, on each handle in
+		// turn, and after each replacement waits for the verifiers, on
+		// both handles, to try the code it replaced, which must never
+		// verify, and the newest code, which may.
+		app := createApp(t, a, 1)
+		budget := storage.FailureBudget{Limit: 1 << 20, Window: time.Hour} // never throttles
+		const puts, triesEach = 50, 8
+		var (
+			mu     sync.Mutex
+			stored []storage.Code // in the order RecordSend returned
+			values []string
+			tried  = map[int]int{} // by how many codes were stored when tried
+			done   = make(chan struct{})
+		)
+		put := func(k int) {
+			value := fmt.Sprintf("%06d", 100000+k)
+			c := newCode(app, dest1, "ref", value)
+			c.AllowedAttempts = 10_000 // the tries of replaced codes never exhaust it
+			putCode(t, handle(k, a, b), c)
+			mu.Lock()
+			stored, values = append(stored, c), append(values, value)
+			mu.Unlock()
+		}
+		triedSince := func(n int) int {
+			mu.Lock()
+			defer mu.Unlock()
+			return tried[n]
+		}
+		put(0)
+		put(1)
+		var valid atomic.Int64
+		race(9, func(i int) {
+			if i == 0 {
+				defer close(done)
+				for k := 2; k < puts; k++ {
+					put(k)
+					for triedSince(k+1) < triesEach && !t.Failed() {
+						time.Sleep(50 * time.Microsecond)
+					}
+				}
+				return
+			}
+			s := handle(i, a, b)
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				mu.Lock()
+				n := len(stored)
+				replaced, newest, staleValue, newestValue := stored[n-2], stored[n-1], values[n-2], values[n-1]
+				mu.Unlock()
+				if verify(t, s, withBudget(attempt(replaced, staleValue, base), budget)) == storage.OutcomeValid {
+					t.Errorf("code %s verified after the code that replaced it was stored", staleValue)
+				}
+				if verify(t, s, withBudget(attempt(newest, newestValue, base), budget)) == storage.OutcomeValid {
+					valid.Add(1)
+				}
+				mu.Lock()
+				tried[n]++
+				mu.Unlock()
+			}
+		})
+		t.Logf("%d codes replaced, each tried at least %d times after; %d newest codes verified", puts-2, triesEach, valid.Load())
 	}},
 	{"RecordSendAndVerifyCodeNeverFail", func(t *testing.T, a, b storage.Store) {
 		app := createApp(t, a, 1)
