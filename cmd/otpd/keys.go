@@ -228,16 +228,17 @@ func adoptKey(ctx context.Context, st storage.Store, check string, replace bool)
 func keyCheckPrefix(check string) string { return check[:min(len(check), 11)] }
 
 // logStoreKey warns of what checkStoreKey did to a store in use: replaced
-// its key, or gave one to a store with applications but no check (from an
-// earlier otpd), whose first server's key every other must then share.
+// its key, or gave one to a store with applications but no check (created
+// by otpd apps create before any server started, or by an earlier otpd),
+// whose first server's key every other must then share.
 func logStoreKey(ctx context.Context, log *slog.Logger, st storage.Store, found storeKey, check string) {
 	switch found {
 	case keyReplaced:
 		log.Warn("the store now takes this server's code hashing key in place of another: codes hashed with that one no longer verify", "check", check)
 	case keyRecorded:
 		if apps, err := st.ListApps(ctx, "", 1); err == nil && len(apps) > 0 {
-			log.Warn("the store, which has applications but held no key check (from an earlier otpd), now takes this server's code hashing key: "+
-				"every instance must use this key, or it will be refused", "check", check)
+			log.Warn("the store has applications but no server had started on it yet (they were created by otpd apps create, or by an otpd "+
+				"older than key checks): it now takes this server's code hashing key, and every instance must use this key, or it will be refused", "check", check)
 		}
 	}
 }
