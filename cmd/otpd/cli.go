@@ -183,7 +183,7 @@ func (l listing) run(args []string) error {
 // outboxListing is `otpd outbox`.
 var outboxListing = listing{
 	name: "outbox",
-	help: "otpd outbox [--destination E164] [--json]\n\n" +
+	help: "otpd outbox [--destination E164] [--json] [--limit N]\n\n" +
 		"Lists the messages the development outbox delivered, oldest first. They include the codes:\n" +
 		"the outbox exists to show what would have been texted.",
 	empty:    "The outbox is empty.",
@@ -203,7 +203,7 @@ var outboxListing = listing{
 // messagesListing is `otpd messages`.
 var messagesListing = listing{
 	name: "messages",
-	help: "otpd messages [--destination E164] [--json]\n\n" +
+	help: "otpd messages [--destination E164] [--json] [--limit N]\n\n" +
 		"Lists the messages sent, oldest first, with their carrier and delivery status (never their text).",
 	empty:    "No message has been sent.",
 	emptyFor: "No message has been sent to %s.",

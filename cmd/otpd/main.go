@@ -24,15 +24,15 @@ import (
 const usage = `otpd: a self-hosted one-time-password server for the Amazon Pinpoint OTP API
 
 Usage:
-  otpd serve [flags]                          serve the API (otpd serve -h for flags)
-  otpd apps create --name NAME [--id ID]      create an application, print it as JSON
-  otpd apps list                              list applications as JSON
-  otpd outbox [--destination E164] [--json]   show the development outbox, oldest first
-  otpd messages [--destination E164] [--json] every message sent: carrier and delivery status
-  otpd bench (--start | --target URL) [flags] load-test otpd over HTTP (otpd bench -h for flags)
-  otpd flush-test [--size N] [--busy N]       how long the disk under --data-dir takes to flush a write
-  otpd adopt-hmac-key                         make the store take a new code hashing key (every live code stops verifying)
-  otpd version                                the version of this build
+  otpd serve [flags]                                       serve the API (otpd serve -h for flags)
+  otpd apps create --name NAME [--id ID]                   create an application, print it as JSON
+  otpd apps list                                           list applications as JSON
+  otpd outbox [--destination E164] [--json] [--limit N]    show the development outbox: the newest N (100), oldest first
+  otpd messages [--destination E164] [--json] [--limit N]  every message sent: carrier and delivery status
+  otpd bench (--start | --target URL) [flags]              load-test otpd over HTTP (otpd bench -h for flags)
+  otpd flush-test [--size N] [--busy N]                    how long the disk under --data-dir takes to flush a write
+  otpd adopt-hmac-key                                      make the store take a new code hashing key (every live code stops verifying)
+  otpd version                                             the version of this build
 
 The apps, outbox and messages commands take --data-dir (OTPD_DATA_DIR, default
 ./otpd-data) or --store (OTPD_STORE), like serve, and may run while a server uses
