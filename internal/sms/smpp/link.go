@@ -130,9 +130,11 @@ func (cl *call) finish(f frame, err error) {
 }
 
 // outcome returns nil if the SMSC accepted the submit_sm of part i of n,
-// else the refusal to report. Only the caller of request may ask, once
-// request has returned: then cl.sent is final.
-func (cl *call) outcome(i, n int, timeout time.Duration) error {
+// else the refusal to report; others says whether another part of the
+// message reached the SMSC, so that the handset may show it although this
+// one was refused. Only the caller of request may ask, once request has
+// returned and cl is resolved: then cl.sent is final.
+func (cl *call) outcome(i, n int, timeout time.Duration, others bool) error {
 	switch {
 	case errors.Is(cl.err, errNoAnswer):
 		// A write that outlasted the timeout may still have gone out.
@@ -146,11 +148,31 @@ func (cl *call) outcome(i, n int, timeout time.Duration) error {
 		return sms.Refuse(&sms.Error{MayDeliver: true, Status: sms.Temporary, Code: 503,
 			Message: "the connection to the SMSC broke before it answered" + ofParts(i, n) + "; the SMSC may still deliver the message"}, cl.err)
 	case cl.id == data.GENERIC_NACK && cl.status == data.ESME_ROK:
-		return statusRefusal(data.ESME_RUNKNOWNERR, i, n)
+		return statusRefusal(data.ESME_RUNKNOWNERR, i, n, others)
 	case cl.status != data.ESME_ROK:
-		return statusRefusal(cl.status, i, n)
+		return statusRefusal(cl.status, i, n, others)
 	}
 	return nil
+}
+
+// reached reports whether cl's submit_sm reached the SMSC, which may then
+// deliver it: the SMSC accepted it, or no answer came (yet, in time, or
+// before the link broke) to a request written whole. A refusal, or a
+// request that was never written whole, delivers nothing. Only the caller
+// of request may ask, once request has returned.
+func (cl *call) reached() bool {
+	select {
+	case <-cl.done:
+	default:
+		return cl.sent.Load() // not answered yet
+	}
+	switch {
+	case errors.Is(cl.err, errNoAnswer):
+		return true // a write that outlasted the timeout may still have gone out
+	case cl.err != nil:
+		return cl.sent.Load()
+	}
+	return cl.id == data.SUBMIT_SM_RESP && cl.status == data.ESME_ROK
 }
 
 // cleanID returns a message_id as the SMSC gave it, if it is printable

@@ -41,10 +41,11 @@ type testSMSC struct {
 
 	mu           sync.Mutex
 	behaviour    smstest.Behaviour
-	status       data.CommandStatusType // when not 0, the answer to every submit_sm
-	delay        time.Duration          // before answering an accepted submit_sm
-	muteEnquire  bool                   // leave enquire_link unanswered
-	refuseBind   data.CommandStatusType // when not 0, the answer to every bind
+	status       data.CommandStatusType         // when not 0, the answer to every submit_sm
+	statusOf     map[int]data.CommandStatusType // the answer to the n-th submit_sm (from 1), when listed
+	delay        time.Duration                  // before answering an accepted submit_sm
+	muteEnquire  bool                           // leave enquire_link unanswered
+	refuseBind   data.CommandStatusType         // when not 0, the answer to every bind
 	received     []smstest.Received
 	submits      []*pdu.SubmitSM // every submit_sm, in order
 	partial      map[concatKey]*concatMsg
@@ -305,6 +306,9 @@ func (c *smscConn) submit(sm *pdu.SubmitSM) {
 	defer s.mu.Unlock()
 	s.submits = append(s.submits, sm)
 	status := s.status
+	if st, ok := s.statusOf[len(s.submits)]; ok {
+		status = st
+	}
 	switch {
 	case status != 0:
 	case s.behaviour == smstest.Stall:

@@ -70,6 +70,11 @@
 //
 // The refusal's message names the status (e.g. "ESME_RINVDSTADR (0x0000000B,
 // invalid destination address)") and, for a concatenated message, the part.
+// When the SMSC took another part of that message (an earlier one, or a
+// later one awaiting its answer in the window meanwhile), the handset may
+// show it, and the code in it: the refusal keeps its class but may deliver
+// (sms.Error.MayDeliver), so that otpd keeps the code, as it does when a
+// send stops after some parts were submitted.
 // The carrier never logs, and never puts in an error, the text it sends.
 //
 // # Delivery receipts
@@ -545,27 +550,51 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 		}
 		calls = append(calls, cl)
 	}
-	ids := make([]string, len(calls))
+	answered := awaitAnswers(ctx, calls)
+	for i, cl := range calls[:answered] {
+		if err := cl.outcome(i+1, len(parts), c.submitTimeout, otherPartReached(calls, i)); err != nil {
+			c.receipts.abandon(track)
+			return sms.Receipt{}, err
+		}
+	}
+	switch {
+	case answered < len(calls):
+		// The parts still awaiting an answer keep their place in the
+		// window until it comes or times out.
+		c.receipts.abandon(track)
+		return sms.Receipt{}, noAnswer(ctx.Err(), answered+1, len(parts), "")
+	case stopped != nil:
+		c.receipts.abandon(track)
+		return sms.Receipt{}, notSubmitted(stopped, len(calls), len(parts))
+	}
+	return sms.Receipt{CarrierMessageID: calls[0].messageID}, nil
+}
+
+// awaitAnswers waits for the answers to calls, in order, and returns how
+// many came before ctx ended. It goes on waiting after a refusal: whether
+// the SMSC took another part of the message decides what the refusal
+// means (see otherPartReached).
+func awaitAnswers(ctx context.Context, calls []*call) int {
 	for i, cl := range calls {
 		select {
 		case <-cl.done:
 		case <-ctx.Done():
-			c.receipts.abandon(track)
-			return sms.Receipt{}, noAnswer(ctx.Err(), i+1, len(parts), "")
+			return i
 		}
-		if err := cl.outcome(i+1, len(parts), c.submitTimeout); err != nil {
-			// The parts still awaiting an answer keep their place in the
-			// window until it comes or times out.
-			c.receipts.abandon(track)
-			return sms.Receipt{}, err
+	}
+	return len(calls)
+}
+
+// otherPartReached reports whether a part of the message other than
+// calls[i] reached the SMSC (see call.reached): then the handset may show
+// it, and the code it may carry, whatever became of calls[i].
+func otherPartReached(calls []*call, i int) bool {
+	for j, cl := range calls {
+		if j != i && cl.reached() {
+			return true
 		}
-		ids[i] = cl.messageID
 	}
-	if stopped != nil {
-		c.receipts.abandon(track)
-		return sms.Receipt{}, notSubmitted(stopped, len(calls), len(parts))
-	}
-	return sms.Receipt{CarrierMessageID: ids[0]}, nil
+	return false
 }
 
 // submit waits for a place in the window and for the rate cap, then sends

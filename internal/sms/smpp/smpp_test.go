@@ -209,24 +209,53 @@ func TestNotBoundStatus(t *testing.T) {
 	})
 }
 
-// TestLaterPartRefused: the message fails when a part other than the first
-// is refused, and the refusal names the part.
-func TestLaterPartRefused(t *testing.T) {
+// TestPartRefused: a concatenated message fails when one of its parts is
+// refused, and the refusal names the part and keeps the status's class.
+// If the SMSC took another part (before the refused one, or after it while
+// the window let both await their answers), the handset may show that
+// part, and the code in it: the failure may deliver, as one cut short
+// after a part was submitted does (TestNotSubmitted), so that otpd keeps
+// the code.
+func TestPartRefused(t *testing.T) {
 	t.Parallel()
-	s := startSMSC(t)
-	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.Window = 1 })
-	s.set(func(s *testSMSC) { s.delay = 50 * time.Millisecond })
-	go func() {
-		for get(s, func(s *testSMSC) int { return len(s.submits) }) == 0 {
-			time.Sleep(time.Millisecond)
-		}
-		s.set(func(s *testSMSC) { s.status = data.ESME_RINVDSTADR })
-	}()
-	m := message(longGSMText)
-	_, err := send(t, c, m)
-	ce := refusalOf(t, err, sms.Permanent, m.Text)
-	if !strings.Contains(ce.Message, "part 2 of 3") {
-		t.Errorf("Message %q does not name part 2 of 3", ce.Message)
+	for _, tc := range []struct {
+		name       string
+		window     int
+		statusOf   map[int]data.CommandStatusType // by part
+		want       sms.Status
+		code       int
+		part       string
+		mayDeliver bool
+	}{
+		{"a later part", 1, map[int]data.CommandStatusType{2: data.ESME_RINVDSTADR}, sms.Permanent, 400, "part 2 of 3", true},
+		{"a later part, throttled", 1, map[int]data.CommandStatusType{3: data.ESME_RTHROTTLED}, sms.Throttled, 429, "part 3 of 3", true},
+		{"the first part, the later ones accepted", 3, map[int]data.CommandStatusType{1: data.ESME_RINVSRCADR}, sms.NotPermitted, 403, "part 1 of 3", true},
+		{"every part", 3, map[int]data.CommandStatusType{1: data.ESME_RSYSERR, 2: data.ESME_RSYSERR, 3: data.ESME_RSYSERR}, sms.Temporary, 503, "part 1 of 3", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := startSMSC(t)
+			c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.Window = tc.window })
+			s.set(func(s *testSMSC) { s.statusOf = tc.statusOf })
+			m := message(longGSMText)
+			_, err := send(t, c, m)
+			ce := refusalOf(t, err, tc.want, m.Text)
+			if ce.Code != tc.code {
+				t.Errorf("Code = %d, want %d", ce.Code, tc.code)
+			}
+			if !strings.Contains(ce.Message, tc.part) {
+				t.Errorf("Message %q does not name %s", ce.Message, tc.part)
+			}
+			if got := sms.MayDeliver(err); got != tc.mayDeliver {
+				t.Errorf("MayDeliver = %v, want %v (%v)", got, tc.mayDeliver, err)
+			}
+			if partial := strings.Contains(ce.Message, "partial message"); partial != tc.mayDeliver {
+				t.Errorf("Message %q: says the handset may show a partial message: %v, want %v", ce.Message, partial, tc.mayDeliver)
+			}
+			if n := len(s.Submits()); n != 3 {
+				t.Errorf("the SMSC got %d submit_sm, want 3", n)
+			}
+		})
 	}
 }
 
@@ -627,7 +656,7 @@ func TestLinkDropsDuringTheWrite(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the call was not resolved after the link dropped")
 			}
-			err := cl.outcome(1, 1, 5*time.Second)
+			err := cl.outcome(1, 1, 5*time.Second, false)
 			if err == nil || sms.MayDeliver(err) != tc.mayDeliver {
 				t.Errorf("outcome after the SMSC read %d of %d bytes and closed: %v (MayDeliver %v), want a failure with MayDeliver %v",
 					n, want, err, sms.MayDeliver(err), tc.mayDeliver)

@@ -98,10 +98,12 @@ func describeStatus(status data.CommandStatusType) string {
 }
 
 // statusRefusal returns the refusal of part i of n that the SMSC answered
-// with status.
-func statusRefusal(status data.CommandStatusType, i, n int) error {
+// with status. If another part reached the SMSC (others), the handset may
+// show that part, and the code it may carry: the refusal keeps its class
+// but may deliver (MayDeliver), so that otpd keeps the code.
+func statusRefusal(status data.CommandStatusType, i, n int, others bool) error {
 	s := statusOf(status)
-	e := &sms.Error{Status: s.class}
+	e := &sms.Error{Status: s.class, MayDeliver: others}
 	what := "the SMSC refused the message" + ofParts(i, n) + ": " + describeStatus(status)
 	switch s.class {
 	case sms.Throttled:
@@ -116,6 +118,9 @@ func statusRefusal(status data.CommandStatusType, i, n int) error {
 	default:
 		e.Code = 503
 		e.Message = what + "; it may succeed later or through another carrier"
+	}
+	if others {
+		e.Message += "; the SMSC took another part of the message, so the handset may show a partial message"
 	}
 	return sms.Refuse(e, fmt.Errorf("submit_sm answered with command_status 0x%08X", uint32(status)))
 }
