@@ -186,10 +186,12 @@ func cleanID(id string) string {
 
 // link is one bound SMPP session.
 type link struct {
-	conn      net.Conn
-	r         *bufio.Reader
-	timeout   time.Duration // of writes
-	onDeliver func(pdu.PDU) // a deliver_sm or data_sm from the SMSC
+	conn    net.Conn
+	r       *bufio.Reader
+	timeout time.Duration // of writes
+	// onDeliver takes a deliver_sm or data_sm from the SMSC and returns
+	// the command_status to answer it with.
+	onDeliver func(pdu.PDU) data.CommandStatusType
 	wg        sync.WaitGroup
 
 	wmu sync.Mutex // one PDU written at a time
@@ -204,7 +206,7 @@ type link struct {
 
 // newLink returns the link of a bound connection and starts its reader and
 // keep-alive; the bind took sequence number 1.
-func newLink(conn net.Conn, r *bufio.Reader, enquireLink, timeout time.Duration, onDeliver func(pdu.PDU)) *link {
+func newLink(conn net.Conn, r *bufio.Reader, enquireLink, timeout time.Duration, onDeliver func(pdu.PDU) data.CommandStatusType) *link {
 	l := &link{
 		conn:      conn,
 		r:         r,
@@ -314,8 +316,13 @@ func (l *link) write(p pdu.PDU, cl *call) error {
 // reply answers the request of sequence number seq with p and status.
 func (l *link) reply(p pdu.PDU, seq int32, status data.CommandStatusType) {
 	p.SetSequenceNumber(seq)
-	if nack, ok := p.(*pdu.GenericNack); ok {
-		nack.CommandStatus = status
+	switch p := p.(type) {
+	case *pdu.GenericNack:
+		p.CommandStatus = status
+	case *pdu.DeliverSMResp:
+		p.CommandStatus = status
+	case *pdu.DataSMResp:
+		p.CommandStatus = status
 	}
 	if err := l.write(p, nil); err != nil {
 		l.fail(fmt.Errorf("writing to the SMSC: %w", err))
@@ -356,22 +363,24 @@ func (l *link) handle(f frame) {
 		l.reply(pdu.NewUnbindResp(), f.seq, data.ESME_ROK)
 		l.fail(errUnbound)
 	case f.id == data.DELIVER_SM:
-		// Acknowledged even when it cannot be decoded: sending it again
-		// would not make it better.
-		l.reply(pdu.NewDeliverSMResp(), f.seq, data.ESME_ROK)
-		if f.p != nil {
-			l.onDeliver(f.p)
-		}
+		l.reply(pdu.NewDeliverSMResp(), f.seq, l.delivered(f))
 	case f.id == data.DATA_SM:
-		l.reply(pdu.NewDataSMResp(), f.seq, data.ESME_ROK)
-		if f.p != nil {
-			l.onDeliver(f.p)
-		}
+		l.reply(pdu.NewDataSMResp(), f.seq, l.delivered(f))
 	case f.id == data.ALERT_NOTIFICATION:
 		// No answer is due, and otpd has no use for it.
 	default:
 		l.reply(pdu.NewGenericNack(), f.seq, data.ESME_RINVCMDID)
 	}
+}
+
+// delivered hands the deliver_sm or data_sm f to onDeliver and returns the
+// status to answer it with. One that cannot be decoded is acknowledged:
+// sending it again would not make it better.
+func (l *link) delivered(f frame) data.CommandStatusType {
+	if f.p == nil {
+		return data.ESME_ROK
+	}
+	return l.onDeliver(f.p)
 }
 
 // keepAlive sends an enquire_link every interval (or when asked through

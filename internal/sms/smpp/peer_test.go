@@ -497,6 +497,15 @@ func (s *testSMSC) request(t *testing.T, p pdu.PDU) pdu.PDU {
 // the TLVs tlvs, and checks that the carrier acknowledges it.
 func (s *testSMSC) deliver(t *testing.T, esmClass byte, text string, tlvs ...pdu.Field) {
 	t.Helper()
+	if status := s.deliverStatus(t, esmClass, text, tlvs...); status != data.ESME_ROK {
+		t.Fatalf("the carrier answered a deliver_sm with command_status 0x%08X, want 0", uint32(status))
+	}
+}
+
+// deliverStatus sends a deliver_sm as deliver does and returns the
+// command_status of the carrier's deliver_sm_resp.
+func (s *testSMSC) deliverStatus(t *testing.T, esmClass byte, text string, tlvs ...pdu.Field) data.CommandStatusType {
+	t.Helper()
 	d := pdu.NewDeliverSM().(*pdu.DeliverSM)
 	d.SourceAddr, _ = pdu.NewAddressWithTonNpiAddr(1, 1, "14255550142")
 	d.DestAddr, _ = pdu.NewAddressWithTonNpiAddr(1, 1, "18555550142")
@@ -508,9 +517,10 @@ func (s *testSMSC) deliver(t *testing.T, esmClass byte, text string, tlvs ...pdu
 		d.RegisterOptionalParam(f)
 	}
 	resp, ok := s.request(t, d).(*pdu.DeliverSMResp)
-	if !ok || resp.CommandStatus != data.ESME_ROK {
-		t.Fatalf("the carrier answered a deliver_sm with %#v, want deliver_sm_resp with command_status 0", resp)
+	if !ok {
+		t.Fatalf("the carrier answered a deliver_sm with %#v, want deliver_sm_resp", resp)
 	}
+	return resp.CommandStatus
 }
 
 // unbind sends an unbind and checks that the carrier answers it.

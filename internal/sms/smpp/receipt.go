@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linxGnu/gosmpp/data"
 	"github.com/linxGnu/gosmpp/pdu"
 
 	"github.com/otpd/otpd/internal/sms"
@@ -34,8 +35,18 @@ const (
 	trackMax = 100_000
 )
 
-// reportTimeout bounds a call of the Reporter.
-const reportTimeout = 5 * time.Second
+// The receipts the links' readers queue for the Reporter.
+const (
+	// reportTimeout bounds a call of the Reporter.
+	reportTimeout = 5 * time.Second
+	// receiptQueue is how many receipts may await the Reporter; beyond,
+	// the SMSC is asked to deliver them again later. At 100 receipts a
+	// second it holds ten seconds' worth: two of the slowest reports.
+	receiptQueue = 1000
+	// drainWait bounds how long Close goes on reporting the receipts
+	// still queued, which the SMSC was told otpd had received.
+	drainWait = 5 * time.Second
+)
 
 // statStates maps the stat of a receipt's text (SMPP 3.4 Appendix B) to
 // the state otpd records.
@@ -69,6 +80,7 @@ type receipt struct {
 	stat  string // e.g. "DELIVRD"
 	err   string // the err field of the text, e.g. "000"
 	state sms.DeliveryState
+	at    time.Time // when it arrived
 }
 
 // code returns the receipt's status for operators, e.g. "DELIVRD" or
@@ -170,20 +182,70 @@ func parseReceiptText(s string) (id, stat, errCode string) {
 	return id, stat, errCode
 }
 
-// deliver handles a deliver_sm or data_sm from the SMSC: a delivery
-// receipt goes to the Reporter; anything else is dropped.
-func (c *Carrier) deliver(p pdu.PDU) {
+// deliver handles a deliver_sm or data_sm from the SMSC, on the link's
+// reader, and returns the command_status to answer it with. A delivery
+// receipt is queued for reportReceipts, so that a slow Reporter (a store
+// that takes its time) never holds up the reading of the SMSC's answers
+// and keep-alives: ESME_ROK. When the queue is full it is refused for now
+// with ESME_RX_T_APPN, a temporary error of the receiver, so that the
+// SMSC delivers it again later. Anything else is acknowledged and
+// dropped.
+func (c *Carrier) deliver(p pdu.PDU) data.CommandStatusType {
 	r, ok := parseReceipt(p)
 	if !ok || c.reporter == nil {
-		return
+		return data.ESME_ROK
 	}
+	r.at = time.Now()
+	select {
+	case c.queue <- r:
+		if n := c.refused.Swap(0); n > 0 {
+			c.log.Info("delivery receipts are queued for recording again", "carrier", c.name, "refused", n)
+		}
+		return data.ESME_ROK
+	default:
+		// The first refusal of a run is news for the operator; the
+		// others are counted in the line that ends the run.
+		if c.refused.Add(1) == 1 {
+			c.log.Warn("delivery receipts arrive faster than they are recorded: the SMSC is asked to deliver them again later (ESME_RX_T_APPN)",
+				"carrier", c.name, "queued", receiptQueue)
+		}
+		return data.ESME_RX_T_APPN
+	}
+}
+
+// reportReceipts settles the receipts the links queue and reports them, in
+// the order they arrived, until the queue is closed. The receipts still
+// queued at Close were acknowledged to the SMSC, which will not send them
+// again: they are reported too, for at most drainWait, and the rest are
+// dropped.
+func (c *Carrier) reportReceipts() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stop := context.AfterFunc(c.life, func() { time.AfterFunc(drainWait, cancel) })
+	defer stop()
+	dropped := 0
+	for r := range c.queue {
+		if ctx.Err() != nil {
+			dropped++
+			continue
+		}
+		c.report(ctx, r)
+	}
+	if dropped > 0 {
+		c.log.Warn("delivery receipts were dropped at shutdown: the Reporter did not record them in time",
+			"carrier", c.name, "dropped", dropped, "wait", drainWait)
+	}
+}
+
+// report passes r to the Reporter, unless the tracker drops it.
+func (c *Carrier) report(ctx context.Context, r receipt) {
 	report, ok := c.receipts.settle(r)
 	if !ok {
 		return
 	}
 	report.Carrier = c.name
-	report.At = time.Now()
-	ctx, cancel := context.WithTimeout(c.life, reportTimeout)
+	report.At = r.at
+	ctx, cancel := context.WithTimeout(ctx, reportTimeout)
 	defer cancel()
 	c.reporter.Report(ctx, report)
 }

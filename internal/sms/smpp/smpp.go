@@ -80,13 +80,12 @@
 // # Delivery receipts
 //
 // With Config.RegisteredDelivery every submit_sm asks for a receipt
-// (registered_delivery 1). The carrier answers every deliver_sm (and
-// data_sm) with command_status 0 and reads receipts from the
-// receipted_message_id and message_state TLVs, or else from the text
-// "id:... sub:... dlvrd:... submit date:... done date:... stat:DELIVRD
-// err:000 text:..." of the short message (what follows "text:", which
-// quotes the message and so the code, is never read). It passes each to
-// Config.Reporter:
+// (registered_delivery 1). The carrier reads receipts from the
+// receipted_message_id and message_state TLVs of a deliver_sm (or
+// data_sm), or else from the text "id:... sub:... dlvrd:... submit
+// date:... done date:... stat:DELIVRD err:000 text:..." of the short
+// message (what follows "text:", which quotes the message and so the code,
+// is never read). It passes each to Config.Reporter:
 //
 //	DELIVRD (message_state 2)                           sms.Delivered
 //	UNDELIV, EXPIRED, REJECTD, DELETED (5, 3, 8, 4)     sms.Undelivered
@@ -102,6 +101,18 @@
 // them, to match receipts; a receipt it cannot match (say, after a
 // restart) is reported with the message_id it names and no MessageID.
 // Mobile-originated messages are acknowledged and dropped.
+//
+// The link's reader does not wait for the Reporter, which may be slow (a
+// store under load): it queues each receipt, answers the deliver_sm with
+// command_status 0, and one goroutine of the carrier reports the queued
+// receipts in the order they came, whichever link brought them. When 1000
+// receipts are queued, the next is answered ESME_RX_T_APPN (0x64, a
+// temporary error of the receiver), so that the SMSC delivers it again
+// later; the carrier logs a warning when that starts, and a line with the
+// count when receipts are queued again. Close reports the receipts still
+// queued, which the SMSC will not send again, for at most 5 s. A
+// deliver_sm or data_sm that cannot be decoded is answered with
+// command_status 0: sending it again would not make it better.
 package smpp
 
 import (
@@ -215,6 +226,8 @@ type Carrier struct {
 	pace     *pacer        // nil: no rate cap
 	ref      atomic.Uint32 // concatenation reference numbers
 	receipts *tracker
+	queue    chan receipt // receipts awaiting reportReceipts; closed once run ends
+	refused  atomic.Int64 // receipts refused since the queue was last full
 
 	life context.Context // ends at Close
 	stop context.CancelFunc
@@ -356,6 +369,7 @@ func newCarrier(cfg Config) (*Carrier, error) {
 		window:        make(chan struct{}, window),
 		pace:          newPacer(cfg.RatePerSecond),
 		receipts:      newTracker(),
+		queue:         make(chan receipt, receiptQueue),
 	}
 	c.ref.Store(rand.Uint32())
 	return c, nil
@@ -378,9 +392,13 @@ func (c *Carrier) Close() error {
 }
 
 // run keeps a link bound until Close, starting with l (nil if the first
-// bind failed).
+// bind failed), and reportReceipts going until every link has ended.
 func (c *Carrier) run(l *link) {
 	defer close(c.done)
+	var reporting sync.WaitGroup
+	reporting.Go(c.reportReceipts)
+	defer reporting.Wait()
+	defer close(c.queue) // every link's reader has ended: no receipt comes any more
 	delay := minBackoff
 	for {
 		if l != nil {

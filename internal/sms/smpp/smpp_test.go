@@ -408,6 +408,11 @@ func TestRatePerSecond(t *testing.T) {
 	}
 }
 
+// textReceipt returns the text of a delivery receipt of the message id.
+func textReceipt(id, stat, errCode string) string {
+	return "id:" + id + " sub:001 dlvrd:001 submit date:2501021504 done date:2501021505 stat:" + stat + " err:" + errCode + " text:This is your One Ti"
+}
+
 // TestDeliveryReceipts: receipts reach the Reporter with the message's
 // CarrierMessageID and ID, in text and TLV form, and concatenated messages
 // are reported once whole.
@@ -423,9 +428,6 @@ func TestDeliveryReceipts(t *testing.T) {
 	}
 	if r.CarrierMessageID == "" {
 		t.Fatal("Receipt has no CarrierMessageID")
-	}
-	textReceipt := func(id, stat, errCode string) string {
-		return "id:" + id + " sub:001 dlvrd:001 submit date:2501021504 done date:2501021505 stat:" + stat + " err:" + errCode + " text:This is your One Ti"
 	}
 
 	// A mobile-originated message is acknowledged and not reported.
@@ -507,6 +509,137 @@ func TestDeliveryReceipts(t *testing.T) {
 	rep = rec.next(t)
 	if rep.CarrierMessageID != "X99" || rep.MessageID != "" || rep.State != sms.Undelivered {
 		t.Errorf("an unknown message's receipt: got report %+v, want X99, no MessageID, UNDELIVERED", rep)
+	}
+}
+
+// gatedReporter is a Reporter that holds every report until release is
+// closed, as a store that takes its time would; entered hears when it
+// starts to hold one.
+type gatedReporter struct {
+	*recorder
+	entered chan struct{}
+	release chan struct{}
+}
+
+func newGatedReporter(size int) *gatedReporter {
+	return &gatedReporter{
+		recorder: &recorder{ch: make(chan sms.DeliveryReport, size)},
+		entered:  make(chan struct{}, 1),
+		release:  make(chan struct{}),
+	}
+}
+
+func (r *gatedReporter) Report(ctx context.Context, rep sms.DeliveryReport) {
+	select {
+	case r.entered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-r.release:
+		r.ch <- rep
+	case <-ctx.Done():
+	}
+}
+
+// holding waits until r holds a report.
+func (r *gatedReporter) holding(t *testing.T) {
+	t.Helper()
+	select {
+	case <-r.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the Reporter was not called within 5 s")
+	}
+}
+
+// TestSlowReporterLeavesTheLinkAlone: while the Reporter takes its time
+// over a receipt, the link goes on reading the SMSC's answers: the next
+// message is accepted, not failed as unanswered (which would make a route
+// text the user again through another carrier).
+func TestSlowReporterLeavesTheLinkAlone(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	rep := newGatedReporter(1)
+	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.Reporter = rep })
+	m := message(otp("123456"))
+	r, err := send(t, c, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.deliver(t, esmDeliveryReceipt, textReceipt(r.CarrierMessageID, "DELIVRD", "000"))
+	rep.holding(t)
+	if _, err := send(t, c, message(otp("654321"))); err != nil {
+		t.Errorf("Send while the Reporter holds a receipt: %v", err)
+	}
+	close(rep.release)
+	if got := rep.next(t); got.MessageID != m.ID || got.State != sms.Delivered {
+		t.Errorf("got report %+v, want %s DELIVERED", got, m.ID)
+	}
+}
+
+// TestReceiptQueueFull: receipts wait for a slow Reporter in a queue, and
+// are reported in the order they came; one that finds the queue full is
+// answered ESME_RX_T_APPN, so that the SMSC delivers it again later.
+func TestReceiptQueueFull(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	rep := newGatedReporter(receiptQueue + 2)
+	var logs syncBuffer
+	c := startCarrier(t, s.Addr(), func(cfg *Config) {
+		cfg.Reporter = rep
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	id := func(i int) string { return fmt.Sprintf("X%05d", i) }
+	s.deliver(t, esmDeliveryReceipt, textReceipt(id(0), "DELIVRD", "000"))
+	rep.holding(t) // receipt 0 is out of the queue, with the Reporter
+	for i := 1; i <= receiptQueue; i++ {
+		s.deliver(t, esmDeliveryReceipt, textReceipt(id(i), "DELIVRD", "000"))
+	}
+	refused := textReceipt(id(receiptQueue+1), "DELIVRD", "000")
+	if got := s.deliverStatus(t, esmDeliveryReceipt, refused); got != data.ESME_RX_T_APPN {
+		t.Errorf("a receipt beyond the queue's %d: command_status 0x%08X, want ESME_RX_T_APPN (0x64)", receiptQueue, uint32(got))
+	}
+	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "ESME_RX_T_APPN") {
+		t.Errorf("the log after a receipt was refused:\n%s\nwant a warning naming ESME_RX_T_APPN", logs.String())
+	}
+	if _, err := send(t, c, message(otp("123456"))); err != nil {
+		t.Errorf("Send while the queue of receipts is full: %v", err)
+	}
+	close(rep.release)
+	for i := 0; i <= receiptQueue; i++ {
+		if got := rep.next(t); got.CarrierMessageID != id(i) {
+			t.Fatalf("report %d names %q, want %q: the reports are not in the receipts' order", i, got.CarrierMessageID, id(i))
+		}
+	}
+	s.deliver(t, esmDeliveryReceipt, refused) // the SMSC's next attempt
+	if got := rep.next(t); got.CarrierMessageID != id(receiptQueue+1) {
+		t.Errorf("the receipt delivered again: got report %+v, want %s", got, id(receiptQueue+1))
+	}
+}
+
+// TestCloseReportsQueuedReceipts: the receipts acknowledged to the SMSC
+// before Close, which it will not send again, are still reported, and Close
+// returns once they are.
+func TestCloseReportsQueuedReceipts(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	rep := newGatedReporter(3)
+	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.Reporter = rep })
+	for i := range 3 {
+		s.deliver(t, esmDeliveryReceipt, textReceipt(fmt.Sprintf("Q%d", i), "UNDELIV", "001"))
+	}
+	rep.holding(t)
+	closed := make(chan struct{})
+	go func() {
+		c.Close()
+		close(closed)
+	}()
+	eventually(t, 2*time.Second, "the SMSC got no unbind", func() bool {
+		return get(s, func(s *testSMSC) int { return len(s.conns) }) == 0
+	})
+	close(rep.release)
+	<-closed
+	if n := len(rep.ch); n != 3 {
+		t.Errorf("%d reports when Close returned, want the 3 receipts acknowledged before it", n)
 	}
 }
 
@@ -627,7 +760,7 @@ func TestLinkDropsDuringTheWrite(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ours, smsc := net.Pipe() // a write returns only once the other end has read it all
-			l := newLink(ours, bufio.NewReader(ours), time.Hour, 5*time.Second, func(pdu.PDU) {})
+			l := newLink(ours, bufio.NewReader(ours), time.Hour, 5*time.Second, func(pdu.PDU) data.CommandStatusType { return data.ESME_ROK })
 			defer l.fail(errClosed)
 			sm := submitSM(pdu.Address{}, pdu.Address{}, data.GSM7BIT, []byte("hello"), false)
 			want := len(marshal(sm))
