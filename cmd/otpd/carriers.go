@@ -366,7 +366,7 @@ func buildCarrier(ctx context.Context, c carrierConfig, reporter sms.Reporter, o
 	case c.Type == "aws" && c.AWS != nil:
 		carrier, err := awssms.New(ctx, awssms.Config{
 			Name: c.Name, Region: c.AWS.Region, ConfigurationSetName: c.AWS.ConfigurationSet,
-			MaxPrice: c.AWS.MaxPrice, Endpoint: c.AWS.Endpoint, Timeout: c.AWS.Timeout,
+			MaxPrice: c.AWS.MaxPrice, Endpoint: c.AWS.Endpoint, Timeout: c.AWS.Timeout, Logger: log,
 		})
 		if err != nil {
 			return nil, err

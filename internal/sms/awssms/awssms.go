@@ -56,10 +56,15 @@
 //	                                408, 5xx  Temporary
 //	                                401, 403  NotPermitted
 //	                               other 4xx  Permanent
-//	2xx whose body cannot be read             Temporary  AWS may have sent the message
 //	no answer in time                         Temporary  504; AWS may still deliver the message
 //	cancelled, connection failed              Temporary
 //	no credentials (default chain)            Temporary
+//
+// An answer of HTTP 2xx means that SendTextMessage succeeded: AWS took the
+// message and sends it. When its body cannot be read (cut short, not AWS's
+// JSON), the message is accepted all the same, with no CarrierMessageID,
+// and Config.Logger gets a warning: a failure would make a route hand the
+// message to another carrier, which would text the user a second time.
 //
 // A refusal's Message, which reaches the application developer, says what
 // AWS answered and what to check, with at most 200 bytes of AWS's own
@@ -71,9 +76,11 @@
 package awssms
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -144,6 +151,9 @@ type Config struct {
 	// HTTPClient makes the requests (say, through a proxy, or trusting a
 	// private CA); nil means the SDK's own. Optional.
 	HTTPClient *http.Client
+	// Logger gets a warning for each message AWS accepted (HTTP 2xx) with
+	// an answer otpd could not read; nil discards them.
+	Logger *slog.Logger
 }
 
 // Carrier sends messages through AWS End User Messaging SMS. It is safe for
@@ -156,6 +166,7 @@ type Carrier struct {
 	timeout          time.Duration
 	client           *sv2.Client
 	credentials      aws.CredentialsProvider
+	log              *slog.Logger
 }
 
 var _ sms.Carrier = (*Carrier)(nil)
@@ -245,6 +256,7 @@ func New(ctx context.Context, cfg Config) (*Carrier, error) {
 		timeout:          timeout,
 		client:           client,
 		credentials:      awsCfg.Credentials,
+		log:              cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 	}, nil
 }
 
@@ -325,6 +337,12 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	defer cancel()
 	traced, wrote := sms.WithWriteTrace(reqCtx)
 	out, err := c.client.SendTextMessage(traced, in)
+	if status := httpStatus(err); err != nil && status >= 200 && status <= 299 {
+		// AWS took the message; only its answer could not be read.
+		c.log.Warn("AWS End User Messaging SMS accepted a message, but otpd could not read its answer: the message is recorded without AWS's message ID",
+			"carrier", c.name, "message_id", m.ID, "status", status, "err", sms.Redact(err.Error(), m.Text, maxCause))
+		return sms.Receipt{}, nil
+	}
 	if err != nil {
 		return sms.Receipt{}, c.failure(ctx, reqCtx, err, m.Text, wrote(err))
 	}
@@ -545,17 +563,15 @@ func byStatus(code string, status int, detail string) *sms.Error {
 	return &sms.Error{Status: sms.Temporary, Code: status, Message: answered + ", an unexpected answer" + detail}
 }
 
-// unreadable returns the refusal of an answer with status that the SDK
-// could not read (not the service's JSON: a proxy's page, a cut body).
+// unreadable returns the refusal of an error answer with status that the
+// SDK could not read (not the service's JSON: a proxy's page, a cut body).
+// A 2xx answer is no refusal (see Send).
 func unreadable(status int) *sms.Error {
 	shown := "HTTP " + strconv.Itoa(status)
 	if s := http.StatusText(status); s != "" {
 		shown += " " + s
 	}
 	switch {
-	case status >= 200 && status <= 299:
-		return &sms.Error{MayDeliver: true, Status: sms.Temporary, Code: status,
-			Message: service + " answered " + shown + " with a body otpd could not read; it may have sent the message"}
 	case status == http.StatusTooManyRequests:
 		return &sms.Error{Status: sms.Throttled, Code: status,
 			Message: service + " answered " + shown + ": otpd is sending too fast"}

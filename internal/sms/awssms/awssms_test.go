@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -833,17 +834,39 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-// TestUnreadableSuccess: a 2xx answer the SDK cannot read may still mean a
-// sent message, so it is not a final refusal.
-func TestUnreadableSuccess(t *testing.T) {
-	f := newFake(t)
-	f.answerWith(awsError{status: 200, noHeader: true, raw: "<html>not JSON</html>"})
-	c := newCarrier(t, f, Config{})
-	m := testMessage()
-	_, err := send(t, c, m)
-	ce := checkRefusal(t, err, m)
-	if ce.Status != sms.Temporary || ce.Code != 200 || !strings.Contains(ce.Message, "may have sent") {
-		t.Errorf("got %#v, want a Temporary refusal with Code 200 saying the message may have been sent", ce)
+// TestUnreadableSuccessIsAccepted: an answer of HTTP 2xx means AWS took
+// the message, even when otpd cannot read its body: Send accepts it,
+// without a message ID, and logs a warning. A failure would make a route
+// hand the message to the next carrier, which would text the user again.
+func TestUnreadableSuccessIsAccepted(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"cut short", `{"MessageId": "abc`},
+		{"not JSON", "<html>482913 not JSON</html>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t)
+			f.answerWith(awsError{status: http.StatusOK, noHeader: true, raw: tc.body})
+			var logs bytes.Buffer
+			c := newCarrier(t, f, Config{Name: "aws", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			m := testMessage()
+			r, err := send(t, c, m)
+			if err != nil {
+				t.Fatalf("Send after AWS answered HTTP 200: %v, want the message accepted", err)
+			}
+			if r.CarrierMessageID != "" {
+				t.Errorf("CarrierMessageID = %q, want none: the answer could not be read", r.CarrierMessageID)
+			}
+			got := logs.String()
+			if !strings.Contains(got, "level=WARN") || !strings.Contains(got, "carrier=aws") || !strings.Contains(got, "message_id="+m.ID) {
+				t.Errorf("the log:\n%s\nwant a warning naming the carrier and the message", got)
+			}
+			if strings.Contains(got, testCode) {
+				t.Errorf("the log repeats the code:\n%s", got)
+			}
+			if n := f.attemptCount(); n != 1 {
+				t.Errorf("the service got %d attempts, want 1", n)
+			}
+		})
 	}
 }
 
