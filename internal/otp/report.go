@@ -11,7 +11,9 @@ import (
 
 // Report records a carrier's delivery report on the message it names. It
 // implements sms.Reporter. Reports about messages otpd has no record of
-// (sent before records were kept, or purged) are logged and dropped.
+// (sent before records were kept, or purged) are logged and dropped, once
+// a report that may have overtaken its record had time to find it (see
+// updateStatus).
 func (s *Service) Report(ctx context.Context, r sms.DeliveryReport) {
 	status, ok := reportStatus[r.State]
 	if !ok {
@@ -22,15 +24,13 @@ func (s *Service) Report(ctx context.Context, r sms.DeliveryReport) {
 	if at.IsZero() {
 		at = s.now()
 	}
-	start := time.Now()
-	rec, err := s.store.UpdateMessageStatus(ctx, r.Carrier, r.CarrierMessageID, storage.MessageStatusUpdate{
+	rec, err := s.updateStatus(ctx, r, storage.MessageStatusUpdate{
 		Status: status, StatusCode: r.Code, At: at.UTC().Truncate(timeResolution),
 	})
-	s.storeCalled("UpdateMessageStatus", start, err)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		s.log.InfoContext(ctx, "a delivery report for a message otpd has no record of", "carrier", r.Carrier,
-			"carrier_message_id", r.CarrierMessageID, "state", r.State)
+			"carrier_message_id", r.CarrierMessageID, "message_id", r.MessageID, "state", r.State)
 	case err != nil:
 		s.log.WarnContext(ctx, "could not record a delivery report", "carrier", r.Carrier,
 			"carrier_message_id", r.CarrierMessageID, "err", err)
@@ -49,3 +49,31 @@ var reportStatus = map[sms.DeliveryState]string{
 }
 
 var _ sms.Reporter = (*Service)(nil)
+
+// updateStatus applies u to the record of r's message. A report that
+// names otpd's own message ID (its carrier matched it to a message it sent
+// lately) may overtake that record, which the send stores only once the
+// carrier's Send returned: an SMSC sends its receipt right after its
+// submit_sm_resp, on the same connection. While such a report finds no
+// record it is tried again, every 20 ms at first and up to every 250 ms,
+// for as long as storing a send may take (afterSendTimeout) within ctx.
+// A report without the message ID (a message otpd may not have sent) is
+// tried once.
+func (s *Service) updateStatus(ctx context.Context, r sms.DeliveryReport, u storage.MessageStatusUpdate) (storage.MessageRecord, error) {
+	giveUp := time.Now().Add(afterSendTimeout)
+	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
+		start := time.Now()
+		rec, err := s.store.UpdateMessageStatus(ctx, r.Carrier, r.CarrierMessageID, u)
+		s.storeCalled("UpdateMessageStatus", start, err)
+		if !errors.Is(err, storage.ErrNotFound) || r.MessageID == "" || time.Now().Add(wait).After(giveUp) {
+			return rec, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return rec, err
+		case <-t.C:
+		}
+	}
+}

@@ -43,6 +43,7 @@ type testSMSC struct {
 	behaviour    smstest.Behaviour
 	status       data.CommandStatusType         // when not 0, the answer to every submit_sm
 	statusOf     map[int]data.CommandStatusType // the answer to the n-th submit_sm (from 1), when listed
+	hold         map[int]chan struct{}          // the answer to the n-th submit_sm waits until its channel is closed
 	delay        time.Duration                  // before answering an accepted submit_sm
 	muteEnquire  bool                           // leave enquire_link unanswered
 	refuseBind   data.CommandStatusType         // when not 0, the answer to every bind
@@ -176,6 +177,21 @@ func (s *testSMSC) accept() {
 		s.mu.Unlock()
 		s.wg.Go(c.serve)
 	}
+}
+
+// holdAnswer makes the answer to the n-th submit_sm (from 1) wait until
+// the returned func is called, or the test ends.
+func (s *testSMSC) holdAnswer(t *testing.T, n int) (release func()) {
+	held := make(chan struct{})
+	release = sync.OnceFunc(func() { close(held) })
+	t.Cleanup(release) // before the SMSC stops, which waits for the answer
+	s.set(func(s *testSMSC) {
+		if s.hold == nil {
+			s.hold = map[int]chan struct{}{}
+		}
+		s.hold[n] = held
+	})
+	return release
 }
 
 // dropAll cuts every connection, as a network failure would.
@@ -330,6 +346,13 @@ func (c *smscConn) submit(sm *pdu.SubmitSM) {
 	s.nextID++
 	resp := sm.GetResponse().(*pdu.SubmitSMResp)
 	resp.MessageID = fmt.Sprintf("T%07d", s.nextID)
+	if held := s.hold[len(s.submits)]; held != nil {
+		s.wg.Go(func() {
+			<-held
+			c.write(resp)
+		})
+		return
+	}
 	if s.delay == 0 {
 		c.write(resp)
 		return

@@ -259,11 +259,41 @@ type tracker struct {
 
 // tracked is one message whose receipts are awaited, or were.
 type tracked struct {
-	msgID     string
-	ids       []string // of the parts, as the SMSC accepts them
-	delivered map[string]bool
-	done      bool // reported final, or its send failed: receipts are dropped
-	at        time.Time
+	msgID string
+	ids   []string // of the parts, as the SMSC accepts them ("" until then, or if it gave none)
+	// unaccepted counts the parts the SMSC has not accepted yet. Until it
+	// has accepted every one, the message is not decided: the receipt of
+	// one part says nothing of the others, the message's CarrierMessageID
+	// (the first part's) may be unknown, and Send has not returned.
+	unaccepted  int
+	delivered   map[string]string // the code of each part's Delivered receipt, by message_id
+	undelivered string            // the code of the first receipt of a part not delivered
+	done        bool              // reported final, or its send failed: receipts are dropped
+	at          time.Time
+}
+
+// final returns the state m's receipts so far decide, and its code: once
+// the SMSC accepted every part, Undelivered if one part was not delivered,
+// Delivered if every part that it gave a message_id was. ok is false while
+// the message is not decided.
+func (m *tracked) final() (state sms.DeliveryState, code string, ok bool) {
+	switch {
+	case m.unaccepted > 0:
+		return "", "", false
+	case m.undelivered != "":
+		return sms.Undelivered, m.undelivered, true
+	}
+	for _, id := range m.ids {
+		if id == "" {
+			continue // accepted without a message_id: no receipt can name it
+		}
+		c, ok := m.delivered[id]
+		if !ok {
+			return "", "", false
+		}
+		code = c
+	}
+	return sms.Delivered, code, code != ""
 }
 
 func newTracker() *tracker {
@@ -272,7 +302,7 @@ func newTracker() *tracker {
 
 // begin starts tracking the message msgID of n parts.
 func (t *tracker) begin(msgID string, n int) *tracked {
-	m := &tracked{msgID: msgID, ids: make([]string, n), delivered: map[string]bool{}, at: time.Now()}
+	m := &tracked{msgID: msgID, ids: make([]string, n), unaccepted: n, delivered: map[string]string{}, at: time.Now()}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.queue = append(t.queue, m)
@@ -293,13 +323,15 @@ func (t *tracker) forgetLocked(m *tracked) {
 	}
 }
 
-// accepted records that the SMSC accepted part i of m as id.
+// accepted records that the SMSC accepted part i of m as id (or without a
+// usable message_id, "").
 func (t *tracker) accepted(m *tracked, i int, id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m.unaccepted--
 	if id == "" {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	m.ids[i] = id
 	t.parts[id] = m // even when done: its receipts are then dropped
 }
@@ -315,8 +347,10 @@ func (t *tracker) abandon(m *tracked) {
 }
 
 // settle returns the report r makes, and false if it makes none: a receipt
-// of a part whose message is not yet delivered whole, or of a message
-// already reported final or whose send failed.
+// of a message the SMSC has not accepted whole, or not yet decided by the
+// receipts of all its parts (see tracked.final), or already reported final
+// or whose send failed. A final receipt of a part that makes no report
+// still counts when a later receipt decides the message.
 func (t *tracker) settle(r receipt) (sms.DeliveryReport, bool) {
 	report := sms.DeliveryReport{CarrierMessageID: r.id, State: r.state, Code: r.code()}
 	t.mu.Lock()
@@ -328,19 +362,23 @@ func (t *tracker) settle(r receipt) (sms.DeliveryReport, bool) {
 	if m.done {
 		return report, false
 	}
-	report.CarrierMessageID = m.ids[0]
-	report.MessageID = m.msgID
 	switch r.state {
 	case sms.Delivered:
-		m.delivered[r.id] = true
-		for _, id := range m.ids {
-			if id != "" && !m.delivered[id] {
-				return report, false // wait for the other parts
-			}
+		m.delivered[r.id] = report.Code
+	case sms.Undelivered:
+		if m.undelivered == "" {
+			m.undelivered = report.Code
 		}
-	case sms.Pending:
+	}
+	if m.unaccepted > 0 {
+		return report, false // not a whole message yet, not even an intermediate report
+	}
+	report.CarrierMessageID = m.ids[0]
+	report.MessageID = m.msgID
+	if state, code, ok := m.final(); ok {
+		report.State, report.Code = state, code
+		m.done = true // final: repeats are dropped until m is forgotten
 		return report, true
 	}
-	m.done = true // final: repeats are dropped until m is forgotten
-	return report, true
+	return report, r.state == sms.Pending // a part's final receipt waits for the other parts
 }

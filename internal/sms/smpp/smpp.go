@@ -95,8 +95,11 @@
 // message_id), its MessageID otpd's Message.ID, its Code the stat (and a
 // non-zero err, e.g. "UNDELIV err:001"), and its At the time the receipt
 // arrived (the receipt's done date has no time zone). A concatenated
-// message is reported Delivered once every part was, and Undelivered as
-// soon as one part was not; a repeat of a final receipt is dropped. The
+// message is decided by the receipts of all its parts: nothing is reported
+// of it before the SMSC accepted every part (the receipts of parts that
+// come earlier count once it has; intermediate ones are dropped), then it
+// is reported Delivered once every part was, and Undelivered as soon as
+// one part was not; a repeat of a final receipt is dropped. The
 // carrier remembers the messages of the last 72 hours, at most 100 000 of
 // them, to match receipts; a receipt it cannot match (say, after a
 // restart) is reported with the message_id it names and no MessageID.

@@ -512,6 +512,62 @@ func TestDeliveryReceipts(t *testing.T) {
 	}
 }
 
+// TestConcatenatedReceiptsBeforeEveryPartIsAccepted: receipts of the
+// parts of a concatenated message that come before the SMSC accepted every
+// part report nothing (the message is not whole, and has no record yet),
+// but count once it is: the message is decided by the receipts of all its
+// parts, a part that has no message_id yet included.
+func TestConcatenatedReceiptsBeforeEveryPartIsAccepted(t *testing.T) {
+	t.Parallel()
+	s := startSMSC(t)
+	rec := newRecorder()
+	c := startCarrier(t, s.Addr(), func(cfg *Config) { cfg.Reporter = rec })
+	release := s.holdAnswer(t, 2)
+	m := message(longGSMText)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := send(t, c, m)
+		sent <- err
+	}()
+	eventually(t, 2*time.Second, "the SMSC did not get the three parts", func() bool { return len(s.Submits()) == 3 })
+	id := func(part int) string { return fmt.Sprintf("T%07d", part) } // the test SMSC numbers them in order
+	// noReports delivers a marker, a receipt reported as the SMSC names it
+	// (no message of the carrier's has its message_id), and fails the test
+	// for every report before the marker's: the receipts delivered before
+	// it were settled and made none.
+	noReports := func(n int, when string) {
+		t.Helper()
+		mark := fmt.Sprintf("M%d", n)
+		s.deliver(t, esmDeliveryReceipt, textReceipt(mark, "ENROUTE", "000"))
+		for got := rec.next(t); got.CarrierMessageID != mark; got = rec.next(t) {
+			t.Errorf("got report %+v %s, want none", got, when)
+		}
+	}
+
+	// Parts 1 and 3 accepted, part 2 not yet.
+	s.deliver(t, esmDeliveryReceipt, textReceipt(id(1), "ENROUTE", "000"))
+	s.deliver(t, esmDeliveryReceipt, textReceipt(id(1), "DELIVRD", "000"))
+	s.deliver(t, esmDeliveryReceipt, textReceipt(id(3), "DELIVRD", "000"))
+	noReports(1, "while part 2 of 3 was not accepted")
+
+	release()
+	if err := <-sent; err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	s.deliver(t, esmDeliveryReceipt, textReceipt(id(2), "UNDELIV", "001"))
+	want := sms.DeliveryReport{Carrier: "smpp-test", CarrierMessageID: id(1), MessageID: m.ID, State: sms.Undelivered, Code: "UNDELIV err:001"}
+	got := rec.next(t)
+	if got.At.IsZero() {
+		t.Error("the report has no At")
+	}
+	got.At = time.Time{}
+	if got != want {
+		t.Errorf("part 2 undelivered, parts 1 and 3 delivered before it was accepted: got report %+v, want %+v", got, want)
+	}
+	s.deliver(t, esmDeliveryReceipt, textReceipt(id(2), "DELIVRD", "000"))
+	noReports(2, "after the message was reported final")
+}
+
 // gatedReporter is a Reporter that holds every report until release is
 // closed, as a store that takes its time would; entered hears when it
 // starts to hold one.
