@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -355,6 +357,48 @@ func TestTwilioCallbackURLNamesTheCarrier(t *testing.T) {
 		if warned := strings.Contains(logs.tail(1<<20), "status_callback_url does not end with the path"); warned != tc.warn {
 			t.Errorf("status_callback_url %s: warned %v, want %v; log: %s", tc.callback, warned, tc.warn, logs.tail(1<<20))
 		}
+	}
+}
+
+// A carrier without a name is refused, naming its entry by index and type:
+// its package would name it by a default the file does not show, and a
+// Twilio carrier's callbacks would be served under an empty name, where
+// the URL the README documents does not lead.
+func TestCarrierWithoutNameIsRefused(t *testing.T) {
+	t.Setenv("OTPD_TEST_TWILIO_TOKEN", testTwilioToken)
+	t.Setenv("OTPD_TEST_WEBHOOK_SECRET", webhookSecret)
+	path := filepath.Join(t.TempDir(), "carriers.yaml")
+	os.WriteFile(path, []byte(fmt.Sprintf(`
+carriers:
+  - type: twilio
+    twilio:
+      account_sid: %s
+      auth_token_env: OTPD_TEST_TWILIO_TOKEN
+      status_callback_url: https://otpd.example.com/_otpd/callbacks/twilio/twilio
+  - name: hook
+    type: webhook
+    webhook:
+      url: https://sms.example.com/send
+      secret_env: OTPD_TEST_WEBHOOK_SECRET
+  - type: webhook
+    webhook:
+      url: https://sms.example.com/send
+      secret_env: OTPD_TEST_WEBHOOK_SECRET
+routes:
+  - carriers: [hook]
+`, testTwilioSID)), 0o600)
+	cs, err := loadCarriers(t.Context(), path, nil, metrics.New(), slog.New(slog.DiscardHandler))
+	if err == nil {
+		defer cs.close()
+		t.Fatalf("carriers without a name were accepted; the callbacks are served at %v", slices.Collect(maps.Keys(cs.callbacks)))
+	}
+	for _, want := range []string{"carriers[0] (type twilio): name is required", "carriers[2] (type webhook): name is required"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error:\n%v\nwant %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "carriers[1]") {
+		t.Errorf("the error:\n%v\nblames carriers[1], which has a name", err)
 	}
 }
 
