@@ -996,14 +996,17 @@ func TestSMSCDownAtStart(t *testing.T) {
 		_, err := send(t, c, message(otp("123456")))
 		return err == nil
 	})
-	if got := logs.String(); !strings.Contains(got, "bound to the SMSC again") {
-		t.Errorf("the log once the SMSC is back:\n%s\nwant a line saying the carrier is bound again", got)
+	// setLink logs and tells OnLink once the link is in place, so a Send
+	// may succeed just before.
+	eventually(t, 2*time.Second, "no line in the log saying the carrier is bound again", func() bool {
+		return strings.Contains(logs.String(), "bound to the SMSC again")
+	})
+	told := func() string {
+		linkMu.Lock()
+		defer linkMu.Unlock()
+		return fmt.Sprint(links)
 	}
-	linkMu.Lock()
-	defer linkMu.Unlock()
-	if fmt.Sprint(links) != "[false true]" {
-		t.Errorf("OnLink was told %v, want [false true]: down after New, up once bound", links)
-	}
+	eventually(t, 2*time.Second, "OnLink was not told [false true]: down after New, up once bound", func() bool { return told() == "[false true]" })
 }
 
 // syncBuffer is a bytes.Buffer safe for the carrier's goroutines.
