@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"sync"
@@ -203,6 +204,65 @@ var concurrencyTests = []sharedTest{
 			}
 		})
 		t.Logf("%d codes replaced, each tried at least %d times after; %d newest codes verified", puts-2, triesEach, valid.Load())
+	}},
+	{"DeleteAppRacingSendsAndVerifications", func(t *testing.T, a, b storage.Store) {
+		// Codes of an application are stored and verified, on both
+		// handles, while it is deleted: nothing fails but a RecordSend
+		// that finds it gone, and once it is deleted and created again
+		// under another generation, none of its codes verifies and no
+		// failure of it counts.
+		app := createApp(t, a, 1)
+		code := func(i int) storage.Code {
+			c := newCode(app, fmt.Sprintf("+1555000%04d", i%4), fmt.Sprintf("ref-%d", i%8), "123456")
+			c.AllowedAttempts = 5
+			return c
+		}
+		for i := range 8 {
+			putCode(t, a, code(i))
+		}
+		budget := storage.FailureBudget{Limit: 1000, Window: time.Hour}
+		race(25, func(i int) {
+			if i == 24 {
+				if _, err := b.DeleteApp(t.Context(), app.ID); err != nil {
+					t.Errorf("DeleteApp: %v", err)
+				}
+				return
+			}
+			s := handle(i, a, b)
+			for j := range 20 {
+				c := code(i + j)
+				if i%3 == 0 {
+					if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil && !errors.Is(err, storage.ErrNotFound) {
+						t.Errorf("RecordSend during DeleteApp: %v", err)
+					}
+					continue
+				}
+				value := "000000" // a wrong guess, counted against the budget
+				if j%4 == 0 {
+					value = "123456"
+				}
+				if _, err := s.VerifyCode(t.Context(), withBudget(attempt(c, value, base), budget)); err != nil {
+					t.Errorf("VerifyCode during DeleteApp: %v", err)
+				}
+			}
+		})
+		again := newApp(1)
+		again.Generation = "1-b"
+		if err := a.CreateApp(t.Context(), again); err != nil {
+			t.Fatalf("CreateApp again: %v", err)
+		}
+		for i := range 8 {
+			c := code(i)
+			for _, s := range []storage.Store{a, b} {
+				expectVerify(t, s, "a code of the deleted app", attempt(c, "123456", base), storage.OutcomeUnknown)
+				underNew := attempt(c, "123456", base)
+				underNew.AppGeneration = again.Generation
+				expectVerify(t, s, "a code of the deleted app, under the new generation", underNew, storage.OutcomeUnknown)
+			}
+			if i < 4 {
+				expectLockout(t, b, "a destination of the deleted app", again, c.Key.Destination, base, storage.FailureBudget{Limit: 1, Window: time.Hour}, time.Time{})
+			}
+		}
 	}},
 	{"RecordSendAndVerifyCodeNeverFail", func(t *testing.T, a, b storage.Store) {
 		app := createApp(t, a, 1)
