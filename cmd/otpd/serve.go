@@ -289,17 +289,15 @@ const purgeBatch = 250
 // the batch took, so that requests keep the rest.
 const purgeShare = 0.2
 
-// failurePurgeSlack keeps failures this long past the failure window before
-// the purge deletes them: an instance whose clock runs ahead would otherwise
-// delete failures that instances behind it still count.
-const failurePurgeSlack = time.Minute
-
 // purgeLoop deletes expired codes and old records every PurgeInterval, in
 // bounded batches with pauses between them.
 func (s *server) purgeLoop(ctx context.Context) {
 	r := storage.Retention{
-		BatchSize:         purgeBatch,
-		FailureWindow:     s.cfg.FailureWindow + failurePurgeSlack,
+		BatchSize: purgeBatch,
+		// Failures outlive the window by the clock skew allowed between
+		// instances: one whose clock runs ahead would otherwise delete
+		// failures that instances behind it still count.
+		FailureWindow:     s.cfg.FailureWindow + storage.ClockSkew,
 		OutboxMaxAge:      s.cfg.OutboxMaxAge,
 		OutboxMaxMessages: s.cfg.OutboxMaxMessages,
 		MessageMaxAge:     s.cfg.MessageMaxAge,

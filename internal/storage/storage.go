@@ -88,8 +88,8 @@ type Store interface {
 	VerifyCode(ctx context.Context, v Verification) (Outcome, error)
 	// DestinationLockout reports whether the (appID, destination) failure
 	// budget is exhausted at now: it returns the zero time if fewer than
-	// b.Limit wrong guesses were recorded after now-b.Window (including
-	// any stamped after now; see Verification), and otherwise the earliest
+	// b.Limit wrong guesses were recorded after now-b.Window and at most
+	// ClockSkew after now (see Verification), and otherwise the earliest
 	// time at which that count drops below b.Limit.
 	// appGeneration is the application's current Generation: failures
 	// recorded under an earlier generation (a deleted application with the
@@ -245,10 +245,13 @@ type SendCompletion struct {
 //
 //  1. no code for Key, or its AppGeneration differs: OutcomeUnknown;
 //  2. Budget.Limit or more wrong guesses recorded for (Key.AppID,
-//     Key.Destination) after Now-Budget.Window: OutcomeThrottled. Guesses
-//     stamped after Now count too: another instance whose clock runs ahead
-//     recorded them, and ignoring them would let each instance grant its
-//     own budget until its clock caught up;
+//     Key.Destination) after Now-Budget.Window and at most ClockSkew after
+//     Now: OutcomeThrottled. Guesses stamped after Now count: another
+//     request read its clock later but reached the store first, or another
+//     instance's clock runs ahead, and ignoring them would let each grant
+//     its own budget; guesses stamped further ahead (a clock far off) do
+//     not, so that they cannot lock a destination out for longer than the
+//     window;
 //  3. the code was consumed: OutcomeConsumed;
 //  4. Now is at or after its ExpiresAt: OutcomeExpired;
 //  5. AllowedAttempts wrong guesses were counted on it: OutcomeExhausted;
@@ -268,6 +271,12 @@ type Verification struct {
 	// time. The store calls it at most once, inside the atomic section.
 	Matches func(storedMAC []byte) bool
 }
+
+// ClockSkew is how far apart the clocks of otpd instances sharing a store
+// may be: a wrong guess stamped up to ClockSkew after a verification's Now
+// counts against the budget (Verification, rule 2), and what stores keep
+// for the budget outlives the window by as much.
+const ClockSkew = time.Minute
 
 // FailureBudget bounds wrong guesses per (application, destination) across
 // codes, over a rolling window.

@@ -39,15 +39,15 @@ const (
 		WHERE a.id = $1 AND a.generation = $2 AND c.destination = $3 AND c.reference_id = $4
 		FOR UPDATE OF c`
 	// selectLimitingFailure returns the time of the Limit-th newest
-	// failure after the window's start (the offset is Limit-1), if there
-	// are that many: the budget regains room when that failure leaves the
-	// window. Failures stamped after now count too (see
+	// failure in (from, to] (the offset is Limit-1), if there are that
+	// many: the budget regains room when that failure leaves the window.
+	// The range ends storage.ClockSkew after now (see
 	// storage.Verification). Failures of another generation belong to
 	// another number.
 	selectLimitingFailure = `SELECT failed_at FROM failures
 		WHERE app_num = (SELECT num FROM apps WHERE id = $1 AND generation = $2)
-			AND destination = $3 AND failed_at > $4
-		ORDER BY failed_at DESC LIMIT 1 OFFSET $5`
+			AND destination = $3 AND failed_at > $4 AND failed_at <= $5
+		ORDER BY failed_at DESC LIMIT 1 OFFSET $6`
 	consumeCode = `UPDATE codes SET consumed = true
 		WHERE app_num = $1 AND destination = $2 AND reference_id = $3`
 	// countFailedAttempt counts a wrong guess on the code and records it
@@ -169,7 +169,7 @@ func verify(ctx context.Context, conn *pgx.Conn, v storage.Verification) (storag
 	b.Queue(lockDestination, destinationLockKey(k.AppID, k.Destination))
 	b.Queue(selectCodeForUpdate, k.AppID, v.AppGeneration, k.Destination, k.ReferenceID)
 	b.Queue(selectLimitingFailure, k.AppID, v.AppGeneration, k.Destination,
-		ms(v.Now.Add(-v.Budget.Window)), v.Budget.Limit-1)
+		ms(v.Now.Add(-v.Budget.Window)), ms(v.Now.Add(storage.ClockSkew)), v.Budget.Limit-1)
 	br := conn.SendBatch(ctx, b)
 	c, found, throttled, err := readVerification(br)
 	if err := errors.Join(err, br.Close()); err != nil {
@@ -265,7 +265,7 @@ func (s *Store) DestinationLockout(ctx context.Context, appID, appGeneration, de
 	}
 	var limiting time.Time
 	err := s.pool.QueryRow(ctx, selectLimitingFailure, appID, appGeneration, destination,
-		ms(now.Add(-b.Window)), b.Limit-1).Scan(&limiting)
+		ms(now.Add(-b.Window)), ms(now.Add(storage.ClockSkew)), b.Limit-1).Scan(&limiting)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, nil
 	}

@@ -26,13 +26,13 @@ return 1
 
 // verifyRead applies rules 1 to 5 of storage.Verification to the code
 // (KEYS[1]) and its destination's failures (KEYS[2]). ARGV: now, the
-// window's exclusive lower bound "(ms", the budget's limit. Failures
-// stamped after now count too (see storage.Verification). It returns
+// window's exclusive lower bound "(ms", the budget's limit, the window's
+// upper bound (storage.ClockSkew after now; see storage.Verification). It returns
 // {outcome}, or {"check", mac} when rules 6 and 7 are to decide.
 var verifyRead = newScript(`
 local c = redis.call('HMGET', KEYS[1], 'mac', 'allowed', 'failed', 'consumed', 'expires')
 if not c[1] then return {'unknown'} end
-if redis.call('ZCOUNT', KEYS[2], ARGV[2], '+inf') >= tonumber(ARGV[3]) then return {'throttled'} end
+if redis.call('ZCOUNT', KEYS[2], ARGV[2], ARGV[4]) >= tonumber(ARGV[3]) then return {'throttled'} end
 if c[4] == '1' then return {'consumed'} end
 if tonumber(ARGV[1]) >= tonumber(c[5]) then return {'expired'} end
 if tonumber(c[3]) >= tonumber(c[2]) then return {'exhausted'} end
@@ -43,11 +43,12 @@ return {'check', c[1]}
 // to the code as it is now, then rule 6 if ARGV[5] is "1" (Matches was true
 // for the MAC ARGV[4]) and the code still has that MAC, else rule 7. ARGV:
 // now, "(window start", limit, mac, matched, failure member, failures' TTL
-// (ms), the score at and below which failures no longer matter.
+// (ms), the score at and below which failures no longer matter, the
+// window's upper bound.
 var verifyWrite = newScript(`
 local c = redis.call('HMGET', KEYS[1], 'mac', 'allowed', 'failed', 'consumed', 'expires')
 if not c[1] then return 'unknown' end
-if redis.call('ZCOUNT', KEYS[2], ARGV[2], '+inf') >= tonumber(ARGV[3]) then return 'throttled' end
+if redis.call('ZCOUNT', KEYS[2], ARGV[2], ARGV[9]) >= tonumber(ARGV[3]) then return 'throttled' end
 if c[4] == '1' then return 'consumed' end
 if tonumber(ARGV[1]) >= tonumber(c[5]) then return 'expired' end
 if tonumber(c[3]) >= tonumber(c[2]) then return 'exhausted' end
@@ -174,8 +175,9 @@ func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage
 	nowMS := unixMS(v.Now)
 	windowMS := v.Budget.Window.Milliseconds()
 	now, from, limit := itoa(nowMS), "("+itoa(nowMS-windowMS), itoa(int64(v.Budget.Limit))
+	to := itoa(nowMS + storage.ClockSkew.Milliseconds())
 
-	res, others := verifyRead.execMulti(ctx, s.c, keys, []string{now, from, limit}, s.generationCmd(v.Key.AppID))
+	res, others := verifyRead.execMulti(ctx, s.c, keys, []string{now, from, limit, to}, s.generationCmd(v.Key.AppID))
 	current, err := generation(others[0])
 	if err != nil {
 		return "", fmt.Errorf("storage/redis: verify code: %w", err)
@@ -204,7 +206,7 @@ func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage
 	matched := v.Matches([]byte(mac))
 
 	outcome, err = verifyWrite.exec(ctx, s.c, keys, now, from, limit, mac, flag(matched), s.uniqueID(),
-		itoa(s.ttlMS(v.Budget.Window)), itoa(nowMS-windowMS-s.margin.Milliseconds())).ToString()
+		itoa(s.ttlMS(v.Budget.Window)), itoa(nowMS-windowMS-s.margin.Milliseconds()), to).ToString()
 	if err != nil {
 		return "", fmt.Errorf("storage/redis: verify code: %w", err)
 	}
@@ -232,7 +234,7 @@ func (s *Store) DestinationLockout(ctx context.Context, appID, appGeneration, de
 	res := s.c.DoMulti(ctx,
 		s.generationCmd(appID),
 		s.c.B().Zrevrangebyscore().Key(s.keys.failures(appID, appGeneration, destination)).
-			Max("+inf").Min("("+itoa(nowMS-b.Window.Milliseconds())).
+			Max(itoa(nowMS+storage.ClockSkew.Milliseconds())).Min("("+itoa(nowMS-b.Window.Milliseconds())).
 			Withscores().Limit(int64(b.Limit-1), 1).Build())
 	current, err := generation(res[0])
 	if err != nil {

@@ -85,7 +85,7 @@ const (
 	DefaultDialTimeout = 3 * time.Second
 	DefaultIOTimeout   = 3 * time.Second
 	DefaultTimeout     = 5 * time.Second
-	DefaultTTLMargin   = time.Minute
+	DefaultTTLMargin   = storage.ClockSkew
 	DefaultOutboxCap   = 10_000
 	DefaultMessageCap  = 100_000
 )
@@ -118,8 +118,8 @@ type Options struct {
 	Timeout time.Duration
 	// TTLMargin is added to every TTL, and failures are trimmed only that
 	// long after they left the window, for clocks that differ a little
-	// between otpd instances; DefaultTTLMargin if zero (as long as the
-	// embedded and PostgreSQL stores keep failures past the window).
+	// between otpd instances; DefaultTTLMargin (storage.ClockSkew) if
+	// zero.
 	TTLMargin time.Duration
 	// OutboxCap is how many outbox messages AppendOutbox keeps at most
 	// (the newest); DefaultOutboxCap if zero.

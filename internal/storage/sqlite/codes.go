@@ -21,12 +21,13 @@ const (
 	// selectCodeAndLockout finds a code of the application with the given
 	// ID (?1) and generation (?2) for the destination (?3) and reference
 	// (?4), with the time of the failure that exhausts the destination's
-	// budget, as selectLimitingFailure finds it (after ?5, offset ?6), or
-	// NULL: one statement for the two reads of a verification.
+	// budget, as selectLimitingFailure finds it (after ?5, at most ?6,
+	// offset ?7), or NULL: one statement for the two reads of a
+	// verification.
 	selectCodeAndLockout = `SELECT c.app_num, c.mac, c.allowed, c.failed, c.consumed, c.expires_ms,
 			(SELECT f.at_ms FROM failures f
-				WHERE f.app_id = ?1 AND f.destination = ?3 AND f.at_ms > ?5
-				ORDER BY f.at_ms DESC LIMIT 1 OFFSET ?6)
+				WHERE f.app_id = ?1 AND f.destination = ?3 AND f.at_ms > ?5 AND f.at_ms <= ?6
+				ORDER BY f.at_ms DESC LIMIT 1 OFFSET ?7)
 		FROM apps a JOIN codes c ON c.app_num = a.num
 		WHERE a.id = ?1 AND a.generation = ?2 AND c.destination = ?3 AND c.reference_id = ?4`
 	consumeCode = `UPDATE codes SET consumed = 1
@@ -35,11 +36,11 @@ const (
 		WHERE app_num = ? AND destination = ? AND reference_id = ?`
 	insertFailure = `INSERT INTO failures (app_id, destination, at_ms) VALUES (?, ?, ?)`
 	// selectLimitingFailure returns the time of the Limit-th newest failure
-	// after the window's start (the offset is Limit-1), if there are that
-	// many: the budget regains room when that failure leaves the window.
-	// Failures stamped after now count too (see storage.Verification).
+	// in (from, to] (the offset is Limit-1), if there are that many: the
+	// budget regains room when that failure leaves the window. The range
+	// ends storage.ClockSkew after now (see storage.Verification).
 	selectLimitingFailure = `SELECT at_ms FROM failures
-		WHERE app_id = ? AND destination = ? AND at_ms > ?
+		WHERE app_id = ? AND destination = ? AND at_ms > ? AND at_ms <= ?
 		ORDER BY at_ms DESC LIMIT 1 OFFSET ?`
 )
 
@@ -152,7 +153,7 @@ func verify(ctx context.Context, tx *stmts, v storage.Verification) (storage.Out
 		limitingMS        sql.NullInt64
 	)
 	err := tx.QueryRowContext(ctx, selectCodeAndLockout, k.AppID, v.AppGeneration, k.Destination, k.ReferenceID,
-		unixMS(v.Now.Add(-v.Budget.Window)), v.Budget.Limit-1).
+		unixMS(v.Now.Add(-v.Budget.Window)), unixMS(v.Now.Add(storage.ClockSkew)), v.Budget.Limit-1).
 		Scan(&appNum, &mac, &allowed, &failed, &consumed, &expiresMS, &limitingMS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return storage.OutcomeUnknown, nil
@@ -200,12 +201,13 @@ func (s *Store) DestinationLockout(ctx context.Context, appID, _, destination st
 }
 
 // lockout returns the zero time if fewer than b.Limit failures of
-// (appID, destination) lie after now-b.Window, and otherwise the time at
-// which the Limit-th newest of them leaves the window.
+// (appID, destination) lie in (now-b.Window, now+storage.ClockSkew], and
+// otherwise the time at which the Limit-th newest of them leaves the
+// window.
 func lockout(ctx context.Context, q *stmts, appID, destination string, now time.Time, b storage.FailureBudget) (time.Time, error) {
 	var atMS int64
 	err := q.QueryRowContext(ctx, selectLimitingFailure, appID, destination,
-		unixMS(now.Add(-b.Window)), b.Limit-1).Scan(&atMS)
+		unixMS(now.Add(-b.Window)), unixMS(now.Add(storage.ClockSkew)), b.Limit-1).Scan(&atMS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	}

@@ -372,6 +372,25 @@ var lockoutTests = []test{
 		// ahead) counts: the budget is spent until the first leaves.
 		expectLockout(t, s, "the second failure is after now", app, dest1, base.Add(30*time.Second), budget, base.Add(time.Hour))
 	}},
+	{"CountsFailuresUpToTheClockSkewAhead", func(t *testing.T, s storage.Store) {
+		// Failures stamped by a clock an hour ahead count only once now is
+		// within storage.ClockSkew of them: a clock far off cannot lock a
+		// destination out for longer than the window.
+		app := createApp(t, s, 1)
+		c := newCode(app, dest1, "ref", "123456")
+		c.AllowedAttempts = 5
+		ahead := base.Add(time.Hour)
+		c.ExpiresAt = ahead.Add(time.Hour)
+		putCode(t, s, c)
+		wrongGuesses(t, s, c, ahead, 3)
+		budget := storage.FailureBudget{Limit: 3, Window: time.Hour}
+		expectLockout(t, s, "failures an hour ahead of now", app, dest1, base, budget, time.Time{})
+		expectVerify(t, s, "right code, failures an hour ahead", withBudget(attempt(c, "123456", base), budget), storage.OutcomeValid)
+		// wrongGuesses stamped them at ahead, ahead+1s and ahead+2s.
+		third := ahead.Add(2 * time.Second)
+		expectLockout(t, s, "the third failure ClockSkew ahead of now", app, dest1, third.Add(-storage.ClockSkew), budget, ahead.Add(time.Hour))
+		expectLockout(t, s, "the third failure just over ClockSkew ahead", app, dest1, third.Add(-storage.ClockSkew-time.Millisecond), budget, time.Time{})
+	}},
 	{"ByApplicationAndDestination", func(t *testing.T, s storage.Store) {
 		app := createApp(t, s, 1)
 		other := createApp(t, s, 2)
