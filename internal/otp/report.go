@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/otpd/otpd/internal/sms"
 	"github.com/otpd/otpd/internal/storage"
 )
@@ -55,17 +57,18 @@ var _ sms.Reporter = (*Service)(nil)
 // lately) may overtake that record, which the send stores only once the
 // carrier's Send returned: an SMSC sends its receipt right after its
 // submit_sm_resp, on the same connection. While such a report finds no
-// record it is tried again, every 20 ms at first and up to every 250 ms,
-// for as long as storing a send may take (afterSendTimeout) within ctx.
-// A report without the message ID (a message otpd may not have sent) is
-// tried once.
+// record, and the send that would store it may still be under way (see
+// recordDue), it is tried again, every 20 ms at first and up to every
+// 250 ms, within ctx. Any other report is tried once: its record may have
+// been purged, or never stored, and waiting for it would hold up the
+// carrier's other reports.
 func (s *Service) updateStatus(ctx context.Context, r sms.DeliveryReport, u storage.MessageStatusUpdate) (storage.MessageRecord, error) {
-	giveUp := time.Now().Add(afterSendTimeout)
+	due, mayCome := s.recordDue(r)
 	for wait := 20 * time.Millisecond; ; wait = min(2*wait, 250*time.Millisecond) {
 		start := time.Now()
 		rec, err := s.store.UpdateMessageStatus(ctx, r.Carrier, r.CarrierMessageID, u)
 		s.storeCalled("UpdateMessageStatus", start, err)
-		if !errors.Is(err, storage.ErrNotFound) || r.MessageID == "" || time.Now().Add(wait).After(giveUp) {
+		if !errors.Is(err, storage.ErrNotFound) || !mayCome || time.Now().Add(wait).After(due) {
 			return rec, err
 		}
 		t := time.NewTimer(wait)
@@ -76,4 +79,18 @@ func (s *Service) updateStatus(ctx context.Context, r sms.DeliveryReport, u stor
 		case <-t.C:
 		}
 	}
+}
+
+// recordDue returns the time by which the send of r's message has stored
+// its record, if it stores one: the send began when its message ID (a
+// version 7 UUID) was made, and ends within the send timeout and the
+// store's write after it. A report without otpd's message ID, or without
+// the carrier's (which no record would match), has no record to wait for.
+func (s *Service) recordDue(r sms.DeliveryReport) (due time.Time, mayCome bool) {
+	id, err := uuid.Parse(r.MessageID)
+	if err != nil || id.Version() != 7 || r.CarrierMessageID == "" {
+		return time.Time{}, false
+	}
+	sec, nsec := id.Time().UnixTime()
+	return time.Unix(sec, nsec).Add(s.sendTimeout + afterSendTimeout), true
 }

@@ -2,10 +2,13 @@ package otp
 
 import (
 	"context"
+	"crypto/rand"
 	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/otpd/otpd/internal/sms"
 	"github.com/otpd/otpd/internal/storage"
@@ -87,5 +90,37 @@ func TestReportOfAnUnknownMessageIsTriedOnce(t *testing.T) {
 	svc.Report(t.Context(), sms.DeliveryReport{Carrier: "scripted", CarrierMessageID: "X99", State: sms.Undelivered, Code: "REJECTD"})
 	if got, want := obs.take(), []string{"UpdateMessageStatus"}; !slices.Equal(got, want) {
 		t.Errorf("store calls: %q, want %q", got, want)
+	}
+}
+
+// TestReportOfAMessageWhoseRecordIsGoneIsTriedOnce checks that a report
+// naming a message otpd sent too long ago for its record to be still on
+// its way (it was purged, or never stored), or naming no carrier message
+// ID, is not tried again: the carrier's other reports wait behind it.
+func TestReportOfAMessageWhoseRecordIsGoneIsTriedOnce(t *testing.T) {
+	svc, _ := newTestService(t, &scriptedCarrier{answers: []error{nil}}, time.Second)
+	obs := &storeCalls{}
+	svc.observer = obs
+	old, err := uuid.NewV7FromReader(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An hour before now, in the version 7 UUID's 48-bit millisecond time.
+	ms := time.Now().Add(-time.Hour).UnixMilli()
+	for i := range 6 {
+		old[i] = byte(ms >> (40 - 8*i))
+	}
+	fresh, err := uuid.NewV7()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []sms.DeliveryReport{
+		{Carrier: "scripted", CarrierMessageID: "X1", MessageID: old.String(), State: sms.Undelivered, Code: "EXPIRED"},
+		{Carrier: "scripted", CarrierMessageID: "", MessageID: fresh.String(), State: sms.Delivered, Code: "DELIVRD"},
+	} {
+		svc.Report(t.Context(), r)
+		if got, want := obs.take(), []string{"UpdateMessageStatus"}; !slices.Equal(got, want) {
+			t.Errorf("report %+v: store calls %q, want %q", r, got, want)
+		}
 	}
 }
