@@ -237,6 +237,19 @@ func (c *Carrier) reportReceipts() {
 	}
 }
 
+// settleLater asks the reporting goroutine to settle the tracked message
+// with a part of message_id id, which its receipts so far decide (see
+// tracker.accepted): a receipt with no news of its own (sms.Pending) makes
+// settle report the decided state. It runs on a link's reader, as deliver
+// does, so the queue is open.
+func (c *Carrier) settleLater(id string) {
+	select {
+	case c.queue <- receipt{id: id, state: sms.Pending, at: time.Now()}:
+	default:
+		c.log.Warn("a delivery report was dropped: the queue of receipts is full", "carrier", c.name, "carrier_message_id", id)
+	}
+}
+
 // report passes r to the Reporter, unless the tracker drops it.
 func (c *Carrier) report(ctx context.Context, r receipt) {
 	report, ok := c.receipts.settle(r)
@@ -324,16 +337,30 @@ func (t *tracker) forgetLocked(m *tracked) {
 }
 
 // accepted records that the SMSC accepted part i of m as id (or without a
-// usable message_id, "").
-func (t *tracker) accepted(m *tracked, i int, id string) {
+// usable message_id, ""). When that makes m whole and the receipts that
+// came before already decide it (the part just accepted has no message_id,
+// so no receipt of it will follow), it returns the message_id of another
+// part, to settle m by (see Carrier.settleLater).
+func (t *tracker) accepted(m *tracked, i int, id string) (settleBy string, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	m.unaccepted--
-	if id == "" {
-		return
+	if id != "" {
+		m.ids[i] = id
+		t.parts[id] = m // even when done: its receipts are then dropped
 	}
-	m.ids[i] = id
-	t.parts[id] = m // even when done: its receipts are then dropped
+	if m.unaccepted > 0 || m.done {
+		return "", false
+	}
+	if _, _, decided := m.final(); !decided {
+		return "", false
+	}
+	for _, id := range m.ids {
+		if id != "" {
+			return id, true
+		}
+	}
+	return "", false
 }
 
 // abandon drops m's receipts: its send failed. m may be nil.

@@ -562,7 +562,11 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 		}
 		var accepted func(string)
 		if track != nil {
-			accepted = func(id string) { c.receipts.accepted(track, i, id) }
+			accepted = func(id string) {
+				if by, ok := c.receipts.accepted(track, i, id); ok {
+					c.settleLater(by)
+				}
+			}
 		}
 		cl, err := c.submit(ctx, l, sm, accepted)
 		if err != nil {

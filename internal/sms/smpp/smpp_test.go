@@ -568,6 +568,33 @@ func TestConcatenatedReceiptsBeforeEveryPartIsAccepted(t *testing.T) {
 	noReports(2, "after the message was reported final")
 }
 
+// TestMessageDecidedBeforeItsLastPartIsAcceptedIsReported: when the
+// receipts of a concatenated message's other parts came before its last
+// part was accepted, and that part has no usable message_id (so no receipt
+// of it will come), accepting it settles the message.
+func TestMessageDecidedBeforeItsLastPartIsAcceptedIsReported(t *testing.T) {
+	tr := newTracker()
+	m := tr.begin("msg-1", 2)
+	if _, ok := tr.accepted(m, 0, "A"); ok {
+		t.Fatal("part 1 of 2 accepted: asked to settle the message")
+	}
+	if r, ok := tr.settle(receipt{id: "A", stat: "DELIVRD", err: "000", state: sms.Delivered}); ok {
+		t.Fatalf("reported %+v before part 2 was accepted", r)
+	}
+	by, ok := tr.accepted(m, 1, "")
+	if !ok || by != "A" {
+		t.Fatalf("part 2 accepted without a message_id: settle by %q, %v; want A, true", by, ok)
+	}
+	got, ok := tr.settle(receipt{id: by, state: sms.Pending})
+	want := sms.DeliveryReport{CarrierMessageID: "A", MessageID: "msg-1", State: sms.Delivered, Code: "DELIVRD"}
+	if !ok || got != want {
+		t.Errorf("settled: %+v, %v; want %+v", got, ok, want)
+	}
+	if r, ok := tr.settle(receipt{id: "A", stat: "DELIVRD", err: "000", state: sms.Delivered}); ok {
+		t.Errorf("reported %+v again after the message was reported final", r)
+	}
+}
+
 // gatedReporter is a Reporter that holds every report until release is
 // closed, as a store that takes its time would; entered hears when it
 // starts to hold one.
