@@ -337,10 +337,10 @@ func (c *Carrier) Send(ctx context.Context, m sms.Message) (sms.Receipt, error) 
 	defer cancel()
 	traced, wrote := sms.WithWriteTrace(reqCtx)
 	out, err := c.client.SendTextMessage(traced, in)
-	if status := httpStatus(err); err != nil && status >= 200 && status <= 299 {
+	if status := httpStatus(err); err != nil && status >= 200 && status <= 299 && awsRequestID(err) != "" {
 		// AWS took the message; only its answer could not be read.
 		c.log.Warn("AWS End User Messaging SMS accepted a message, but otpd could not read its answer: the message is recorded without AWS's message ID",
-			"carrier", c.name, "message_id", m.ID, "status", status, "err", sms.Redact(err.Error(), m.Text, maxCause))
+			"carrier", c.name, "message_id", m.ID, "status", status, "aws_request_id", awsRequestID(err), "err", sms.Redact(err.Error(), m.Text, maxCause))
 		return sms.Receipt{}, nil
 	}
 	if err != nil {
@@ -395,6 +395,17 @@ func (c *Carrier) failure(ctx, reqCtx context.Context, err error, text string, w
 }
 
 // httpStatus returns the HTTP status of the answer err carries, or 0.
+// awsRequestID returns the request ID of the answer err carries
+// (x-amzn-RequestId), or "": an answer without one did not come from AWS,
+// but from a proxy or a firewall in between.
+func awsRequestID(err error) string {
+	var re interface{ ServiceRequestID() string }
+	if errors.As(err, &re) {
+		return re.ServiceRequestID()
+	}
+	return ""
+}
+
 func httpStatus(err error) int {
 	var re interface{ HTTPStatusCode() int }
 	if errors.As(err, &re) {
@@ -565,13 +576,18 @@ func byStatus(code string, status int, detail string) *sms.Error {
 
 // unreadable returns the refusal of an error answer with status that the
 // SDK could not read (not the service's JSON: a proxy's page, a cut body).
-// A 2xx answer is no refusal (see Send).
+// A 2xx answer from AWS is no refusal (see Send); one without AWS's
+// request ID came from something in between, which may never have passed
+// the message on.
 func unreadable(status int) *sms.Error {
 	shown := "HTTP " + strconv.Itoa(status)
 	if s := http.StatusText(status); s != "" {
 		shown += " " + s
 	}
 	switch {
+	case status >= 200 && status <= 299:
+		return &sms.Error{Status: sms.Temporary, Code: status,
+			Message: "an answer of " + shown + " without AWS's x-amzn-RequestId came back, from a proxy or firewall in between rather than " + service + "; another attempt may succeed"}
 	case status == http.StatusTooManyRequests:
 		return &sms.Error{Status: sms.Throttled, Code: status,
 			Message: service + " answered " + shown + ": otpd is sending too fast"}

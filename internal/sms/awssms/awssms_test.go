@@ -78,6 +78,9 @@ type awsError struct {
 	noHeader bool
 	// raw, if set, is the whole body, sent as it is.
 	raw string
+	// notAWS leaves out x-amzn-RequestId too: the answer of a proxy or a
+	// firewall in between, not of AWS.
+	notAWS bool
 }
 
 // fakeService is AWS End User Messaging SMS as far as SendTextMessage goes:
@@ -309,7 +312,9 @@ func checkRequest(req sendRequest) string {
 // error's members in the body.
 func writeError(w http.ResponseWriter, e awsError) {
 	w.Header().Set("Content-Type", jsonMediaType)
-	w.Header().Set("X-Amzn-Requestid", "req-error")
+	if !e.notAWS {
+		w.Header().Set("X-Amzn-Requestid", "req-error")
+	}
 	if !e.noHeader {
 		w.Header().Set("X-Amzn-ErrorType", e.typ)
 	}
@@ -867,6 +872,23 @@ func TestUnreadableSuccessIsAccepted(t *testing.T) {
 				t.Errorf("the service got %d attempts, want 1", n)
 			}
 		})
+	}
+}
+
+// TestSuccessNotFromAWSIsTemporary: an answer of HTTP 2xx without AWS's
+// request ID (x-amzn-RequestId) did not come from AWS but from something
+// in between, a proxy's or a firewall's page: AWS may never have had the
+// message, so it is a temporary failure, and a route tries the next
+// carrier, rather than an accepted message that may never be sent.
+func TestSuccessNotFromAWSIsTemporary(t *testing.T) {
+	f := newFake(t)
+	f.answerWith(awsError{status: http.StatusOK, noHeader: true, notAWS: true, raw: "<html>Welcome to the proxy</html>"})
+	c := newCarrier(t, f, Config{Name: "aws"})
+	m := testMessage()
+	_, err := send(t, c, m)
+	ce := checkRefusal(t, err, m)
+	if ce.Status != sms.Temporary || ce.MayDeliver || ce.Code != http.StatusOK || !strings.Contains(ce.Message, "x-amzn-RequestId") {
+		t.Errorf("refusal %+v: want a temporary failure that may not deliver, code 200, saying the answer had no x-amzn-RequestId", ce)
 	}
 }
 
