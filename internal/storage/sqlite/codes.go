@@ -124,10 +124,10 @@ func (s *Store) VerifyCode(ctx context.Context, v storage.Verification) (storage
 }
 
 // matchOnce returns matches, asked at most once per stored MAC: the writer
-// runs a write again when another in its group failed (writer.rerun), and
+// runs a write again when another in its group failed (writer.add), and
 // storage.Verification promises that Matches is called at most once. The
 // rerun finds the same MAC, the row being as the group's earlier writes
-// left it both times.
+// left it both times; were it another, it would be asked about that one.
 func matchOnce(matches func(storedMAC []byte) bool) func(storedMAC []byte) bool {
 	var asked, matched bool
 	var askedMAC []byte

@@ -575,6 +575,53 @@ func TestVerificationRunAgainAsksMatchesOnce(t *testing.T) {
 	}
 }
 
+// TestRerunRunsAgainAWriteGivenUpSinceItRan: when a group runs again
+// because a later write failed, a write that ran the first time is run
+// again even if its caller has given up since, so that the writes after it
+// see the database they saw the first time (a verification then finds the
+// same code, and Matches is asked once).
+func TestRerunRunsAgainAWriteGivenUpSinceItRan(t *testing.T) {
+	s, app := openWithApp(t)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := storage.Code{
+		Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"},
+		AppGeneration: app.Generation, MAC: []byte("old"), AllowedAttempts: 3, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+	}
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+		t.Fatal(err)
+	}
+	release := holdWriter(t, s)
+	var wg sync.WaitGroup
+	replaceCtx, giveUp := context.WithCancel(t.Context())
+	defer giveUp()
+	replacement := c
+	replacement.MAC = []byte("new")
+	wg.Go(func() { s.RecordSend(replaceCtx, storage.SendRecord{Code: &replacement}) })
+	waitQueued(t, s, 1)
+	var asked []string
+	var outcome storage.Outcome
+	wg.Go(func() {
+		outcome, _ = s.VerifyCode(t.Context(), storage.Verification{
+			Key: c.Key, AppGeneration: app.Generation, Now: now, Budget: storage.FailureBudget{Limit: 10, Window: time.Hour},
+			Matches: func(mac []byte) bool {
+				asked = append(asked, string(mac))
+				giveUp() // the replacement's caller gives up after it ran
+				return string(mac) == "new"
+			},
+		})
+	})
+	waitQueued(t, s, 2)
+	stale := c // of a deleted generation: RecordSend fails, and the group runs again
+	stale.Key.ReferenceID, stale.AppGeneration = "other", "deleted"
+	wg.Go(func() { s.RecordSend(t.Context(), storage.SendRecord{Code: &stale}) })
+	waitQueued(t, s, 3)
+	release()
+	wg.Wait()
+	if len(asked) != 1 || asked[0] != "new" || outcome != storage.OutcomeValid {
+		t.Errorf("Matches asked about %q, outcome %q; want once, about the replacement, valid", asked, outcome)
+	}
+}
+
 func TestWriteGivenUpWhileQueuedDoesNotRun(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "otpd.db"))
 	release := holdWriter(t, s)

@@ -31,7 +31,7 @@ type writeFunc func(ctx context.Context, tx *stmts) error
 
 // writeOp is a queued writeFunc and the way back to its caller.
 type writeOp struct {
-	ctx  context.Context // the caller's: the operation is skipped if it is done before its turn
+	ctx  context.Context // the caller's: the operation is skipped if it is done before its turn (but not before a rerun, see add)
 	fn   writeFunc
 	done chan error // buffered, so that the writer never waits for a caller
 	// unflushed answers the caller once the group committed, without
@@ -316,7 +316,10 @@ func (w *writer) begin(op *writeOp) *group {
 // almost none fails. When one fails, the transaction may hold part of its
 // changes: add then rolls the group back and runs its operations again, each
 // in a savepoint, and so on for the rest of the group. (An operation may thus
-// run twice; its writeFunc sees the same database both times.)
+// run twice; its writeFunc sees the same database both times, since the
+// rerun runs again every operation that ran, even one whose caller has
+// given up since: that one's write commits, as it would have without the
+// rerun.)
 func (w *writer) add(g *group, op *writeOp) {
 	g.ops = append(g.ops, op)
 	g.errs = append(g.errs, nil)
@@ -327,7 +330,7 @@ func (w *writer) add(g *group, op *writeOp) {
 	ctx := context.Background()
 	if g.guarded {
 		var err error
-		if g.errs[len(g.errs)-1], err = w.apply(ctx, op); err != nil {
+		if g.errs[len(g.errs)-1], err = w.apply(ctx, op, false); err != nil {
 			g.err = w.rollback(ctx, err)
 		}
 		return
@@ -356,7 +359,8 @@ func (w *writer) rerun(ctx context.Context, g *group) error {
 	}
 	for i, op := range g.ops {
 		var err error
-		if g.errs[i], err = w.apply(ctx, op); err != nil {
+		ran := g.errs[i] == nil // else it was given up before it ran
+		if g.errs[i], err = w.apply(ctx, op, ran); err != nil {
 			return err
 		}
 	}
@@ -518,10 +522,11 @@ func (w *writer) rollback(ctx context.Context, cause error) error {
 	return cause
 }
 
-// apply runs op in a savepoint. opErr is op's own error, whose changes are
+// apply runs op in a savepoint, unless it has not run yet (ran is false)
+// and its caller has given up. opErr is op's own error, whose changes are
 // rolled back; err reports that the transaction is broken.
-func (w *writer) apply(ctx context.Context, op *writeOp) (opErr, err error) {
-	if err := op.ctx.Err(); err != nil {
+func (w *writer) apply(ctx context.Context, op *writeOp, ran bool) (opErr, err error) {
+	if err := op.ctx.Err(); err != nil && !ran {
 		return fmt.Errorf("write given up before it ran: %w", err), nil
 	}
 	if _, err := w.tx.ExecContext(ctx, savepoint); err != nil {
