@@ -241,19 +241,21 @@ func buildCarriers(ctx context.Context, f carrierFile, reporter sms.Reporter, ob
 	out := &carriers{callbacks: map[string]http.Handler{}}
 	var list []route.Carrier
 	for i, c := range f.Carriers {
-		where := fmt.Sprintf("carriers[%d] (%s)", i, c.Name)
-		var carrier sms.Carrier
-		err := errNoName
+		// A carrier without a name is not built: its package would name it
+		// by a default ("smpp", "twilio") that the file does not show, and
+		// serve its Twilio callbacks under no name. route.New refuses its
+		// stand-in, saying so.
+		var carrier sms.Carrier = unbuilt(c.Name)
 		if c.Name != "" {
-			carrier, err = buildCarrier(ctx, c, reporter, obs, log, out)
-		} else {
-			where = fmt.Sprintf("carriers[%d] (type %s)", i, c.Type)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
-			// Its stand-in lets the routes and the carrier's other
-			// settings be checked too, so that every problem shows at once.
-			carrier = unbuilt(c.Name)
+			built, err := buildCarrier(ctx, c, reporter, obs, log, out)
+			if err != nil {
+				// The stand-in lets the routes and the carrier's other
+				// settings be checked too, so that every problem shows
+				// at once.
+				errs = append(errs, fmt.Errorf("carriers[%d] (%s): %w", i, c.Name, err))
+			} else {
+				carrier = built
+			}
 		}
 		list = append(list, route.Carrier{Carrier: carrier, Originations: c.Originations, RatePerSecond: c.RatePerSecond, Burst: c.Burst, Timeout: c.Timeout})
 	}
@@ -317,12 +319,6 @@ var yamlNames = strings.NewReplacer(
 	"Prefixes", "prefixes",
 	"Carriers", "carriers",
 )
-
-// errNoName refuses a carrier without a name. Its package would name it by
-// a default ("smpp", "twilio") that the file does not show, under which
-// its reports are recorded, while its Twilio callbacks would be served
-// under an empty name.
-var errNoName = errors.New("name is required: 1 to 64 letters, digits, '.', '_' or '-', by which routes, logs, metrics and message records name the carrier (and Twilio's callbacks reach it, at /_otpd/callbacks/twilio/<name>)")
 
 // unbuilt stands in, for the check of the routes, for a carrier whose own
 // settings were refused; no router with one is ever used.

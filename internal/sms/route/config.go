@@ -65,10 +65,15 @@ func New(cfg Config) (*Router, error) {
 		}
 		m, problems := newMember(c, start)
 		where := fmt.Sprintf("Carriers[%d] (%s)", i, m.name)
+		if m.name == "" {
+			where = fmt.Sprintf("Carriers[%d]", i)
+		}
 		for _, p := range problems {
 			fail("%s: %s", where, p)
 		}
 		switch {
+		case m.name == "":
+			fail("%s has no name: give it 1 to 64 letters, digits, '-', '_' or '.', by which rules, logs and metrics name it", where)
 		case !validName.MatchString(m.name):
 			fail("%s: the carrier's name must be 1 to 64 letters, digits, '-', '_' or '.': rules name carriers by it", where)
 			if byName[m.name] == nil {
