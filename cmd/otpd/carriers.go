@@ -467,8 +467,12 @@ func (r *reports) Report(ctx context.Context, rep sms.DeliveryReport) {
 		"carrier_message_id", rep.CarrierMessageID, "state", rep.State)
 }
 
+// close closes the carriers at once: an SMPP carrier's Close may take
+// seconds (its unbind, then the delivery receipts it still has to report).
 func (c *carriers) close() {
+	var wg sync.WaitGroup
 	for _, f := range c.closers {
-		f()
+		wg.Go(func() { f() }) // every Close returns nil
 	}
+	wg.Wait()
 }

@@ -382,7 +382,9 @@ func newCarrier(cfg Config) (*Carrier, error) {
 func (c *Carrier) Name() string { return c.name }
 
 // Close unbinds from the SMSC and stops re-binding. Sends under way fail as
-// temporary. It always returns nil, and may be called more than once.
+// temporary. It returns once the delivery receipts still queued are
+// reported, or after 5 s more than the unbind takes (see the package
+// documentation). It always returns nil, and may be called more than once.
 func (c *Carrier) Close() error {
 	c.once.Do(func() {
 		c.mu.Lock()
