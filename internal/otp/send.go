@@ -196,14 +196,17 @@ func checkRange(field string, v *int, lo, hi int, dst *int) error {
 }
 
 // checkDestination checks a DestinationIdentity and returns its ISO 3166
-// region ("" if it has none).
+// region ("" if it has none). A refusal echoes the value masked
+// (phone.MaskValue), since its message reaches the log too, where a number
+// in a shape the log's masking does not recognize ("(425) 555-0142",
+// "tel:+14255550142") would show whole.
 func checkDestination(d string) (region string, err error) {
 	if d == "" {
 		return "", invalid("DestinationIdentity", "is required: an E.164 phone number such as +14255550100")
 	}
 	region, err = phone.ParseE164(d)
 	if err != nil {
-		return "", invalid("DestinationIdentity", "%s; got %q", err, d)
+		return "", invalid("DestinationIdentity", "%s; got %q", err, phone.MaskValue(d))
 	}
 	return region, nil
 }

@@ -1,6 +1,9 @@
 package phone
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+)
 
 // Mask returns text, an error message for a log, with every phone number in
 // it masked: its first four digits kept (the country, often the area), the
@@ -128,4 +131,26 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 func isWordByte(c byte) bool {
 	return isDigit(c) || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_'
+}
+
+// MaskValue masks v, a value given as one phone number, whatever its shape,
+// for an error that echoes it: its first four digits are kept and every
+// later one becomes '*', as Mask does, but every other character stays as
+// it is ("(425) 5**-****", "tel:+1425*******"), so that the format shows.
+// A digit is any decimal digit of Unicode's ("４", "٤"), since a number
+// written in one is no less a number. Mask, which looks for numbers in
+// running text, passes over values such as these, where a letter, a '.',
+// '/' or ':' touches the digits.
+func MaskValue(v string) string {
+	kept := 0
+	return strings.Map(func(r rune) rune {
+		if !unicode.IsDigit(r) {
+			return r
+		}
+		if kept < 4 {
+			kept++
+			return r
+		}
+		return '*'
+	}, v)
 }

@@ -31,3 +31,24 @@ func TestMask(t *testing.T) {
 		}
 	}
 }
+
+// MaskValue masks a value meant as one phone number whatever its shape,
+// keeping everything but the digits after the fourth.
+func TestMaskValue(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"+14255550142", "+1425*******"},
+		{"(425) 555-0142", "(425) 5**-****"},
+		{"+1.425.555.0142", "+1.425.***.****"},
+		{"tel:+14255550142", "tel:+1425*******"},
+		{"+1425555O142", "+1425***O***"},
+		{"+１４２５５５５０１４２", "+１４２５*******"},   // fullwidth
+		{"+٩٧١٥٠١٢٣٤٥٦٧", "+٩٧١٥********"}, // Arabic-Indic
+		{"+1425", "+1425"},
+		{"", ""},
+		{"abc", "abc"},
+	} {
+		if got := MaskValue(tc.in); got != tc.want {
+			t.Errorf("MaskValue(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

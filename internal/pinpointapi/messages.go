@@ -54,10 +54,11 @@ const MaxListing = 10000
 // CheckListing checks a listing's filter, as GET /_otpd/outbox and
 // /_otpd/messages and the otpd outbox and messages commands take it:
 // destination empty or an E.164 number, limit 1 to MaxListing. Its error
-// names the parameter and what it must be.
+// names the parameter and what it must be, and echoes a destination masked
+// (phone.MaskValue), as the access log may show it.
 func CheckListing(destination string, limit int) error {
 	if destination != "" && !phone.IsE164Syntax(destination) {
-		return fmt.Errorf("destination must be an E.164 number such as +14255550142 (in a URL, +14255550142 is %%2B14255550142); got %q", destination)
+		return fmt.Errorf("destination must be an E.164 number such as +14255550142 (in a URL, +14255550142 is %%2B14255550142); got %q", phone.MaskValue(destination))
 	}
 	if limit < 1 || limit > MaxListing {
 		return fmt.Errorf("limit must be an integer from 1 to %d; got %d", MaxListing, limit)

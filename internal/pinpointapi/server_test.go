@@ -295,3 +295,23 @@ func TestOperationsShareTheReadinessLog(t *testing.T) {
 		t.Errorf("the reason was logged %d times over both listeners, want once:\n%s", n, logs.String())
 	}
 }
+
+// A listing's destination that is no E.164 number is echoed masked, to the
+// client and in the log, whatever its shape.
+func TestListingEchoesDestinationMasked(t *testing.T) {
+	out, _ := getWithLog(t, slog.LevelInfo, "/_otpd/messages?destination=tel:%2B14255550142")
+	if strings.Contains(out, "5550142") || !strings.Contains(out, `tel:+1425*******`) {
+		t.Errorf("log %s: want the destination masked", out)
+	}
+	srv := httptest.NewServer(New(Config{Auth: allowAll{}, Metrics: metrics.New(), Logger: slog.New(slog.DiscardHandler)}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/_otpd/messages?destination=(425)%20555-0142")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(body), `(425) 5**-****`) || strings.Contains(string(body), "555-0142") {
+		t.Errorf("got %d %s, want 400 echoing the destination masked", resp.StatusCode, body)
+	}
+}
