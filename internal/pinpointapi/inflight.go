@@ -18,7 +18,7 @@ type InFlight struct {
 type Request struct {
 	ID        string // the x-amzn-RequestId the client gets
 	Operation string
-	AppID     string // "" for operations on no application
+	AppID     string // "" for operations on no application; bounded and escaped as the access log shows it
 	Started   time.Time
 }
 
@@ -42,7 +42,7 @@ func (f *InFlight) Requests() []Request {
 	f.mu.Lock()
 	reqs := make([]Request, 0, len(f.reqs))
 	for st := range f.reqs {
-		reqs = append(reqs, Request{ID: st.id, Operation: st.operation, AppID: st.appID, Started: st.start})
+		reqs = append(reqs, Request{ID: st.id, Operation: st.operation, AppID: loggable(st.appID, maxLoggedAppID), Started: st.start})
 	}
 	f.mu.Unlock()
 	slices.SortFunc(reqs, func(a, b Request) int { return a.Started.Compare(b.Started) })

@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -94,28 +97,31 @@ func (s *server) finish(st *state) {
 	if !h.Enabled(ctx, level) {
 		return
 	}
+	// What the request chose (method, path, application, claimed key,
+	// invocation ID) goes through loggable: anyone can send it, without
+	// credentials.
 	attrs := []slog.Attr{
 		slog.String("request_id", st.id),
 		slog.String("operation", st.operation),
-		slog.String("method", st.r.Method),
-		slog.String("path", st.r.URL.Path),
+		slog.String("method", loggable(st.r.Method, maxLoggedMethod)),
+		slog.String("path", loggable(st.r.URL.Path, maxLoggedPath)),
 		slog.Int("status", st.w.status),
 		slog.Float64("latency_ms", float64(elapsed.Microseconds())/1000),
 	}
 	if st.appID != "" {
-		attrs = append(attrs, slog.String("app", st.appID))
+		attrs = append(attrs, slog.String("app", loggable(st.appID, maxLoggedAppID)))
 	}
 	if st.accessKey != "" {
 		attrs = append(attrs, slog.String("access_key", st.accessKey))
 	}
 	if st.claimedKey != "" {
-		attrs = append(attrs, slog.String("claimed_access_key", st.claimedKey))
+		attrs = append(attrs, slog.String("claimed_access_key", loggable(st.claimedKey, maxLoggedKeyID)))
 	}
 	// The SDK's ID of the call, the same in every retry of it: it ties a
 	// retry to the attempt before (a send's retry is answered with that
 	// attempt's result).
-	if id := st.r.Header.Get("amz-sdk-invocation-id"); id != "" && len(id) <= otp.MaxInvocationIDLength {
-		attrs = append(attrs, slog.String("invocation_id", id))
+	if id := st.r.Header.Get("amz-sdk-invocation-id"); id != "" {
+		attrs = append(attrs, slog.String("invocation_id", loggable(id, otp.MaxInvocationIDLength)))
 	}
 	attrs = append(attrs, st.detail...)
 	if st.err != nil {
@@ -129,6 +135,64 @@ func (s *server) finish(st *state) {
 	rec := slog.NewRecord(time.Now(), level, "request", 0)
 	rec.AddAttrs(attrs...)
 	h.Handle(ctx, rec)
+}
+
+// Bounds on what the log shows of values a request chose, each well above
+// what otpd's clients send: a method of a few letters, a path of some 60
+// bytes, an application ID of 32 characters, an access key ID of 20 (AWS's
+// are 16 to 128), an invocation ID of 36 (see otp.MaxInvocationIDLength).
+const (
+	maxLoggedMethod = 32
+	maxLoggedPath   = 256
+	maxLoggedAppID  = 64
+	maxLoggedKeyID  = 128
+)
+
+// loggable returns v, a value a request chose, as a log may show it: with
+// every control or format character (Unicode's Cc and Cf: a newline, a
+// direction override such as U+202E, a zero-width space) and every byte
+// that is not UTF-8 written as a Go escape (\n, \u202e, \xff) instead of
+// raw, which the JSON handler would leave as it is; and no longer than max
+// bytes, cut at a character and followed by "...(N bytes)", N being v's
+// whole length, so that no request makes a log line longer than a few
+// hundred bytes.
+func loggable(v string, max int) string {
+	clean := len(v) <= max
+	for i := 0; clean && i < len(v); {
+		r, n := utf8.DecodeRuneInString(v[i:])
+		clean = !hiddenInLog(r, n)
+		i += n
+	}
+	if clean {
+		return v
+	}
+	var b strings.Builder
+	for i := 0; i < len(v); {
+		r, n := utf8.DecodeRuneInString(v[i:])
+		piece := v[i : i+n]
+		if hiddenInLog(r, n) {
+			if n == 1 && r == utf8.RuneError {
+				piece = fmt.Sprintf(`\x%02x`, v[i])
+			} else {
+				q := strconv.QuoteRune(r)
+				piece = q[1 : len(q)-1]
+			}
+		}
+		if b.Len()+len(piece) > max {
+			fmt.Fprintf(&b, "...(%d bytes)", len(v))
+			break
+		}
+		b.WriteString(piece)
+		i += n
+	}
+	return b.String()
+}
+
+// hiddenInLog reports whether the rune r, n bytes long, is a byte that is
+// not UTF-8, or a control or format character.
+func hiddenInLog(r rune, n int) bool {
+	return r == utf8.RuneError && n == 1 || r < utf8.RuneSelf && (r < ' ' || r == 0x7f) ||
+		r >= utf8.RuneSelf && unicode.In(r, unicode.Cc, unicode.Cf)
 }
 
 // statusWriter remembers the status written.

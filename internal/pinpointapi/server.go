@@ -81,10 +81,6 @@ type Config struct {
 	MetricsElsewhere bool
 }
 
-// maxLoggedKeyID bounds the access key ID of a refused request that the
-// log shows: otpd's are 20 characters, AWS's 16 to 128.
-const maxLoggedKeyID = 128
-
 // DefaultMaxBodyBytes is the default limit on request bodies.
 const DefaultMaxBodyBytes = 1 << 20
 
@@ -244,7 +240,7 @@ func (s *server) route(mux *http.ServeMux, path string, ops methods) {
 			// The key a refused request named goes to the log with it,
 			// apart from the keys of requests that proved theirs.
 			var refused *sigv4.Error
-			if errors.As(err, &refused) && len(refused.AccessKeyID) <= maxLoggedKeyID {
+			if errors.As(err, &refused) {
 				st.claimedKey = refused.AccessKeyID
 			}
 			s.writeError(st.w, r, err)

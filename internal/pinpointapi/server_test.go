@@ -165,7 +165,7 @@ func TestInFlight(t *testing.T) {
 }
 
 // The access log carries the SDK's invocation ID, which ties a retry to
-// the attempt before it; one too long to be an SDK's is left out.
+// the attempt before it; one too long to be an SDK's is cut short.
 func TestAccessLogInvocationID(t *testing.T) {
 	var logs bytes.Buffer
 	srv := httptest.NewServer(New(Config{Auth: allowAll{}, Metrics: metrics.New(), Logger: slog.New(slog.NewJSONHandler(&logs, nil))}))
@@ -313,5 +313,71 @@ func TestListingEchoesDestinationMasked(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 400 || !strings.Contains(string(body), `(425) 5**-****`) || strings.Contains(string(body), "555-0142") {
 		t.Errorf("got %d %s, want 400 echoing the destination masked", resp.StatusCode, body)
+	}
+}
+
+// claimAny refuses every signature, naming the key the test sets as the
+// one the request claimed.
+type claimAny struct{ key string }
+
+func (c claimAny) Verify(*http.Request, []byte) (string, error) {
+	return "", &sigv4.Error{Code: "InvalidSignatureException", Message: "The request signature we calculated does not match.", AccessKeyID: c.key}
+}
+
+// What a request chose and the access log shows (method, path, application
+// ID, claimed access key, invocation ID) is bounded, and a control or
+// format character in it (a direction override, a newline) is written as
+// an escape, never raw, in JSON and text logs alike: anyone can send them.
+func TestAccessLogBoundsAndEscapesRequestValues(t *testing.T) {
+	long := strings.Repeat("a", 100_000)
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			var logs bytes.Buffer // read once srv.Close has waited for the handlers
+			var h slog.Handler = slog.NewJSONHandler(&logs, nil)
+			if format == "text" {
+				h = slog.NewTextHandler(&logs, nil)
+			}
+			srv := httptest.NewServer(New(Config{Auth: claimAny{"AKID\u202e" + long}, Metrics: metrics.New(), Logger: slog.New(h)}))
+			do := func(method, path, invocationID string) {
+				t.Helper()
+				req, err := http.NewRequest(method, srv.URL+path, strings.NewReader("{}"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header.Set("amz-sdk-invocation-id", invocationID)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			do("POST", "/v1/apps/"+long+"/otp", "id\u202e"+long)           // the app, the claimed key
+			do("GET", "/"+long, "x")                                       // an unknown path
+			do("GET", "/v1/evil%E2%80%AEgnp.exe%0Aforged=1", "9a1f\u202e") // bidi override, newline
+			do(strings.Repeat("M", 10_000), "/", "x")                      // an unknown method
+			srv.Close()
+			out := logs.String()
+			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			if len(lines) != 4 {
+				t.Fatalf("want 4 lines, got %d:\n%.3000s", len(lines), out)
+			}
+			for _, line := range lines {
+				if len(line) > 2000 {
+					t.Errorf("a line of %d bytes: %.600s...", len(line), line)
+				}
+			}
+			if strings.ContainsRune(out, '\u202e') {
+				t.Errorf("the log holds a raw U+202E:\n%.3000s", out)
+			}
+			// JSON writes an escape's backslash as \\, and so does text
+			// in a quoted value.
+			shown := strings.ReplaceAll(out, `\\`, `\`)
+			for _, want := range []string{`evil\u202egnp.exe\nforged=1`, `9a1f\u202e`, `id\u202eaaa`, `AKID\u202eaaa`,
+				`a...(100013 bytes)`, `a...(100000 bytes)`, "M...(10000 bytes)"} {
+				if !strings.Contains(shown, want) {
+					t.Errorf("the log lacks %s:\n%.3000s", want, out)
+				}
+			}
+		})
 	}
 }
