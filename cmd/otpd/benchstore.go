@@ -448,7 +448,7 @@ func fileSize(path string) (int64, error) {
 func postgresDisk(ctx context.Context, storeURL string) (codes int64, files map[string]int64, note string, err error) {
 	pool, err := pgxpool.New(ctx, storeURL)
 	if err != nil {
-		return 0, nil, "", fmt.Errorf("connect to %s: %w", redactStoreURL(storeURL), err)
+		return 0, nil, "", fmt.Errorf("connect to %s: %w", redactStoreURL(storeURL), redactStoreError(storeURL, err))
 	}
 	defer pool.Close()
 	var size int64

@@ -8,7 +8,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"unicode"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/otpd/otpd/internal/storage"
 	"github.com/otpd/otpd/internal/storage/postgres"
@@ -28,16 +33,23 @@ const (
 	schemeRedisCluster = "redis-cluster"
 )
 
-// checkStoreURL checks the form of --store, for validate.
+// checkStoreURL checks the form of --store, for validate. No problem it
+// reports shows the value whole (see redactStoreURL): a value that is no
+// URL is not shown at all.
 func checkStoreURL(s string) error {
 	if s == "" {
 		return nil
 	}
 	scheme, _, ok := strings.Cut(s, "://")
 	switch {
-	case !ok:
-		return fmt.Errorf("--store %s: want a URL such as postgres://user@host/db or redis://host:6379/0", redactStoreURL(s))
+	case !ok || !isSchemeName(scheme):
+		return errors.New("--store is not a URL (its value is not shown, since it may hold a password): want a URL such as postgres://user@host/db or redis://host:6379/0")
 	case scheme == schemePostgres || scheme == schemePostgresql:
+		// pgx's parser, as the store's open would run it, connecting to
+		// nothing: so that --check-config refuses what otpd serve would.
+		if _, err := pgxpool.ParseConfig(s); err != nil {
+			return fmt.Errorf("--store %s: %v", redactStoreURL(s), redactStoreError(s, err))
+		}
 		return nil
 	case scheme == schemeRedis || scheme == schemeRedisCluster:
 		if _, err := redis.ParseURL(s); err != nil {
@@ -45,11 +57,26 @@ func checkStoreURL(s string) error {
 			if strings.Contains(shown, "(hidden") {
 				return fmt.Errorf("--store %s: percent-encode the password ('/', '@', ':' and '%%' in it end the host part)", shown)
 			}
-			return fmt.Errorf("--store %s: %v", shown, err)
+			return fmt.Errorf("--store %s: %v", shown, redactStoreError(s, err))
 		}
 		return nil
 	}
 	return fmt.Errorf("--store %s: unknown scheme %q (want postgres, redis or redis-cluster)", redactStoreURL(s), scheme)
+}
+
+// isSchemeName reports whether s can be a URL's scheme (RFC 3986: a letter,
+// then letters, digits, '+', '-' and '.'), and so shown.
+func isSchemeName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i, c := range []byte(s) {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
 }
 
 // openStore opens the configured store: the shared one named by --store,
@@ -97,26 +124,40 @@ func openSharedStore(ctx context.Context, s string) (storage.Store, error) {
 		err = fmt.Errorf("unknown scheme %q", scheme)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open the store %s: %w", redactStoreURL(s), err)
+		return nil, fmt.Errorf("open the store %s: %w", redactStoreURL(s), redactStoreError(s, err))
 	}
 	return st, nil
 }
 
 // redactStoreURL hides a password in a store URL, for messages and logs:
-// in the user part and in password query parameters. A URL whose password
-// was not percent-encoded can put part of it anywhere; such a URL is shown
-// as its scheme alone.
+// in the user part, and the value of every query parameter that names a
+// password, secret or token, or that holds a '=' itself (libpq's options,
+// say, "-c password=..."). A value that is no URL is not shown; a URL that
+// does not parse whole (white space in it, a bad %-escape, a password that
+// was not percent-encoded, which can put part of it anywhere) is shown as
+// its scheme alone.
 func redactStoreURL(s string) string {
-	scheme, _, _ := strings.Cut(s, "://")
+	scheme, _, ok := strings.Cut(s, "://")
+	if !ok || !isSchemeName(scheme) {
+		return "(hidden: not a URL)"
+	}
 	opaque := scheme + "://(hidden: the URL is malformed)"
-	u, err := url.Parse(s)
-	if err != nil || strings.Contains(u.Path, "@") || strings.Contains(u.RawQuery, "@") || u.Opaque != "" {
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 		return opaque
 	}
-	q := u.Query()
-	for _, k := range []string{"password", "sslpassword"} {
-		if q.Has(k) {
-			q.Set(k, "xxxxx")
+	u, err := url.Parse(s)
+	if err != nil || strings.Contains(u.Path, "@") || strings.Contains(u.RawQuery, "@") || u.Opaque != "" || u.Fragment != "" {
+		return opaque
+	}
+	q, err := url.ParseQuery(u.RawQuery) // u.Query would drop a malformed pair silently
+	if err != nil {
+		return opaque
+	}
+	for k, vs := range q {
+		for i, v := range vs {
+			if isSecretParam(k) || strings.Contains(v, "=") {
+				vs[i] = "xxxxx"
+			}
 		}
 	}
 	if len(q) > 0 {
@@ -124,6 +165,78 @@ func redactStoreURL(s string) string {
 	}
 	return u.Redacted()
 }
+
+// isSecretParam reports whether a store URL's parameter k may hold a
+// secret: password, sslpassword, and any other it might be.
+func isSecretParam(k string) bool {
+	k = strings.ToLower(k)
+	return strings.Contains(k, "pass") || strings.Contains(k, "secret") || strings.Contains(k, "token")
+}
+
+// redactStoreError returns err, an error about the store URL s (from the
+// store's driver, which may quote s as it was given: pgx does when it
+// cannot parse it), with s and every password in it hidden in its message.
+// It still unwraps to err.
+func redactStoreError(s string, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	secrets := storeSecrets(s)
+	if len(secrets) == 0 && !strings.Contains(msg, s) {
+		return err
+	}
+	msg = strings.ReplaceAll(msg, s, redactStoreURL(s))
+	for _, secret := range secrets {
+		msg = strings.ReplaceAll(msg, secret, "xxxxx")
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// secretValue finds the values of password, secret and token parameters,
+// in a URL's query or in libpq's keyword form, quoted or not.
+var secretValue = regexp.MustCompile(`(?i)[a-z_]*(?:pass|secret|token)[a-z_]*\s*=\s*('[^']*'|[^&\s]*)`)
+
+// storeSecrets returns what in s may be a password, longest first, as
+// written and as percent-decoded: the user part's password (up to the last
+// '@', since one that was not percent-encoded may hold '/' or '@'), and the
+// values of parameters that name a password, secret or token.
+func storeSecrets(s string) []string {
+	var found []string
+	add := func(v string) {
+		v = strings.Trim(v, "'")
+		if v == "" || v == "xxxxx" {
+			return
+		}
+		found = append(found, v)
+		for _, unescape := range []func(string) (string, error){url.QueryUnescape, url.PathUnescape} {
+			if d, err := unescape(v); err == nil && d != v && d != "" {
+				found = append(found, d)
+			}
+		}
+	}
+	if _, rest, ok := strings.Cut(s, "://"); ok {
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
+				add(pw)
+			}
+		}
+	}
+	for _, m := range secretValue.FindAllStringSubmatch(s, -1) {
+		add(m[1])
+	}
+	slices.SortFunc(found, func(a, b string) int { return len(b) - len(a) })
+	return slices.Compact(found)
+}
+
+// redactedError is an error whose message had secrets taken out.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // requireSharedSecrets refuses to run several instances on a shared store
 // with secrets each would generate for itself.

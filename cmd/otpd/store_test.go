@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRedactStoreURL(t *testing.T) {
@@ -18,6 +19,18 @@ func TestRedactStoreURL(t *testing.T) {
 		{"redis://:s3cretQ@127.0.0.1:6379/0", "s3cretQ"},
 		{"redis://:12/34s3cretQ@host:6379/0", "34s3cretQ"}, // '/' in an unencoded password
 		{"redis-cluster://u:s3cretQ@10.0.0.1:6379,10.0.0.2:6379", "s3cretQ"},
+		// Not a URL: libpq's keyword form.
+		{"host=db user=otpd password=s3cretQ", "s3cretQ"},
+		{"host=db password='s3cretQ' sslmode=disable", "s3cretQ"},
+		// White space after the query, a bad escape, a password in options.
+		{"postgres://otpd@127.0.0.1:1/otpd?sslmode=disable password=s3cretQ", "s3cretQ"},
+		{"postgres://otpd@127.0.0.1:1/otpd?password=s3cretQ%zz", "s3cretQ"},
+		{"postgres://otpd@127.0.0.1:1/otpd?sslmode=disable&password=s3cretQ x", "s3cretQ"},
+		{"postgres://otpd:s3c retQ@127.0.0.1:1/otpd", "retQ"},
+		{"postgres://otpd@127.0.0.1:1/otpd?options=-c%20password%3Ds3cretQ", "s3cretQ"},
+		{"postgres://otpd@127.0.0.1:1/otpd?Password=s3cretQ", "s3cretQ"},
+		{"postgres://otpd@127.0.0.1:1/otpd#s3cretQ", "s3cretQ"},
+		{"redis://:s3cretQ@127.0.0.1:1/0?password=s3cretQ%zz", "s3cretQ"},
 	} {
 		got := redactStoreURL(tc.in)
 		if strings.Contains(got, tc.secret) {
@@ -67,5 +80,49 @@ func TestAppsCreateRefusedCreatesNoDatabase(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, databaseFileName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a refused application left a database behind (stat: %v)", err)
+	}
+}
+
+// A store value that may hold a secret is never echoed, whatever refuses
+// it: otpd serve's check of its form, or the driver's parser when the
+// store is opened, whose error otpd wraps.
+func TestStoreValueNeverEchoed(t *testing.T) {
+	for _, s := range []string{
+		"host=db user=otpd password=s3cretQ",
+		"postgres://otpd@127.0.0.1:1/otpd?sslmode=disable password=s3cretQ",
+		"postgres://otpd@127.0.0.1:1/otpd?password=pa%zzs3cretQ",
+		"postgres://otpd@127.0.0.1:1/otpd?sslmode=disable&password=s3cretQ x",
+		"postgres://otpd:s3cretQ@127.0.0.1:1/otpd?sslmode=bogus",
+		"postgres://otpd:s3c%20retQ@127.0.0.1:1/otpd?connect_timeout=x",
+		"redis://:s3cretQ@127.0.0.1:1/0?db=1",
+	} {
+		t.Setenv("OTPD_HMAC_KEY", strings.Repeat("ab", 32))
+		t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
+		t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
+		for name, run := range map[string]func() error{
+			"otpd serve --check-config": func() error {
+				return runServe([]string{"--check-config", "--store", s, "--log-level", "error"})
+			},
+			"opening the store": func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				st, err := openSharedStore(ctx, s)
+				if err == nil {
+					st.Close()
+				}
+				return err
+			},
+		} {
+			err := run()
+			if err == nil {
+				t.Errorf("%s with --store %q: no error", name, s)
+				continue
+			}
+			for _, secret := range []string{"s3cretQ", "s3c retQ", "retQ"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("%s with a --store holding a password: %v", name, err)
+				}
+			}
+		}
 	}
 }
