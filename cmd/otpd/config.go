@@ -114,6 +114,9 @@ func (c *config) validate() error {
 	if err := checkHMACKeyEnv(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := checkAccessKeyEnv(); err != nil {
+		errs = append(errs, err)
+	}
 	if !isRegion(c.Region) {
 		errs = append(errs, fmt.Errorf("--region %q: want an AWS region name such as us-east-1", c.Region))
 	}

@@ -48,15 +48,11 @@ const credentialsFileName = "credentials"
 // OTPD_SECRET_ACCESS_KEY, or else from the data directory, generating and
 // keeping one there (mode 0600) on first start.
 func loadCredentials(dataDir string) (keyPair, bool, error) {
-	id, secret := os.Getenv("OTPD_ACCESS_KEY_ID"), os.Getenv("OTPD_SECRET_ACCESS_KEY")
-	switch {
-	case id != "" && secret != "":
-		if len(secret) < 16 {
-			return keyPair{}, false, errors.New("OTPD_SECRET_ACCESS_KEY must be at least 16 characters")
-		}
+	if err := checkAccessKeyEnv(); err != nil {
+		return keyPair{}, false, err
+	}
+	if id, secret := os.Getenv("OTPD_ACCESS_KEY_ID"), os.Getenv("OTPD_SECRET_ACCESS_KEY"); id != "" {
 		return keyPair{AccessKeyID: id, SecretAccessKey: secret}, false, nil
-	case id != "" || secret != "":
-		return keyPair{}, false, errors.New("set both OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or neither (otpd then keeps a generated pair in the data directory)")
 	}
 	path := filepath.Join(dataDir, credentialsFileName)
 	data, created, err := readOrCreateSecretFile(path, func() ([]byte, error) {
@@ -76,6 +72,50 @@ func loadCredentials(dataDir string) (keyPair, bool, error) {
 	}
 	c.File = path
 	return c, created, nil
+}
+
+// checkAccessKeyEnv reports what is wrong with the access key pair's
+// variables: one set without the other, or a secret too short.
+func checkAccessKeyEnv() error {
+	id, secret := os.Getenv("OTPD_ACCESS_KEY_ID"), os.Getenv("OTPD_SECRET_ACCESS_KEY")
+	switch {
+	case id != "" && secret != "":
+		if len(secret) < 16 {
+			return errors.New("OTPD_SECRET_ACCESS_KEY must be at least 16 characters")
+		}
+	case id != "" || secret != "":
+		return errors.New("set both OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or neither (otpd then keeps a generated pair in the data directory)")
+	}
+	return nil
+}
+
+// checkDataDirKeys reports what is wrong with the keys otpd serve would read
+// from the data directory, when their variables do not give them: a file
+// there that does not hold a key. A file that does not exist is no problem
+// (otpd serve generates it), and none is created.
+func checkDataDirKeys(dataDir string) []error {
+	var errs []error
+	if os.Getenv("OTPD_ACCESS_KEY_ID") == "" && os.Getenv("OTPD_SECRET_ACCESS_KEY") == "" {
+		path := filepath.Join(dataDir, credentialsFileName)
+		if data, err := os.ReadFile(path); err == nil {
+			if _, err := parseCredentials(data); err != nil {
+				errs = append(errs, fmt.Errorf("access key pair: %s: %w", path, err))
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("access key pair: %w", err))
+		}
+	}
+	if os.Getenv("OTPD_HMAC_KEY") == "" && os.Getenv("OTPD_HMAC_KEY_FILE") == "" {
+		path := filepath.Join(dataDir, hmacKeyFileName)
+		if data, err := os.ReadFile(path); err == nil {
+			if _, err := decodeHMACKey(string(data)); err != nil {
+				errs = append(errs, fmt.Errorf("code hashing key: %s: %w", path, err))
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("code hashing key: %w", err))
+		}
+	}
+	return errs
 }
 
 func parseCredentials(data []byte) (keyPair, error) {
@@ -123,8 +163,8 @@ const hmacKeyFileName = "hmac.key"
 // else the file named by OTPD_HMAC_KEY_FILE (hex), else the data
 // directory's hmac.key, generated on first start. It also says where it
 // came from, for the log, and whether it generated it just now.
-// (config.validate refuses both variables set, and a malformed
-// OTPD_HMAC_KEY, first, with the other problems.)
+// (config.validate refuses both variables set, and a key in them that is
+// none, first, with the other problems.)
 func loadHMACKey(dataDir string) (key []byte, source string, generated bool, err error) {
 	if v := os.Getenv("OTPD_HMAC_KEY"); v != "" {
 		key, err := decodeHMACKey(v)
@@ -317,15 +357,24 @@ func (w *keyWatch) ready(ctx context.Context) error {
 // checkHMACKeyEnv reports what is wrong with the code hashing key's
 // variables: both set (which key an instance hashes with must not depend on
 // a precedence rule, since instances with different keys verify none of
-// each other's codes), or OTPD_HMAC_KEY not a key.
+// each other's codes), OTPD_HMAC_KEY not a key, or the file
+// OTPD_HMAC_KEY_FILE names unreadable or holding no key.
 func checkHMACKeyEnv() error {
-	v := os.Getenv("OTPD_HMAC_KEY")
-	if v != "" && os.Getenv("OTPD_HMAC_KEY_FILE") != "" {
+	v, file := os.Getenv("OTPD_HMAC_KEY"), os.Getenv("OTPD_HMAC_KEY_FILE")
+	switch {
+	case v != "" && file != "":
 		return errors.New("OTPD_HMAC_KEY and OTPD_HMAC_KEY_FILE are both set: set one")
-	}
-	if v != "" {
+	case v != "":
 		if _, err := decodeHMACKey(v); err != nil {
 			return fmt.Errorf("OTPD_HMAC_KEY: %w", err)
+		}
+	case file != "":
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("OTPD_HMAC_KEY_FILE: %w", err)
+		}
+		if _, err := decodeHMACKey(string(data)); err != nil {
+			return fmt.Errorf("OTPD_HMAC_KEY_FILE %s: %w", file, err)
 		}
 	}
 	return nil

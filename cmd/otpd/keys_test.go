@@ -361,3 +361,71 @@ func TestReplacedKeyMakesARunningServerUnready(t *testing.T) {
 		t.Errorf("the store's check after a recheck = %q, want the server's own recorded again", held)
 	}
 }
+
+// otpd serve --check-config refuses the keys otpd serve would refuse, with
+// the other problems at once, touching nothing; a key otpd serve would
+// generate on first start is no problem.
+func TestCheckConfigChecksTheKeys(t *testing.T) {
+	for _, v := range []string{"OTPD_HMAC_KEY", "OTPD_HMAC_KEY_FILE", "OTPD_ACCESS_KEY_ID", "OTPD_SECRET_ACCESS_KEY"} {
+		t.Setenv(v, "")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	check := func(args ...string) error {
+		t.Helper()
+		return runServe(append([]string{"--check-config", "--data-dir", dir, "--log-level", "error"}, args...))
+	}
+	if err := check(); err != nil {
+		t.Errorf("--check-config with keys to generate: %v, want none", err)
+	}
+	notHex := filepath.Join(t.TempDir(), "hmac")
+	if err := os.WriteFile(notHex, []byte("nothex\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want []string
+	}{
+		{map[string]string{"OTPD_ACCESS_KEY_ID": "OTPDKEY", "OTPD_SECRET_ACCESS_KEY": "short", "OTPD_HMAC_KEY_FILE": filepath.Join(t.TempDir(), "missing")},
+			[]string{"OTPD_SECRET_ACCESS_KEY must be at least 16 characters", "OTPD_HMAC_KEY_FILE: open ", "--send-timeout 1m0s"}},
+		{map[string]string{"OTPD_ACCESS_KEY_ID": "OTPDKEY", "OTPD_HMAC_KEY_FILE": notHex},
+			[]string{"set both OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or neither", "OTPD_HMAC_KEY_FILE " + notHex + ": want hex", "--send-timeout 1m0s"}},
+	} {
+		for k, v := range tc.env {
+			t.Setenv(k, v)
+		}
+		err := check("--send-timeout", "60s")
+		for _, want := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("--check-config with %v: %v, want %q among the problems", tc.env, err, want)
+			}
+		}
+		// otpd serve refuses the same, before it starts.
+		err = runServe([]string{"--data-dir", dir, "--log-level", "error", "--addr", "127.0.0.1:0", "--send-timeout", "60s"})
+		for _, want := range tc.want {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("otpd serve with %v: %v, want %q among the problems", tc.env, err, want)
+			}
+		}
+		for k := range tc.env {
+			t.Setenv(k, "")
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("--check-config touched the data directory (stat: %v)", err)
+	}
+	// Keys in the data directory that otpd serve could not read.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, hmacKeyFileName), []byte("nothex\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, credentialsFileName), []byte("[otpd]\n"), 0o600)
+	err := check()
+	for _, want := range []string{"code hashing key: " + filepath.Join(dir, hmacKeyFileName) + ": want hex", "access key pair: " + filepath.Join(dir, credentialsFileName) + ": want aws_access_key_id"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--check-config with broken keys in the data directory: %v, want %q among the problems", err, want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("--check-config left %d files in the data directory, want the 2 there were", len(entries))
+	}
+}

@@ -368,13 +368,15 @@ func (e logged) Unwrap() error { return e.error }
 // serveUntilStopped is otpd serve once its flags are parsed: it checks cfg,
 // then checks the carriers (check) or serves until a signal stops it.
 func serveUntilStopped(cfg config, fs *flag.FlagSet, check bool) error {
-	if err := cfg.validate(); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
+	invalid := cfg.validate()
+	if check {
+		// Every problem at once: the settings' and the carriers'.
+		return checkConfig(cfg, cfg.logger(), invalid)
+	}
+	if invalid != nil {
+		return fmt.Errorf("invalid configuration:\n%w", invalid)
 	}
 	log := cfg.logger()
-	if check {
-		return checkConfig(cfg, log)
-	}
 	if cfg.Store != "" && (isFlagSet(fs, "data-dir") || os.Getenv("OTPD_DATA_DIR") != "") {
 		// The keys of a shared store come from the environment, and its
 		// data from the store: nothing would be read there.
@@ -428,36 +430,56 @@ func isFlagSet(fs *flag.FlagSet, name string) (set bool) {
 }
 
 // checkConfig is otpd serve --check-config: what otpd serve would refuse at
-// start-up before it touches any data. It builds the carriers that --config
-// describes, connecting to those that keep a connection, and closes them
-// again; it opens no store and makes no key. A link that does not come up
-// (logged with its reason) fails the check: otpd serve would start, failing
-// over from that carrier, but a check that connects is asked whether it can.
-func checkConfig(cfg config, log *slog.Logger) error {
+// start-up before it touches any data, reported together with invalid,
+// validate's problems. It reads the keys that otpd serve would read (a key
+// it would generate on first start is no problem) and builds the carriers
+// that --config describes, connecting to those that keep a connection, and
+// closes them again; it opens no store and makes no key. A link that does
+// not come up (logged with its reason) fails the check: otpd serve would
+// start, failing over from that carrier, but a check that connects is
+// asked whether it can.
+func checkConfig(cfg config, log *slog.Logger, invalid error) error {
+	var errs []error
+	if invalid != nil {
+		errs = append(errs, invalid)
+	}
 	if cfg.Store != "" {
 		if err := requireSharedSecrets(); err != nil {
-			return err
+			errs = append(errs, err)
 		}
+	} else {
+		errs = append(errs, checkDataDirKeys(cfg.DataDir)...)
 	}
 	if cfg.CarrierConfig != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		links := &linkStates{carrierObserver: metrics.New(), up: map[string]bool{}}
-		cs, err := loadCarriers(ctx, cfg.CarrierConfig, &reports{log: log}, links, log)
-		if err != nil {
-			return err
-		}
-		errs := cs.check(ctx)
-		cs.close()
-		if down := links.down(); len(down) > 0 {
-			errs = append(errs, fmt.Errorf("the link of %s did not come up (the log says why): otpd serve would start and fail over from it until it binds",
-				strings.Join(down, ", ")))
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("--config %s is valid, but:\n%w", cfg.CarrierConfig, errors.Join(errs...))
+		if err := checkCarriers(cfg, log); err != nil {
+			errs = append(errs, err)
 		}
 	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration:\n%w", errors.Join(errs...))
+	}
 	fmt.Println("otpd: the configuration is valid")
+	return nil
+}
+
+// checkCarriers builds the carriers of --config for checkConfig.
+func checkCarriers(cfg config, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	links := &linkStates{carrierObserver: metrics.New(), up: map[string]bool{}}
+	cs, err := loadCarriers(ctx, cfg.CarrierConfig, &reports{log: log}, links, log)
+	if err != nil {
+		return err
+	}
+	errs := cs.check(ctx)
+	cs.close()
+	if down := links.down(); len(down) > 0 {
+		errs = append(errs, fmt.Errorf("the link of %s did not come up (the log says why): otpd serve would start and fail over from it until it binds",
+			strings.Join(down, ", ")))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("--config %s is valid, but:\n%w", cfg.CarrierConfig, errors.Join(errs...))
+	}
 	return nil
 }
 
