@@ -293,11 +293,19 @@ const keyRecheck = 10 * time.Second
 // ready, so that a load balancer stops sending it requests, and refuses
 // the sends and verifications still sent to it (see otp.Config.KeyReplaced),
 // until the store's check is its own again.
+//
+// A store that answers but whose check cannot be read (a PostgreSQL
+// database whose schema was dropped under the server: every request then
+// fails) makes it not ready too, until the check can be read again.
 type keyWatch struct {
 	st    storage.Store
 	check string
 	log   *slog.Logger
 	stale atomic.Bool
+	// unreadable is why the last recheck could not read the store's
+	// check though the store answered, nil if it could (or the store did
+	// not answer, which Ping reports).
+	unreadable atomic.Pointer[error]
 }
 
 // run reads the store's check every interval until ctx is done.
@@ -318,13 +326,18 @@ func (w *keyWatch) run(ctx context.Context, interval time.Duration) {
 // has lost it: then a server with the store's key records it again (the
 // store lost its data, a restart without persistence, say), and a stale
 // one does not, or it would bring back the key that was replaced. A store
-// that cannot be read leaves the state as it was (readiness reports the
-// store itself).
+// that does not answer leaves the state as it was (readiness reports the
+// store itself); one that answers but cannot read its check is remembered
+// as unreadable, which ready then confirms.
 func (w *keyWatch) recheck(ctx context.Context) {
 	held, err := w.st.HeldKeyCheck(ctx)
 	if err != nil {
+		if w.st.Ping(ctx) == nil {
+			w.unreadable.Store(&err)
+		}
 		return
 	}
+	w.unreadable.Store(nil)
 	if held == "" && !w.stale.Load() {
 		if _, recorded, err := w.st.KeyCheck(ctx, w.check, false); err == nil && recorded {
 			w.log.Warn("the store held no key check: it has lost its data (restarted without persistence?); it now takes this server's key again",
@@ -346,12 +359,26 @@ func (w *keyWatch) recheck(ctx context.Context) {
 func (w *keyWatch) replaced() bool { return w.stale.Load() }
 
 // ready is /readyz's question: not while the store's key is another, else
-// whether the store answers.
+// whether the store answers, and then, if the last recheck could not read
+// the store's check, whether it can now: a failure that has passed (a
+// brief blip) makes no probe fail, and one that lasts (a schema dropped
+// under the server) makes each fail, with the cause for the log, until it
+// passes.
 func (w *keyWatch) ready(ctx context.Context) error {
 	if w.replaced() {
 		return &pinpointapi.NotReady{Reason: "the store takes another code hashing key than this server's; restart this server with the store's key"}
 	}
-	return w.st.Ping(ctx)
+	if err := w.st.Ping(ctx); err != nil {
+		return err
+	}
+	if w.unreadable.Load() == nil {
+		return nil
+	}
+	if _, err := w.st.HeldKeyCheck(ctx); err != nil {
+		return fmt.Errorf("%w: %w", &pinpointapi.NotReady{Reason: "the store answers but cannot read this server's code hashing key check, so it cannot serve requests (the log says why)"}, err)
+	}
+	w.unreadable.Store(nil)
+	return nil
 }
 
 // checkHMACKeyEnv reports what is wrong with the code hashing key's

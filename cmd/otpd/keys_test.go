@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +20,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint/types"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/otpd/otpd/internal/pinpointapi"
+	"github.com/otpd/otpd/internal/storage"
 )
 
 func TestSecretFileCreatedOnceUnderConcurrentStarts(t *testing.T) {
@@ -427,5 +433,107 @@ func TestCheckConfigChecksTheKeys(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Errorf("--check-config left %d files in the data directory, want the 2 there were", len(entries))
+	}
+}
+
+// A PostgreSQL store whose schema is dropped under a running server (and
+// created again, empty) answers, but every request fails: the server
+// reports itself not ready, logging why once, until the store can be read
+// again.
+func TestDroppedSchemaMakesARunningServerUnready(t *testing.T) {
+	store := freshPostgres(t)
+	t.Setenv("OTPD_HMAC_KEY", testHMACKey)
+	t.Setenv("OTPD_HMAC_KEY_FILE", "")
+	var logs lockedBuffer
+	ts := startServerLogging(t, func(c *config) { c.Store = store }, slog.New(slog.NewTextHandler(&logs, nil)))
+	readyz := func() (int, string) {
+		t.Helper()
+		ts.srv.keys.recheck(t.Context())
+		resp, err := http.Get(ts.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if status, body := readyz(); status != http.StatusOK {
+		t.Fatalf("/readyz at start: %d %s", status, body)
+	}
+	_, schema, _ := strings.Cut(store, "search_path=")
+	conn, err := pgx.Connect(t.Context(), postgresTestURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), "DROP SCHEMA "+schema+" CASCADE; CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if status, body := readyz(); status != http.StatusServiceUnavailable || !strings.Contains(body, "cannot read") {
+			t.Errorf("/readyz once the schema is gone: %d %s, want 503 saying the store cannot be read", status, body)
+		}
+	}
+	var probes []string
+	for line := range strings.Lines(logs.tail(1 << 20)) {
+		if strings.Contains(line, "operation=Readyz") {
+			probes = append(probes, line)
+		}
+	}
+	if len(probes) != 1 || !strings.Contains(probes[0], `relation \"settings\" does not exist`) {
+		t.Errorf("want the first failing probe logged with its cause, and no other: %q", probes)
+	}
+	// The schema made again (as any otpd opening the store does): ready,
+	// the server's key recorded again.
+	st, err := openSharedStore(t.Context(), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if status, body := readyz(); status != http.StatusOK {
+		t.Errorf("/readyz once the schema is back: %d %s, want 200", status, body)
+	}
+	if !strings.Contains(logs.tail(1<<20), "ready again") {
+		t.Errorf("no \"ready again\" in the log:\n%s", logs.tail(1<<20))
+	}
+	if held, err := ts.srv.store.HeldKeyCheck(t.Context()); err != nil || held != ts.srv.keys.check {
+		t.Errorf("the store's check once the schema is back = %q, %v; want the server's own recorded again", held, err)
+	}
+}
+
+// blipStore fails HeldKeyCheck as many times as failures says, then
+// answers; Ping always answers.
+type blipStore struct {
+	storage.Store
+	failures atomic.Int32
+}
+
+func (s *blipStore) Ping(context.Context) error { return nil }
+
+func (s *blipStore) HeldKeyCheck(context.Context) (string, error) {
+	if s.failures.Add(-1) >= 0 {
+		return "", errors.New("a blip")
+	}
+	return "v1:check", nil
+}
+
+// A key check that a recheck could not read but the next probe can (a
+// brief blip) fails no probe; one that a probe cannot read either does.
+func TestKeyCheckBlipDoesNotMakeUnready(t *testing.T) {
+	st := &blipStore{}
+	w := &keyWatch{st: st, check: "v1:check", log: slog.New(slog.DiscardHandler)}
+	st.failures.Store(1)
+	w.recheck(t.Context())
+	if err := w.ready(t.Context()); err != nil {
+		t.Errorf("ready after a blip that has passed: %v, want nil", err)
+	}
+	st.failures.Store(2)
+	w.recheck(t.Context())
+	var notReady *pinpointapi.NotReady
+	if err := w.ready(t.Context()); !errors.As(err, &notReady) || !strings.Contains(err.Error(), "a blip") {
+		t.Errorf("ready while the check cannot be read: %v, want NotReady with the cause", err)
+	}
+	if err := w.ready(t.Context()); err != nil {
+		t.Errorf("ready once the check can be read again: %v, want nil", err)
 	}
 }
