@@ -12,19 +12,32 @@ import (
 
 // announce tells the operator what to do next. The secret key is printed
 // only to an interactive terminal; otherwise the log names the file that
-// holds it.
+// holds it. Under JSON logs only the log line is written, which holds what
+// the banner says (the endpoint, region, key ID and where its secret is,
+// the carrier and its --config, the store): the banner's plain text would
+// break a stream of JSON records.
 func (s *server) announce(addr string) {
 	scheme := "http"
 	if s.cfg.TLSCert != "" {
 		scheme = "https"
 	}
 	endpoint := scheme + "://" + clientHostPort(addr)
-	s.log.Info("otpd is serving the Pinpoint API", "endpoint", endpoint, "addr", addr, "region", s.cfg.Region,
-		"carrier", s.carrier, "access_key_id", s.creds.AccessKeyID, "credentials_file", s.creds.File,
-		"store", s.storeName(), "version", version())
+	attrs := []any{"endpoint", endpoint, "addr", addr, "region", s.cfg.Region,
+		"carrier", s.carrier, "access_key_id", s.creds.AccessKeyID, "credentials_file", s.creds.File}
+	if s.creds.File == "" {
+		attrs = append(attrs, "secret_access_key", "from OTPD_SECRET_ACCESS_KEY")
+	}
+	if s.carriers != nil {
+		attrs = append(attrs, "config", s.cfg.CarrierConfig)
+	}
+	attrs = append(attrs, "store", s.storeName(), "version", version())
+	s.log.Info("otpd is serving the Pinpoint API", attrs...)
 	if host, _, _ := net.SplitHostPort(addr); s.carriers == nil && !sms.IsLoopbackHost(host) {
 		s.log.Warn("THE DEVELOPMENT OUTBOX IS THE CARRIER AND otpd LISTENS BEYOND LOOPBACK: sends report success but reach no phone; codes are readable with `otpd outbox`",
 			"addr", addr)
+	}
+	if s.cfg.LogFormat == "json" {
+		return
 	}
 
 	var secret string

@@ -1,6 +1,12 @@
 package main
 
-import "testing"
+import (
+	"encoding/json"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
 
 // The endpoint the banner gives clients is the listener's address, or
 // loopback in place of every address, which is none to connect to.
@@ -15,6 +21,38 @@ func TestClientHostPort(t *testing.T) {
 	} {
 		if got := clientHostPort(addr); got != want {
 			t.Errorf("clientHostPort(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+// Under --log-format json every line otpd serve writes, on standard output
+// and standard error, is a JSON record: no plain-text banner, whose
+// information the start-up record holds.
+func TestJSONLogsHaveNoBanner(t *testing.T) {
+	p := startOtpdProcess(t, freeLoopbackAddr(t), t.TempDir(), "OTPD_LOG_FORMAT=json")
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("otpd serve did not exit within 15s of SIGTERM")
+	}
+	out := p.output.tail(1 << 20)
+	var start map[string]any
+	for line := range strings.Lines(out) {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("a line that is no JSON record: %q", line)
+			continue
+		}
+		if rec["msg"] == "otpd is serving the Pinpoint API" {
+			start = rec
+		}
+	}
+	for _, k := range []string{"endpoint", "region", "access_key_id", "secret_access_key", "carrier", "store", "version"} {
+		if start[k] == nil || start[k] == "" {
+			t.Errorf("the start-up record lacks %s: %v", k, start)
 		}
 	}
 }
