@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/otpd/otpd/internal/phone"
@@ -42,8 +43,12 @@ type config struct {
 	LogFormat         string
 	LogLevel          string
 
-	// envErrs holds malformed OTPD_* values, reported by validate.
-	envErrs []error
+	// envErrs holds malformed OTPD_* values, reported by validate unless
+	// their flag was given, which wins over them.
+	envErrs []envError
+	// flags is the flag set the settings were registered on, to tell
+	// which were given on the command line.
+	flags *flag.FlagSet
 	// adoptHMACKey makes the store take this server's code hashing key
 	// (checkStoreKey): set by otpd bench --start, which works on a store
 	// of its own, never by a flag.
@@ -52,6 +57,7 @@ type config struct {
 
 // storeFlags registers the settings every subcommand needs to reach the store.
 func storeFlags(fs *flag.FlagSet, c *config) {
+	c.flags = fs
 	fs.StringVar(&c.DataDir, "data-dir", env("OTPD_DATA_DIR", "./otpd-data"),
 		"directory of the embedded database and of generated keys (OTPD_DATA_DIR)")
 	fs.StringVar(&c.Store, "store", env("OTPD_STORE", ""),
@@ -99,11 +105,18 @@ func serveFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.LogLevel, "log-level", env("OTPD_LOG_LEVEL", "info"), "debug, info, warn or error (OTPD_LOG_LEVEL)")
 }
 
-// validate reports every problem at once.
+// validate reports every problem at once, each naming the setting as it was
+// given: the flag, or its environment variable when the value came from
+// there.
 func (c *config) validate() error {
-	errs := append([]error(nil), c.envErrs...)
+	var errs []error
+	for _, e := range c.envErrs {
+		if !c.flagGiven(flagOfEnv(e.name)) {
+			errs = append(errs, e.err)
+		}
+	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		errs = append(errs, fmt.Errorf("--addr %q: want host:port: %v", c.Addr, err))
+		errs = append(errs, fmt.Errorf("%s: want host:port: %v", c.setting("addr", strconv.Quote(c.Addr)), err))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
@@ -118,61 +131,104 @@ func (c *config) validate() error {
 		errs = append(errs, err)
 	}
 	if !isRegion(c.Region) {
-		errs = append(errs, fmt.Errorf("--region %q: want an AWS region name such as us-east-1", c.Region))
+		errs = append(errs, fmt.Errorf("%s: want an AWS region name such as us-east-1", c.setting("region", strconv.Quote(c.Region))))
 	}
 	if len(c.AccountID) != 12 || !phone.IsDigits(c.AccountID) {
-		errs = append(errs, fmt.Errorf("--account-id %q: want 12 digits", c.AccountID))
+		errs = append(errs, fmt.Errorf("%s: want 12 digits", c.setting("account-id", strconv.Quote(c.AccountID))))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		errs = append(errs, errors.New("--tls-cert and --tls-key go together: set both or neither"))
+		errs = append(errs, fmt.Errorf("%s and %s go together: set both or neither", c.settingName("tls-cert"), c.settingName("tls-key")))
 	} else if c.TLSCert != "" {
 		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
-			errs = append(errs, fmt.Errorf("--tls-cert %s / --tls-key %s: %v", c.TLSCert, c.TLSKey, err))
+			errs = append(errs, fmt.Errorf("%s / %s: %v", c.setting("tls-cert", c.TLSCert), c.setting("tls-key", c.TLSKey), err))
 		}
 	}
 	if c.MaxBodyBytes < 1024 {
-		errs = append(errs, fmt.Errorf("--max-body-bytes %d: want at least 1024", c.MaxBodyBytes))
+		errs = append(errs, fmt.Errorf("%s: want at least 1024", c.setting("max-body-bytes", c.MaxBodyBytes)))
 	}
 	if c.FailureLimit < 1 {
-		errs = append(errs, fmt.Errorf("--failure-limit %d: want at least 1", c.FailureLimit))
+		errs = append(errs, fmt.Errorf("%s: want at least 1", c.setting("failure-limit", c.FailureLimit)))
 	}
 	if c.FailureWindow < time.Minute {
-		errs = append(errs, fmt.Errorf("--failure-window %s: want at least 1m", c.FailureWindow))
+		errs = append(errs, fmt.Errorf("%s: want at least 1m", c.setting("failure-window", c.FailureWindow)))
 	}
 	if c.OutboxMaxMessages < 1 {
-		errs = append(errs, fmt.Errorf("--outbox-max-messages %d: want at least 1", c.OutboxMaxMessages))
+		errs = append(errs, fmt.Errorf("%s: want at least 1", c.setting("outbox-max-messages", c.OutboxMaxMessages)))
 	}
 	if c.OutboxMaxAge < time.Minute {
-		errs = append(errs, fmt.Errorf("--outbox-max-age %s: want at least 1m", c.OutboxMaxAge))
+		errs = append(errs, fmt.Errorf("%s: want at least 1m", c.setting("outbox-max-age", c.OutboxMaxAge)))
 	}
 	if c.MessageMaxAge < time.Hour {
-		errs = append(errs, fmt.Errorf("--message-max-age %s: want at least 1h", c.MessageMaxAge))
+		errs = append(errs, fmt.Errorf("%s: want at least 1h", c.setting("message-max-age", c.MessageMaxAge)))
 	}
 	if c.PurgeInterval < time.Second {
-		errs = append(errs, fmt.Errorf("--purge-interval %s: want at least 1s", c.PurgeInterval))
+		errs = append(errs, fmt.Errorf("%s: want at least 1s", c.setting("purge-interval", c.PurgeInterval)))
 	}
 	if c.SendTimeout < time.Second || c.SendTimeout > 25*time.Second {
-		errs = append(errs, fmt.Errorf("--send-timeout %s: want 1s to 25s (a request may take 30s in all)", c.SendTimeout))
+		errs = append(errs, fmt.Errorf("%s: want 1s to 25s (a request may take 30s in all)", c.setting("send-timeout", c.SendTimeout)))
 	}
 	if c.AppCacheTTL < 0 || c.AppCacheTTL > time.Minute {
-		errs = append(errs, fmt.Errorf("--app-cache-ttl %s: want 0 (read the store every time) to 1m", c.AppCacheTTL))
+		errs = append(errs, fmt.Errorf("%s: want 0 (read the store every time) to 1m", c.setting("app-cache-ttl", c.AppCacheTTL)))
 	}
 	for _, f := range []struct{ flag, addr string }{{"pprof-addr", c.PprofAddr}, {"metrics-addr", c.MetricsAddr}} {
 		if _, _, err := net.SplitHostPort(f.addr); f.addr != "" && err != nil {
-			errs = append(errs, fmt.Errorf("--%s %q: want host:port: %v", f.flag, f.addr, err))
+			errs = append(errs, fmt.Errorf("%s: want host:port: %v", c.setting(f.flag, strconv.Quote(f.addr)), err))
 		}
 	}
 	if c.ShutdownTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--shutdown-timeout %s: want a positive duration", c.ShutdownTimeout))
+		errs = append(errs, fmt.Errorf("%s: want a positive duration", c.setting("shutdown-timeout", c.ShutdownTimeout)))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		errs = append(errs, fmt.Errorf("--log-format %q: want text or json", c.LogFormat))
+		errs = append(errs, fmt.Errorf("%s: want text or json", c.setting("log-format", strconv.Quote(c.LogFormat))))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel))
+		errs = append(errs, fmt.Errorf("%s: want debug, info, warn or error", c.setting("log-level", strconv.Quote(c.LogLevel))))
 	}
 	return errors.Join(errs...)
+}
+
+// flagGiven reports whether the command line gave the flag name.
+func (c *config) flagGiven(name string) bool {
+	return c.flags != nil && isFlagSet(c.flags, name)
+}
+
+// settingName names the setting of the flag name as it was given: its
+// environment variable when the value came from there (the flag not
+// given, the variable set), else the flag.
+func (c *config) settingName(name string) string {
+	if v := envOfFlag(name); !c.flagGiven(name) && os.Getenv(v) != "" {
+		return v
+	}
+	return "--" + name
+}
+
+// setting names the setting of the flag name with its value, as a problem
+// shows it: "--send-timeout 1m0s", or the variable as it was written,
+// OTPD_SEND_TIMEOUT="60s", when the value came from the environment.
+func (c *config) setting(name string, value any) string {
+	if n := c.settingName(name); n != "--"+name {
+		return fmt.Sprintf("%s=%q", n, os.Getenv(n))
+	}
+	return fmt.Sprintf("--%s %v", name, value)
+}
+
+// envOfFlag is the environment variable of the flag name: OTPD_ and the
+// name in capitals, '-' written '_' (send-timeout: OTPD_SEND_TIMEOUT).
+func envOfFlag(name string) string {
+	return "OTPD_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// flagOfEnv is the flag of the environment variable name (envOfFlag's
+// inverse).
+func flagOfEnv(name string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "OTPD_"), "_", "-"))
+}
+
+// envError is a malformed value of the environment variable name.
+type envError struct {
+	name string
+	err  error
 }
 
 // logger is the logger --log-level and --log-format ask for, on standard
@@ -228,7 +284,7 @@ func (c *config) envInt(name string, fallback int64) int64 {
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: want an integer", name, v))
+		c.envErrs = append(c.envErrs, envError{name, fmt.Errorf("%s=%q: want an integer", name, v)})
 		return fallback
 	}
 	return n
@@ -241,7 +297,7 @@ func (c *config) envDuration(name string, fallback time.Duration) time.Duration 
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		c.envErrs = append(c.envErrs, fmt.Errorf("%s=%q: want a duration such as 90s or 1h", name, v))
+		c.envErrs = append(c.envErrs, envError{name, fmt.Errorf("%s=%q: want a duration such as 90s or 1h", name, v)})
 		return fallback
 	}
 	return d

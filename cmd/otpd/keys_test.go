@@ -537,3 +537,43 @@ func TestKeyCheckBlipDoesNotMakeUnready(t *testing.T) {
 		t.Errorf("ready once the check can be read again: %v, want nil", err)
 	}
 }
+
+// A flag wins over its variable: a malformed variable whose flag is given
+// is no problem; one whose flag is not is named as the variable, and so is
+// a value out of range that came from the environment.
+func TestEnvironmentProblemsNameTheVariable(t *testing.T) {
+	t.Setenv("OTPD_SEND_TIMEOUT", "abc")
+	t.Setenv("OTPD_FAILURE_LIMIT", "0")
+	t.Setenv("OTPD_PURGE_INTERVAL", "10ms")
+	t.Setenv("OTPD_MAX_BODY_BYTES", "lots")
+	t.Setenv("OTPD_LOG_LEVEL", "loud")
+	parse := func(args ...string) error {
+		t.Helper()
+		var cfg config
+		fs := newFlagSet("serve", "")
+		serveFlags(fs, &cfg)
+		if err := fs.Parse(append([]string{"--data-dir", t.TempDir()}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		return cfg.validate()
+	}
+	err := parse("--send-timeout", "5s", "--failure-limit", "3", "--max-body-bytes", "100")
+	if err == nil {
+		t.Fatal("want problems")
+	}
+	got := err.Error()
+	for _, want := range []string{`OTPD_PURGE_INTERVAL="10ms": want at least 1s`, `OTPD_LOG_LEVEL="loud": want debug`, "--max-body-bytes 100: want at least 1024"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the problems lack %q:\n%s", want, got)
+		}
+	}
+	for _, notWant := range []string{"OTPD_SEND_TIMEOUT", "send-timeout", "failure-limit", "OTPD_FAILURE_LIMIT", "OTPD_MAX_BODY_BYTES", "--purge-interval", "--log-level"} {
+		if strings.Contains(got, notWant) {
+			t.Errorf("the problems name %s, which the flag overrides or the environment set:\n%s", notWant, got)
+		}
+	}
+	if err := parse(); err == nil || !strings.Contains(err.Error(), `OTPD_SEND_TIMEOUT="abc": want a duration`) ||
+		!strings.Contains(err.Error(), `OTPD_FAILURE_LIMIT="0": want at least 1`) || !strings.Contains(err.Error(), `OTPD_MAX_BODY_BYTES="lots": want an integer`) {
+		t.Errorf("without the flags: %v, want the variables named", err)
+	}
+}
