@@ -43,9 +43,11 @@ func New() *Metrics {
 			Help: "API requests by operation and HTTP status.",
 		}, []string{"operation", "status"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "otpd_request_duration_seconds",
-			Help:    "API request latency by operation: the time in otpd's handler, from the request's headers read to the answer handed to net/http.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			Name: "otpd_request_duration_seconds",
+			Help: "API request latency by operation: the time in otpd's handler, from the request's headers read to the answer handed to net/http.",
+			// Up to 40 s: a send may spend 25 s (--send-timeout at
+			// most) on carriers, then up to 10 s storing their answer.
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 25, 40},
 		}, []string{"operation"}),
 		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otpd_otp_sends_total",
@@ -65,9 +67,11 @@ func New() *Metrics {
 		Help: "Attempts to hand a message to a carrier, by carrier and outcome (accepted, temporary, skipped-open-circuit, ...).",
 	}, []string{"carrier", "outcome"})
 	m.attemptTime = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "otpd_carrier_attempt_duration_seconds",
-		Help:    "How long carriers took to accept or refuse a message.",
-		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		Name: "otpd_carrier_attempt_duration_seconds",
+		Help: "How long carriers took to accept or refuse a message.",
+		// Up to 25 s, --send-timeout at most, which bounds every attempt
+		// whatever a carrier's own timeout.
+		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15, 25},
 	}, []string{"carrier"})
 	m.circuitOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "otpd_carrier_circuit_open",

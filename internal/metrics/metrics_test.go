@@ -236,3 +236,22 @@ func TestPoolMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A send at its slowest (25 s on carriers, then storing their answer) and
+// an attempt as long as --send-timeout allows each fall in a bucket of
+// their own, not only in +Inf, so that a quantile over them says how slow.
+func TestDurationBucketsCoverTheLongestSend(t *testing.T) {
+	m := New()
+	m.Request("SendOTPMessage", 200, 34*time.Second)
+	m.Request("SendOTPMessage", 200, 36*time.Second)
+	m.Attempt("sms-a", "temporary", 20*time.Second)
+	m.Attempt("sms-a", "temporary", 24*time.Second)
+	for _, name := range []string{"otpd_request_duration_seconds", "otpd_carrier_attempt_duration_seconds"} {
+		h := family(t, m, name).GetMetric()[0].GetHistogram()
+		buckets := h.GetBucket()
+		last := buckets[len(buckets)-1]
+		if last.GetCumulativeCount() != 2 || len(buckets) < 2 || buckets[len(buckets)-2].GetCumulativeCount() != 0 {
+			t.Errorf("%s: buckets %v, want the largest finite one to hold both, and the one below neither", name, buckets)
+		}
+	}
+}
