@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -267,16 +268,32 @@ const abandonedShown = 100
 // many, and each (up to abandonedShown) by its request ID, which the
 // client's SDK shows too.
 func (s *server) logAbandoned(reqs []pinpointapi.Request) {
-	s.log.Warn("requests still in flight after the shutdown timeout are abandoned; a message they sent may not verify",
-		"timeout", s.cfg.ShutdownTimeout, "requests", len(reqs))
+	logAbandoned(s.log, reqs, "requests still in flight after the shutdown timeout are abandoned; a message they sent may not verify",
+		"timeout", s.cfg.ShutdownTimeout)
+}
+
+// logAbandoned logs msg with attrs and how many requests reqs holds, then
+// each of them (up to abandonedShown) by its request ID.
+func logAbandoned(log *slog.Logger, reqs []pinpointapi.Request, msg string, attrs ...any) {
+	log.Warn(msg, append(attrs, "requests", len(reqs))...)
 	for i, r := range reqs {
 		if i == abandonedShown {
-			s.log.Warn("more abandoned requests are not named", "requests", len(reqs)-abandonedShown)
+			log.Warn("more abandoned requests are not named", "requests", len(reqs)-abandonedShown)
 			break
 		}
-		s.log.Warn("abandoned request", "request_id", r.ID, "operation", r.Operation, "app", r.AppID,
+		log.Warn("abandoned request", "request_id", r.ID, "operation", r.Operation, "app", r.AppID,
 			"running_for", time.Since(r.Started).Round(time.Millisecond))
 	}
+}
+
+// exitOnSignal ends otpd as sig's default action would, so that its exit
+// status still says which signal ended it (143 in a shell for SIGTERM).
+func exitOnSignal(sig os.Signal) {
+	signal.Reset(sig)
+	if p, err := os.FindProcess(os.Getpid()); err == nil && p.Signal(sig) == nil {
+		select {} // the signal ends the process
+	}
+	os.Exit(1)
 }
 
 // purgeBatch is how many records one purge step deletes at most, so that no
@@ -389,18 +406,41 @@ func serveUntilStopped(cfg config, fs *flag.FlagSet, check bool) error {
 	if !signal.Ignored(syscall.SIGHUP) {
 		signals = append(signals, syscall.SIGHUP)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), signals...)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, signals...)
+	defer signal.Stop(sigs)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	var running atomic.Pointer[server]
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
-		// After the first signal, a second one ends otpd at once instead
-		// of waiting for the requests in flight.
-		<-ctx.Done()
+		// The first signal begins the graceful shutdown; a second one ends
+		// otpd at once instead of waiting for the requests in flight,
+		// saying which it abandons, as the shutdown timeout does.
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
 		stop()
+		select {
+		case sig := <-sigs:
+			var reqs []pinpointapi.Request
+			if s := running.Load(); s != nil {
+				reqs = s.inFlight.Requests()
+			}
+			logAbandoned(log, reqs, "a second signal ends otpd at once: requests still in flight are abandoned; a message they sent may not verify",
+				"signal", sig.String())
+			exitOnSignal(sig)
+		case <-done:
+		}
 	}()
 	s, err := newServer(ctx, cfg, log, time.Now)
 	if err != nil {
 		return err
 	}
+	running.Store(s)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		s.close()

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -279,6 +280,52 @@ func TestSIGTERMStopsCleanly(t *testing.T) {
 	}
 	if out := p.output.tail(4096); !strings.Contains(out, "shutting down") {
 		t.Errorf("no shutdown log line in:\n%s", out)
+	}
+}
+
+// A second signal ends otpd at once, as the first signal's would, and the
+// log names the requests it abandons, as after the shutdown timeout.
+func TestSecondSignalNamesAbandonedRequests(t *testing.T) {
+	addr := freeLoopbackAddr(t)
+	p := startOtpdProcess(t, addr, t.TempDir())
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The server answers 100 Continue when the handler reads the body:
+	// the request is then in flight, and stays so, its body never sent.
+	io.WriteString(conn, "POST /v1/apps HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100\r\n\r\n")
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(line, "100 Continue") {
+		t.Fatalf("read %q, %v; want 100 Continue", line, err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.output.tail(1<<20), "shutting down"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no shutdown log line after SIGTERM:\n%s", p.output.tail(4096))
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatal("otpd serve did not exit after a second SIGTERM")
+	}
+	var exit *exec.ExitError
+	if !errors.As(p.err, &exit) || !exit.Sys().(syscall.WaitStatus).Signaled() || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Errorf("otpd serve exited with %v after a second SIGTERM, want to be ended by the signal", p.err)
+	}
+	out := p.output.tail(1 << 20)
+	for _, want := range []string{`msg="a second signal ends otpd at once: requests still in flight are abandoned; a message they sent may not verify" signal=terminated requests=1`,
+		`msg="abandoned request" request_id=`, "operation=CreateApp"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log lacks %q:\n%s", want, out)
+		}
 	}
 }
 
