@@ -5,7 +5,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // The endpoint the banner gives clients is the listener's address, or
@@ -30,14 +29,7 @@ func TestClientHostPort(t *testing.T) {
 // information the start-up record holds.
 func TestJSONLogsHaveNoBanner(t *testing.T) {
 	p := startOtpdProcess(t, freeLoopbackAddr(t), t.TempDir(), "OTPD_LOG_FORMAT=json")
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(15 * time.Second):
-		t.Fatal("otpd serve did not exit within 15s of SIGTERM")
-	}
+	p.signal(t, syscall.SIGTERM)
 	out := p.output.tail(1 << 20)
 	var start map[string]any
 	for line := range strings.Lines(out) {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"sync"
@@ -28,6 +29,19 @@ type otpdProcess struct {
 	output *lockedBuffer
 	exited chan struct{}
 	err    error // of Wait, once exited is closed
+}
+
+// signal sends sig to the process and waits, at most 15 s, for it to exit.
+func (p *otpdProcess) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("otpd serve did not exit within 15s of %v", sig)
+	}
 }
 
 // startOtpdProcess runs `otpd serve` on addr and dataDir with the test key

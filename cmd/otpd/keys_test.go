@@ -289,17 +289,7 @@ func TestReplacedKeyMakesARunningServerUnready(t *testing.T) {
 	t.Setenv("OTPD_HMAC_KEY", "")
 	t.Setenv("OTPD_HMAC_KEY_FILE", "")
 	ts := startServer(t, nil)
-	readyz := func() (int, string) {
-		t.Helper()
-		ts.srv.keys.recheck(t.Context())
-		resp, err := http.Get(ts.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	readyz := func() (int, string) { return readyzAfterRecheck(t, ts) }
 	if status, body := readyz(); status != http.StatusOK {
 		t.Fatalf("/readyz at start: %d %s", status, body)
 	}
@@ -446,17 +436,7 @@ func TestDroppedSchemaMakesARunningServerUnready(t *testing.T) {
 	t.Setenv("OTPD_HMAC_KEY_FILE", "")
 	var logs lockedBuffer
 	ts := startServerLogging(t, func(c *config) { c.Store = store }, slog.New(slog.NewTextHandler(&logs, nil)))
-	readyz := func() (int, string) {
-		t.Helper()
-		ts.srv.keys.recheck(t.Context())
-		resp, err := http.Get(ts.URL + "/readyz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	readyz := func() (int, string) { return readyzAfterRecheck(t, ts) }
 	if status, body := readyz(); status != http.StatusOK {
 		t.Fatalf("/readyz at start: %d %s", status, body)
 	}
@@ -576,4 +556,18 @@ func TestEnvironmentProblemsNameTheVariable(t *testing.T) {
 		!strings.Contains(err.Error(), `OTPD_FAILURE_LIMIT="0": want at least 1`) || !strings.Contains(err.Error(), `OTPD_MAX_BODY_BYTES="lots": want an integer`) {
 		t.Errorf("without the flags: %v, want the variables named", err)
 	}
+}
+
+// readyzAfterRecheck has ts's key watch read the store's key check, as its
+// 10 s timer would, and returns /readyz's answer.
+func readyzAfterRecheck(t *testing.T, ts *testServer) (int, string) {
+	t.Helper()
+	ts.srv.keys.recheck(t.Context())
+	resp, err := http.Get(ts.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
 }

@@ -267,14 +267,7 @@ func TestShutdownNamesAbandonedRequests(t *testing.T) {
 
 func TestSIGTERMStopsCleanly(t *testing.T) {
 	p := startOtpdProcess(t, freeLoopbackAddr(t), t.TempDir())
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(15 * time.Second):
-		t.Fatal("otpd serve did not exit within 15s of SIGTERM")
-	}
+	p.signal(t, syscall.SIGTERM)
 	if p.err != nil {
 		t.Errorf("otpd serve exited with %v after SIGTERM, want status 0", p.err)
 	}
@@ -308,14 +301,7 @@ func TestSecondSignalNamesAbandonedRequests(t *testing.T) {
 			t.Fatalf("no shutdown log line after SIGTERM:\n%s", p.output.tail(4096))
 		}
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.exited:
-	case <-time.After(15 * time.Second):
-		t.Fatal("otpd serve did not exit after a second SIGTERM")
-	}
+	p.signal(t, syscall.SIGTERM) // the second
 	var exit *exec.ExitError
 	if !errors.As(p.err, &exit) || !exit.Sys().(syscall.WaitStatus).Signaled() || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
 		t.Errorf("otpd serve exited with %v after a second SIGTERM, want to be ended by the signal", p.err)

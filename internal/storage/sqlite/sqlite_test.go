@@ -532,19 +532,26 @@ func TestFailedWriteRollsBackOnlyItself(t *testing.T) {
 	}
 }
 
+// storedCode stores a code of app with the MAC mac, created at now.
+func storedCode(t *testing.T, s *Store, app storage.App, mac string) (c storage.Code, now time.Time) {
+	t.Helper()
+	now = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	c = storage.Code{
+		Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"},
+		AppGeneration: app.Generation, MAC: []byte(mac), AllowedAttempts: 3, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+	}
+	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
+		t.Fatalf("RecordSend: %v", err)
+	}
+	return c, now
+}
+
 // TestVerificationRunAgainAsksMatchesOnce: a verification in a group that
 // the writer runs again, because a later write of the group failed, still
 // asks Matches once (storage.Verification promises at most once).
 func TestVerificationRunAgainAsksMatchesOnce(t *testing.T) {
 	s, app := openWithApp(t)
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := storage.Code{
-		Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"},
-		AppGeneration: app.Generation, MAC: []byte("mac"), AllowedAttempts: 3, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
-	}
-	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
-		t.Fatalf("RecordSend: %v", err)
-	}
+	c, now := storedCode(t, s, app, "mac")
 	release := holdWriter(t, s)
 	var asked atomic.Int32
 	var outcome storage.Outcome
@@ -582,14 +589,7 @@ func TestVerificationRunAgainAsksMatchesOnce(t *testing.T) {
 // same code, and Matches is asked once).
 func TestRerunRunsAgainAWriteGivenUpSinceItRan(t *testing.T) {
 	s, app := openWithApp(t)
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	c := storage.Code{
-		Key:           storage.CodeKey{AppID: app.ID, Destination: "+15550000001", ReferenceID: "ref"},
-		AppGeneration: app.Generation, MAC: []byte("old"), AllowedAttempts: 3, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
-	}
-	if err := s.RecordSend(t.Context(), storage.SendRecord{Code: &c}); err != nil {
-		t.Fatal(err)
-	}
+	c, now := storedCode(t, s, app, "old")
 	release := holdWriter(t, s)
 	var wg sync.WaitGroup
 	replaceCtx, giveUp := context.WithCancel(t.Context())
