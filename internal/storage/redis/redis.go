@@ -354,7 +354,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	defer cancel()
 	probe := s.c.B().Set().Key(s.keys.writeProbe()).Value("1").PxMilliseconds(writeProbeTTL.Milliseconds()).Build()
 	if err := s.c.Do(ctx, probe).Error(); err != nil {
-		return fmt.Errorf("storage/redis: Redis answers but refuses writes: %w", err)
+		if _, refused := rueidis.IsRedisErr(err); refused {
+			return fmt.Errorf("storage/redis: Redis answers but refuses writes: %w", err)
+		}
+		return fmt.Errorf("storage/redis: write probe: %w", err) // the connection, not Redis's answer
 	}
 	return nil
 }
