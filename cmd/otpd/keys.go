@@ -384,8 +384,10 @@ func (w *keyWatch) ready(ctx context.Context) error {
 // checkHMACKeyEnv reports what is wrong with the code hashing key's
 // variables: both set (which key an instance hashes with must not depend on
 // a precedence rule, since instances with different keys verify none of
-// each other's codes), OTPD_HMAC_KEY not a key, or the file
-// OTPD_HMAC_KEY_FILE names unreadable or holding no key.
+// each other's codes), or OTPD_HMAC_KEY not a key. The file
+// OTPD_HMAC_KEY_FILE names is read only by loadHMACKey, once: it may be a
+// pipe (a process substitution, /dev/stdin), empty on a second read.
+// checkHMACKeyFile reads it for --check-config.
 func checkHMACKeyEnv() error {
 	v, file := os.Getenv("OTPD_HMAC_KEY"), os.Getenv("OTPD_HMAC_KEY_FILE")
 	switch {
@@ -395,14 +397,24 @@ func checkHMACKeyEnv() error {
 		if _, err := decodeHMACKey(v); err != nil {
 			return fmt.Errorf("OTPD_HMAC_KEY: %w", err)
 		}
-	case file != "":
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return fmt.Errorf("OTPD_HMAC_KEY_FILE: %w", err)
-		}
-		if _, err := decodeHMACKey(string(data)); err != nil {
-			return fmt.Errorf("OTPD_HMAC_KEY_FILE %s: %w", file, err)
-		}
+	}
+	return nil
+}
+
+// checkHMACKeyFile reports what is wrong with the file OTPD_HMAC_KEY_FILE
+// names, if it is set: unreadable, or holding no key. Only --check-config
+// asks, since it reads the file (see checkHMACKeyEnv).
+func checkHMACKeyFile() error {
+	file := os.Getenv("OTPD_HMAC_KEY_FILE")
+	if file == "" || os.Getenv("OTPD_HMAC_KEY") != "" {
+		return nil // none, or both set, which checkHMACKeyEnv reports
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("OTPD_HMAC_KEY_FILE: %w", err)
+	}
+	if _, err := decodeHMACKey(string(data)); err != nil {
+		return fmt.Errorf("OTPD_HMAC_KEY_FILE %s: %w", file, err)
 	}
 	return nil
 }

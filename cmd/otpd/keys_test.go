@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -395,9 +397,13 @@ func TestCheckConfigChecksTheKeys(t *testing.T) {
 				t.Errorf("--check-config with %v: %v, want %q among the problems", tc.env, err, want)
 			}
 		}
-		// otpd serve refuses the same, before it starts.
+		// otpd serve refuses the same settings, before it starts (the key
+		// file it reads later, once: see TestHMACKeyFileIsReadOnce).
 		err = runServe([]string{"--data-dir", dir, "--log-level", "error", "--addr", "127.0.0.1:0", "--send-timeout", "60s"})
 		for _, want := range tc.want {
+			if strings.HasPrefix(want, "OTPD_HMAC_KEY_FILE") {
+				continue
+			}
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("otpd serve with %v: %v, want %q among the problems", tc.env, err, want)
 			}
@@ -570,4 +576,53 @@ func readyzAfterRecheck(t *testing.T, ts *testServer) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// TestHMACKeyFileIsReadOnce: OTPD_HMAC_KEY_FILE may name a pipe (a process
+// substitution, /dev/stdin), which gives its content to one read only: the
+// settings' check must leave it to loadHMACKey.
+func TestHMACKeyFileIsReadOnce(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "hmac.key")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OTPD_HMAC_KEY", "")
+	t.Setenv("OTPD_HMAC_KEY_FILE", fifo)
+	go func() {
+		w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer w.Close()
+		io.WriteString(w, testHMACKey+"\n")
+	}()
+	cfg := testConfig(t.TempDir())
+	if err := cfg.validate(); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	type loaded struct {
+		key    []byte
+		source string
+		err    error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		key, source, _, err := loadHMACKey(cfg.DataDir)
+		done <- loaded{key, source, err}
+	}()
+	var got loaded
+	select {
+	case got = <-done:
+	case <-time.After(10 * time.Second):
+		// Had validate read the pipe, loadHMACKey waits for a writer that
+		// will never come: be that writer, with nothing to say.
+		if w, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			w.Close()
+		}
+		got = <-done
+	}
+	if got.err != nil || hex.EncodeToString(got.key) != testHMACKey || got.source != fifo {
+		t.Errorf("loadHMACKey after validate = %x, %q, %v; want the pipe's key", got.key, got.source, got.err)
+	}
 }

@@ -483,6 +483,9 @@ func checkConfig(cfg config, log *slog.Logger, invalid error) error {
 	if invalid != nil {
 		errs = append(errs, invalid)
 	}
+	if err := checkHMACKeyFile(); err != nil {
+		errs = append(errs, err)
+	}
 	if cfg.Store != "" {
 		if err := requireSharedSecrets(); err != nil {
 			errs = append(errs, err)
