@@ -60,9 +60,27 @@ func storeFlags(fs *flag.FlagSet, c *config) {
 	c.flags = fs
 	fs.StringVar(&c.DataDir, "data-dir", env("OTPD_DATA_DIR", "./otpd-data"),
 		"directory of the embedded database and of generated keys (OTPD_DATA_DIR)")
-	fs.StringVar(&c.Store, "store", env("OTPD_STORE", ""),
-		"a shared store instead of the embedded database: postgres://..., redis://host:port/db or\n"+
+	c.Store = env("OTPD_STORE", "")
+	fs.Var(storeFlag{&c.Store}, "store",
+		"the `URL` of a shared store instead of the embedded database: postgres://..., redis://host:port/db or\n"+
 			"redis-cluster://host:port,host:port,... (OTPD_STORE)")
+}
+
+// storeFlag is --store's value, shown redacted wherever the flag package
+// shows it (the default that OTPD_STORE gives, in the usage), since it may
+// hold a password.
+type storeFlag struct{ url *string }
+
+func (f storeFlag) String() string {
+	if f.url == nil || *f.url == "" {
+		return ""
+	}
+	return redactStoreURL(*f.url)
+}
+
+func (f storeFlag) Set(s string) error {
+	*f.url = s
+	return nil
 }
 
 // serveFlags registers the settings of `otpd serve`.

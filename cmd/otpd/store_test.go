@@ -126,3 +126,21 @@ func TestStoreValueNeverEchoed(t *testing.T) {
 		}
 	}
 }
+
+// TestStorePasswordNotInUsage: the usage shows --store's default, which
+// OTPD_STORE gives, without its password.
+func TestStorePasswordNotInUsage(t *testing.T) {
+	t.Setenv("OTPD_STORE", "postgres://otpd:s3cretQ@db.internal/otpd")
+	var cfg config
+	fs := newFlagSet("serve", "")
+	serveFlags(fs, &cfg)
+	var usage strings.Builder
+	fs.SetOutput(&usage)
+	fs.PrintDefaults()
+	if strings.Contains(usage.String(), "s3cretQ") || !strings.Contains(usage.String(), "postgres://otpd:xxxxx@db.internal/otpd") {
+		t.Errorf("the usage shows --store as:\n%s\nwant its default with the password hidden", usage.String())
+	}
+	if cfg.Store != "postgres://otpd:s3cretQ@db.internal/otpd" {
+		t.Errorf("--store = %q, want OTPD_STORE's value", cfg.Store)
+	}
+}
