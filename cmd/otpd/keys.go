@@ -302,10 +302,11 @@ type keyWatch struct {
 	check string
 	log   *slog.Logger
 	stale atomic.Bool
-	// unreadable is why the last recheck could not read the store's
-	// check though the store answered, nil if it could (or the store did
-	// not answer, which Ping reports).
-	unreadable atomic.Pointer[error]
+	// unreadable is set when a recheck found the store answering but its
+	// check unreadable, and cleared when a read succeeds; a recheck that
+	// found the store not answering leaves it as it was (Ping reports
+	// that).
+	unreadable atomic.Bool
 }
 
 // run reads the store's check every interval until ctx is done.
@@ -333,11 +334,11 @@ func (w *keyWatch) recheck(ctx context.Context) {
 	held, err := w.st.HeldKeyCheck(ctx)
 	if err != nil {
 		if w.st.Ping(ctx) == nil {
-			w.unreadable.Store(&err)
+			w.unreadable.Store(true)
 		}
 		return
 	}
-	w.unreadable.Store(nil)
+	w.unreadable.Store(false)
 	if held == "" && !w.stale.Load() {
 		if _, recorded, err := w.st.KeyCheck(ctx, w.check, false); err == nil && recorded {
 			w.log.Warn("the store held no key check: it has lost its data (restarted without persistence?); it now takes this server's key again",
@@ -371,13 +372,13 @@ func (w *keyWatch) ready(ctx context.Context) error {
 	if err := w.st.Ping(ctx); err != nil {
 		return err
 	}
-	if w.unreadable.Load() == nil {
+	if !w.unreadable.Load() {
 		return nil
 	}
 	if _, err := w.st.HeldKeyCheck(ctx); err != nil {
 		return fmt.Errorf("%w: %w", &pinpointapi.NotReady{Reason: "the store answers but cannot read this server's code hashing key check, so it cannot serve requests (the log says why)"}, err)
 	}
-	w.unreadable.Store(nil)
+	w.unreadable.Store(false)
 	return nil
 }
 

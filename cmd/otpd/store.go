@@ -54,6 +54,9 @@ func checkStoreURL(s string) error {
 	case scheme == schemeRedis || scheme == schemeRedisCluster:
 		if _, err := redis.ParseURL(s); err != nil {
 			shown := redactStoreURL(s)
+			if hasSpaceOrControl(s) {
+				return fmt.Errorf("--store %s: remove it (a trailing space or newline from an environment file, say)", shown)
+			}
 			if strings.Contains(shown, "(hidden") {
 				return fmt.Errorf("--store %s: percent-encode the password ('/', '@', ':' and '%%' in it end the host part)", shown)
 			}
@@ -62,6 +65,10 @@ func checkStoreURL(s string) error {
 		return nil
 	}
 	return fmt.Errorf("--store %s: unknown scheme %q (want postgres, redis or redis-cluster)", redactStoreURL(s), scheme)
+}
+
+func hasSpaceOrControl(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0
 }
 
 // isSchemeName reports whether s can be a URL's scheme (RFC 3986: a letter,
@@ -142,8 +149,8 @@ func redactStoreURL(s string) string {
 		return "(hidden: not a URL)"
 	}
 	opaque := scheme + "://(hidden: the URL is malformed)"
-	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-		return opaque
+	if hasSpaceOrControl(s) {
+		return scheme + "://(hidden: the URL has white space or a control character in it)"
 	}
 	u, err := url.Parse(s)
 	if err != nil || strings.Contains(u.Path, "@") || strings.Contains(u.RawQuery, "@") || u.Opaque != "" || u.Fragment != "" {
@@ -167,35 +174,42 @@ func redactStoreURL(s string) string {
 }
 
 // isSecretParam reports whether a store URL's parameter k may hold a
-// secret: password, sslpassword, and any other it might be.
+// secret: password, sslpassword, and any other it might be (but not
+// passfile, which names a file).
 func isSecretParam(k string) bool {
 	k = strings.ToLower(k)
-	return strings.Contains(k, "pass") || strings.Contains(k, "secret") || strings.Contains(k, "token")
+	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token")
 }
 
 // redactStoreError returns err, an error about the store URL s (from the
 // store's driver, which may quote s as it was given: pgx does when it
-// cannot parse it), with s and every password in it hidden in its message.
+// cannot parse it), with s hidden in its message, and every password of s
+// where it can stand: in a URL's user part (":password@") or as the value
+// of a parameter that names a password. (Not wherever its text appears: a
+// password "postgres" would hide "storage/postgres" and "user=postgres".)
 // It still unwraps to err.
 func redactStoreError(s string, err error) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	secrets := storeSecrets(s)
-	if len(secrets) == 0 && !strings.Contains(msg, s) {
+	redacted := strings.ReplaceAll(msg, s, redactStoreURL(s))
+	for _, secret := range storeSecrets(s) {
+		redacted = strings.ReplaceAll(redacted, ":"+secret+"@", ":xxxxx@")
+	}
+	redacted = secretValue.ReplaceAllStringFunc(redacted, func(m string) string {
+		name, _, _ := strings.Cut(m, "=")
+		return name + "=xxxxx"
+	})
+	if redacted == msg {
 		return err
 	}
-	msg = strings.ReplaceAll(msg, s, redactStoreURL(s))
-	for _, secret := range secrets {
-		msg = strings.ReplaceAll(msg, secret, "xxxxx")
-	}
-	return &redactedError{msg: msg, err: err}
+	return &redactedError{msg: redacted, err: err}
 }
 
 // secretValue finds the values of password, secret and token parameters,
 // in a URL's query or in libpq's keyword form, quoted or not.
-var secretValue = regexp.MustCompile(`(?i)[a-z_]*(?:pass|secret|token)[a-z_]*\s*=\s*('[^']*'|[^&\s]*)`)
+var secretValue = regexp.MustCompile(`(?i)[a-z_]*(?:password|secret|token)[a-z_]*\s*=\s*('[^']*'|[^&\s]*)`)
 
 // storeSecrets returns what in s may be a password, longest first, as
 // written and as percent-decoded: the user part's password (up to the last

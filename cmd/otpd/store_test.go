@@ -144,3 +144,37 @@ func TestStorePasswordNotInUsage(t *testing.T) {
 		t.Errorf("--store = %q, want OTPD_STORE's value", cfg.Store)
 	}
 }
+
+// TestRedactStoreErrorHidesOnlyThePassword: a driver's error loses the
+// store's password where it stands (in a URL's user part, as a password
+// parameter's value), but keeps the same text elsewhere: the Docker image's
+// password "postgres" must not hide the user and the package names.
+func TestRedactStoreErrorHidesOnlyThePassword(t *testing.T) {
+	for _, tc := range []struct{ store, msg, want string }{
+		{"postgres://postgres:postgres@127.0.0.1:5432/nosuch",
+			"storage/postgres: open: connect: failed to connect to `user=postgres database=nosuch`",
+			"storage/postgres: open: connect: failed to connect to `user=postgres database=nosuch`"},
+		{"postgres://u:5432@127.0.0.1:5432/db", "dial 127.0.0.1:5432 (127.0.0.1): refused", "dial 127.0.0.1:5432 (127.0.0.1): refused"},
+		{"postgres://u:s3cretQ@h/db?passfile=/etc/otpd/pgpass", "open /etc/otpd/pgpass: permission denied", "open /etc/otpd/pgpass: permission denied"},
+		{"postgres://u:s3cretQ@h/db", "cannot parse `postgres://u:s3cretQ@h/db x`: bad", "cannot parse `postgres://u:xxxxx@h/db x`: bad"},
+		{"host=h password=s3cretQ", "cannot parse `host=h password=s3cretQ`: bad", "cannot parse `(hidden: not a URL)`: bad"},
+		{"postgres://u@h/db?sslpassword=s3cretQ x", "invalid sslpassword=s3cretQ x", "invalid sslpassword=xxxxx x"},
+	} {
+		got := redactStoreError(tc.store, errors.New(tc.msg)).Error()
+		if got != tc.want {
+			t.Errorf("redactStoreError(%q, %q) = %q, want %q", tc.store, tc.msg, got, tc.want)
+		}
+	}
+}
+
+// TestStoreURLWithWhiteSpaceSaysSo: a store URL with a trailing space or
+// newline (from an environment file, say) is refused saying so, not with a
+// hint about percent-encoding a password it may not have.
+func TestStoreURLWithWhiteSpaceSaysSo(t *testing.T) {
+	for _, s := range []string{"redis://127.0.0.1:6379/12 ", "redis-cluster://127.0.0.1:7101\n"} {
+		err := checkStoreURL(s)
+		if err == nil || !strings.Contains(err.Error(), "white space") || strings.Contains(err.Error(), "percent-encode") {
+			t.Errorf("checkStoreURL(%q) = %v, want an error naming the white space", s, err)
+		}
+	}
+}
