@@ -174,13 +174,9 @@ func loadHMACKey(dataDir string) (key []byte, source string, generated bool, err
 		return key, "OTPD_HMAC_KEY", false, nil
 	}
 	if path := os.Getenv("OTPD_HMAC_KEY_FILE"); path != "" {
-		data, err := os.ReadFile(path)
+		key, err := readHMACKeyFile(path)
 		if err != nil {
-			return nil, "", false, fmt.Errorf("OTPD_HMAC_KEY_FILE: %w", err)
-		}
-		key, err := decodeHMACKey(string(data))
-		if err != nil {
-			return nil, "", false, fmt.Errorf("OTPD_HMAC_KEY_FILE %s: %w", path, err)
+			return nil, "", false, err
 		}
 		return key, path, false, nil
 	}
@@ -410,14 +406,21 @@ func checkHMACKeyFile() error {
 	if file == "" || os.Getenv("OTPD_HMAC_KEY") != "" {
 		return nil // none, or both set, which checkHMACKeyEnv reports
 	}
-	data, err := os.ReadFile(file)
+	_, err := readHMACKeyFile(file)
+	return err
+}
+
+// readHMACKeyFile reads the key in the file OTPD_HMAC_KEY_FILE names.
+func readHMACKeyFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("OTPD_HMAC_KEY_FILE: %w", err)
+		return nil, fmt.Errorf("OTPD_HMAC_KEY_FILE: %w", err)
 	}
-	if _, err := decodeHMACKey(string(data)); err != nil {
-		return fmt.Errorf("OTPD_HMAC_KEY_FILE %s: %w", file, err)
+	key, err := decodeHMACKey(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("OTPD_HMAC_KEY_FILE %s: %w", path, err)
 	}
-	return nil
+	return key, nil
 }
 
 func decodeHMACKey(s string) ([]byte, error) {

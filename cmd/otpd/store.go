@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"unicode"
 
@@ -176,10 +175,12 @@ func redactStoreURL(s string) string {
 // isSecretParam reports whether a store URL's parameter k may hold a
 // secret: password, sslpassword, and any other it might be (but not
 // passfile, which names a file).
-func isSecretParam(k string) bool {
-	k = strings.ToLower(k)
-	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token")
-}
+func isSecretParam(k string) bool { return secretName.MatchString(k) }
+
+// secretWords are what in a parameter's name says it holds a secret.
+const secretWords = `password|secret|token`
+
+var secretName = regexp.MustCompile(`(?i)` + secretWords)
 
 // redactStoreError returns err, an error about the store URL s (from the
 // store's driver, which may quote s as it was given: pgx does when it
@@ -194,8 +195,8 @@ func redactStoreError(s string, err error) error {
 	}
 	msg := err.Error()
 	redacted := strings.ReplaceAll(msg, s, redactStoreURL(s))
-	for _, secret := range storeSecrets(s) {
-		redacted = strings.ReplaceAll(redacted, ":"+secret+"@", ":xxxxx@")
+	for _, pw := range userPasswords(s) {
+		redacted = strings.ReplaceAll(redacted, ":"+pw+"@", ":xxxxx@")
 	}
 	redacted = secretValue.ReplaceAllStringFunc(redacted, func(m string) string {
 		name, _, _ := strings.Cut(m, "=")
@@ -207,40 +208,30 @@ func redactStoreError(s string, err error) error {
 	return &redactedError{msg: redacted, err: err}
 }
 
-// secretValue finds the values of password, secret and token parameters,
-// in a URL's query or in libpq's keyword form, quoted or not.
-var secretValue = regexp.MustCompile(`(?i)[a-z_]*(?:password|secret|token)[a-z_]*\s*=\s*('[^']*'|[^&\s]*)`)
+// secretValue finds the values of parameters that name a secret (see
+// secretWords), in a URL's query or in libpq's keyword form, quoted or not.
+var secretValue = regexp.MustCompile(`(?i)[a-z_]*(?:` + secretWords + `)[a-z_]*\s*=\s*('[^']*'|[^&\s]*)`)
 
-// storeSecrets returns what in s may be a password, longest first, as
-// written and as percent-decoded: the user part's password (up to the last
-// '@', since one that was not percent-encoded may hold '/' or '@'), and the
-// values of parameters that name a password, secret or token.
-func storeSecrets(s string) []string {
-	var found []string
-	add := func(v string) {
-		v = strings.Trim(v, "'")
-		if v == "" || v == "xxxxx" {
-			return
-		}
-		found = append(found, v)
-		for _, unescape := range []func(string) (string, error){url.QueryUnescape, url.PathUnescape} {
-			if d, err := unescape(v); err == nil && d != v && d != "" {
-				found = append(found, d)
-			}
-		}
+// userPasswords returns the password of s's user part (up to the last '@',
+// since one that was not percent-encoded may hold '/' or '@'), as written
+// and as percent-decoded, or none.
+func userPasswords(s string) []string {
+	_, rest, _ := strings.Cut(s, "://")
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return nil
 	}
-	if _, rest, ok := strings.Cut(s, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 {
-			if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
-				add(pw)
-			}
+	_, pw, ok := strings.Cut(rest[:at], ":")
+	if !ok || pw == "" {
+		return nil
+	}
+	found := []string{pw}
+	for _, unescape := range []func(string) (string, error){url.QueryUnescape, url.PathUnescape} {
+		if d, err := unescape(pw); err == nil && d != pw && d != "" {
+			found = append(found, d)
 		}
 	}
-	for _, m := range secretValue.FindAllStringSubmatch(s, -1) {
-		add(m[1])
-	}
-	slices.SortFunc(found, func(a, b string) int { return len(b) - len(a) })
-	return slices.Compact(found)
+	return found
 }
 
 // redactedError is an error whose message had secrets taken out.
