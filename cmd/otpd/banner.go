@@ -22,10 +22,20 @@ func (s *server) announce(addr string) {
 		scheme = "https"
 	}
 	endpoint := scheme + "://" + clientHostPort(addr)
+	first, file := s.accessKeys.first(), s.accessKeys.fileName()
 	attrs := []any{"endpoint", endpoint, "addr", addr, "region", s.cfg.Region,
-		"carrier", s.carrier, "access_key_id", s.creds.AccessKeyID, "credentials_file", s.creds.File}
-	if s.creds.File == "" {
+		"carrier", s.carrier, "access_key_id", first.AccessKeyID}
+	if file == "" {
 		attrs = append(attrs, "secret_access_key", "from OTPD_SECRET_ACCESS_KEY")
+	} else {
+		attrs = append(attrs, "credentials_file", file, "profile", first.Profile)
+	}
+	if pairs := s.accessKeys.Pairs(); len(pairs) > 1 {
+		ids := make([]string, len(pairs))
+		for i, p := range pairs {
+			ids[i] = p.AccessKeyID
+		}
+		attrs = append(attrs, "access_key_ids", ids)
 	}
 	if s.carriers != nil {
 		attrs = append(attrs, "config", s.cfg.CarrierConfig)
@@ -42,19 +52,15 @@ func (s *server) announce(addr string) {
 
 	var secret string
 	switch {
-	case s.creds.File == "":
+	case file == "":
 		// The pair came from the environment: the operator has it.
 		secret = `"$OTPD_SECRET_ACCESS_KEY"`
 	case isTerminal(os.Stdout):
-		secret = s.creds.SecretAccessKey
+		secret = first.SecretAccessKey
 	default:
 		// Not a terminal (a log file, a pipe): read the secret from its
 		// file rather than printing it.
-		path, err := filepath.Abs(s.creds.File)
-		if err != nil {
-			path = s.creds.File
-		}
-		secret = fmt.Sprintf(`"$(sed -n 's/^aws_secret_access_key = //p' %s)"`, shellQuote(path))
+		secret = readSecretCommand(file, first.Profile, len(s.accessKeys.Pairs()) > 1)
 	}
 	region := s.cfg.Region
 	carrierLine := fmt.Sprintf("Messages go to the development outbox: nothing is texted; read them with: %s outbox%s", selfCommand(), s.storeFlag())
@@ -86,7 +92,27 @@ Then create an application, send a code, read it and verify it:
   aws pinpoint verify-otp-message --application-id APPLICATION_ID \
     --verify-otp-message-request-parameters 'DestinationIdentity=+14255550142,ReferenceId=SampleReferenceId,Otp=CODE'
 
-`, endpoint, region, s.creds.AccessKeyID, secret, selfCommand(), s.storeFlag(), carrierLine, readCode)
+`, endpoint, region, first.AccessKeyID, secret, selfCommand(), s.storeFlag(), carrierLine, readCode)
+}
+
+// readSecretCommand is a shell word that reads the secret of profile from
+// the shared-credentials file, for the start-up text when it must not show
+// the secret itself: from the only profile, or from profile's section of
+// several.
+func readSecretCommand(file, profile string, several bool) string {
+	if path, err := filepath.Abs(file); err == nil {
+		file = path
+	}
+	const setting = `s/^[[:space:]]*aws_secret_access_key[[:space:]]*=[[:space:]]*//p`
+	if !several {
+		return fmt.Sprintf(`"$(sed -n '%s' %s)"`, setting, shellQuote(file))
+	}
+	if strings.ContainsAny(profile, "'\n") {
+		return fmt.Sprintf("the aws_secret_access_key of [%s] in %s", profile, file)
+	}
+	// The profile's name as a sed basic regular expression.
+	name := strings.NewReplacer(`\`, `\\`, `/`, `\/`, `.`, `\.`, `*`, `\*`, `[`, `\[`, `]`, `\]`, `^`, `\^`, `$`, `\$`).Replace(profile)
+	return fmt.Sprintf(`"$(sed -n '/^[[:space:]]*\[[[:space:]]*%s[[:space:]]*\]/,/^[[:space:]]*\[/%s' %s)"`, name, setting, shellQuote(file))
 }
 
 // clientHostPort returns the address a client on this machine reaches the

@@ -2,9 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/otpd/otpd/internal/accesskeys"
 )
 
 // The endpoint the banner gives clients is the listener's address, or
@@ -45,6 +50,36 @@ func TestJSONLogsHaveNoBanner(t *testing.T) {
 	for _, k := range []string{"endpoint", "region", "access_key_id", "secret_access_key", "carrier", "store", "version"} {
 		if start[k] == nil || start[k] == "" {
 			t.Errorf("the start-up record lacks %s: %v", k, start)
+		}
+	}
+}
+
+// The start-up text's command for the secret, run by a shell, prints the
+// secret of the profile it names, also from a file of several profiles
+// written by hand.
+func TestReadSecretCommand(t *testing.T) {
+	dir := t.TempDir()
+	one := filepath.Join(dir, "it's one")
+	several := filepath.Join(dir, "several")
+	only, _ := accesskeys.Generate("otpd")
+	os.WriteFile(one, only.AppendProfile([]byte("# a comment\n")), 0o600)
+	os.WriteFile(several, []byte("[other]\naws_access_key_id=A\naws_secret_access_key=secret-of-other-000\n"+
+		" [ otpd.2027*x$ ]\n\tAWS_ACCESS_KEY_ID = B\naws_secret_access_key\t=  secret-of-otpd-0000\n"+
+		"[otpd]\naws_access_key_id=C\naws_secret_access_key=secret-of-otpd-plain\n"), 0o600)
+	for _, tc := range []struct {
+		file, profile string
+		several       bool
+		want          string
+	}{
+		{one, "otpd", false, only.SecretAccessKey},
+		{several, "otpd.2027*x$", true, "secret-of-otpd-0000"},
+		{several, "otpd", true, "secret-of-otpd-plain"},
+		{several, "other", true, "secret-of-other-000"},
+	} {
+		word := readSecretCommand(tc.file, tc.profile, tc.several)
+		out, err := exec.Command("sh", "-c", "printf %s "+word).CombinedOutput()
+		if err != nil || string(out) != tc.want {
+			t.Errorf("profile %q: %s printed %q (%v), want %q", tc.profile, word, out, err, tc.want)
 		}
 	}
 }

@@ -504,7 +504,7 @@ func (b *bench) startServer(ctx context.Context) (done func(), err error) {
 	served := make(chan error, 1)
 	go func() { served <- s.serve(sctx, ln) }()
 	b.baseURL = "http://" + ln.Addr().String()
-	b.signer = loadgen.NewSigner(s.creds.AccessKeyID, s.creds.SecretAccessKey, cfg.Region, "mobiletargeting")
+	b.signer = loadgen.NewSigner(s.accessKeys.first().AccessKeyID, s.accessKeys.first().SecretAccessKey, cfg.Region, "mobiletargeting")
 	b.store = s.store
 	b.dataDir = dir
 	fmt.Fprintf(b.log, "otpd bench: started otpd on %s (store: %s)\n", b.baseURL, storeName(b.opts.store))

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/otpd/otpd/internal/accesskeys"
 	"github.com/otpd/otpd/internal/otp"
 	"github.com/otpd/otpd/internal/pinpointapi"
 	"github.com/otpd/otpd/internal/sms/outbox"
@@ -272,4 +273,34 @@ func runAdoptHMACKey(args []string) error {
 		}
 		return nil
 	})
+}
+
+const generateAccessKeyHelp = `otpd generate-access-key [--profile NAME]
+
+Prints a new access key pair as a profile of an AWS shared-credentials file, for
+the file that OTPD_ACCESS_KEYS_FILE names (or the data directory's credentials
+file). otpd reads that file again every 10 seconds, so a key is rotated without a
+restart: append the new profile, move clients to it, then remove the old profile
+once no client uses it (otpd_access_key_requests_total shows which keys sign).`
+
+// runGenerateAccessKey is otpd generate-access-key: it prints a new pair to
+// w, for the operator to add to a file of pairs.
+func runGenerateAccessKey(args []string, w io.Writer, now time.Time) error {
+	fs := newFlagSet("generate-access-key", generateAccessKeyHelp)
+	profile := fs.String("profile", "", `the profile's name (default "otpd-" and the date and the key ID's last characters, as in otpd-20261207-7QKA)`)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	pair, err := accesskeys.Generate(*profile)
+	if err != nil {
+		return err
+	}
+	if pair.Profile == "" {
+		pair.Profile = "otpd-" + now.UTC().Format("20060102") + "-" + pair.AccessKeyID[len(pair.AccessKeyID)-4:]
+	}
+	if err := accesskeys.CheckProfile(pair.Profile); err != nil {
+		return fmt.Errorf("--profile: %w", err)
+	}
+	_, err = w.Write(pair.AppendProfile(nil))
+	return err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/otpd/otpd/internal/accesskeys"
 	"github.com/otpd/otpd/internal/faultproxy"
 	"github.com/otpd/otpd/internal/storage/redis/redistest"
 )
@@ -106,7 +107,7 @@ func startInstances(t *testing.T, n int, store string) []instance {
 		p := startOtpdProcess(t, addr, t.TempDir(), sharedEnv(store)...)
 		out = append(out, instance{otpdProcess: p, api: &testServer{
 			URL:   "http://" + addr,
-			Creds: keyPair{AccessKeyID: testAccessKeyID, SecretAccessKey: testSecretKey},
+			Creds: accesskeys.Pair{AccessKeyID: testAccessKeyID, SecretAccessKey: testSecretKey},
 		}})
 	}
 	return out

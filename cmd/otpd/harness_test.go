@@ -13,6 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
+
+	"github.com/otpd/otpd/internal/accesskeys"
 )
 
 // testClock is the OTP domain's clock in tests: real time plus an offset
@@ -39,7 +41,7 @@ type testServer struct {
 	URL     string
 	DataDir string
 	Clock   *testClock
-	Creds   keyPair
+	Creds   accesskeys.Pair
 	srv     *server
 }
 
@@ -61,8 +63,10 @@ func startServer(t *testing.T, edit func(*config)) *testServer {
 // startServerLogging is startServer logging to log.
 func startServerLogging(t *testing.T, edit func(*config), log *slog.Logger) *testServer {
 	t.Helper()
-	t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
-	t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
+	if os.Getenv("OTPD_ACCESS_KEYS_FILE") == "" {
+		t.Setenv("OTPD_ACCESS_KEY_ID", testAccessKeyID)
+		t.Setenv("OTPD_SECRET_ACCESS_KEY", testSecretKey)
+	}
 	cfg := testConfig(t.TempDir())
 	if edit != nil {
 		edit(&cfg)
@@ -94,7 +98,7 @@ func startServerLogging(t *testing.T, edit func(*config), log *slog.Logger) *tes
 	if cfg.TLSCert != "" {
 		scheme = "https://"
 	}
-	return &testServer{URL: scheme + ln.Addr().String(), DataDir: cfg.DataDir, Clock: clock, Creds: s.creds, srv: s}
+	return &testServer{URL: scheme + ln.Addr().String(), DataDir: cfg.DataDir, Clock: clock, Creds: s.accessKeys.first(), srv: s}
 }
 
 // testConfig is the configuration `otpd serve` has with no flags, on dataDir.

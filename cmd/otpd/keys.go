@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base32"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,94 +14,125 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/otpd/otpd/internal/accesskeys"
 	"github.com/otpd/otpd/internal/otp"
 	"github.com/otpd/otpd/internal/pinpointapi"
 	"github.com/otpd/otpd/internal/storage"
 )
 
-// keyPair is the access key pair clients sign with.
-type keyPair struct {
-	AccessKeyID     string
-	SecretAccessKey string
-	// File is where a generated pair is kept; empty when it came from the
-	// environment.
-	File string
+// accessKeys are the access key pairs clients sign with, and where they
+// came from.
+type accessKeys struct {
+	*accesskeys.Ring
+	// file is the shared-credentials file the pairs are read from, again
+	// while otpd runs; nil for the pair of OTPD_ACCESS_KEY_ID and
+	// OTPD_SECRET_ACCESS_KEY.
+	file *accesskeys.File
+	// generated: the file is the data directory's, made just now.
+	generated bool
 }
 
-// Secret implements sigv4.Keyring for the one key pair.
-func (c keyPair) Secret(accessKeyID string) (string, bool) {
-	if accessKeyID != c.AccessKeyID {
-		return "", false
+// first is the pair that otpd's start-up text shows a client, and that
+// otpd bench signs with: the file's first.
+func (k accessKeys) first() accesskeys.Pair { return k.Pairs()[0] }
+
+// fileName is the file the pairs are read from, "" for the environment's.
+func (k accessKeys) fileName() string {
+	if k.file == nil {
+		return ""
 	}
-	return c.SecretAccessKey, true
+	return k.file.Path()
 }
 
 // credentialsFileName is in the AWS shared-credentials format, with one
 // profile named otpd, so AWS_SHARED_CREDENTIALS_FILE can point at it.
 const credentialsFileName = "credentials"
 
-// loadCredentials returns the key pair from OTPD_ACCESS_KEY_ID and
-// OTPD_SECRET_ACCESS_KEY, or else from the data directory, generating and
-// keeping one there (mode 0600) on first start.
-func loadCredentials(dataDir string) (keyPair, bool, error) {
-	if err := checkAccessKeyEnv(); err != nil {
-		return keyPair{}, false, err
-	}
+// credentialsProfile is the profile of the pair otpd generates.
+const credentialsProfile = "otpd"
+
+// loadAccessKeys returns the pair of OTPD_ACCESS_KEY_ID and
+// OTPD_SECRET_ACCESS_KEY, or else the pairs of the file OTPD_ACCESS_KEYS_FILE
+// names, or else those of the data directory's credentials file, which it
+// generates (mode 0600) with one pair on first start. (config.validate
+// refuses a pair and a file together, and a pair that is none, first, with
+// the other problems.) log receives what the file's later reads find.
+func loadAccessKeys(dataDir string, log *slog.Logger) (accessKeys, error) {
 	if id, secret := os.Getenv("OTPD_ACCESS_KEY_ID"), os.Getenv("OTPD_SECRET_ACCESS_KEY"); id != "" {
-		return keyPair{AccessKeyID: id, SecretAccessKey: secret}, false, nil
+		return accessKeys{Ring: accesskeys.NewRing([]accesskeys.Pair{{AccessKeyID: id, SecretAccessKey: secret}})}, nil
 	}
-	path := filepath.Join(dataDir, credentialsFileName)
-	data, created, err := readOrCreateSecretFile(path, func() ([]byte, error) {
-		c, err := generateCredentials()
+	path, generated := os.Getenv("OTPD_ACCESS_KEYS_FILE"), false
+	if path == "" {
+		path = filepath.Join(dataDir, credentialsFileName)
+		var err error
+		_, generated, err = readOrCreateSecretFile(path, func() ([]byte, error) {
+			p, err := accesskeys.Generate(credentialsProfile)
+			if err != nil {
+				return nil, err
+			}
+			return p.AppendProfile([]byte("# otpd's access key pairs: sign Pinpoint API requests with one. otpd reads this file again every 10 s:\n" +
+				"# add a profile to rotate a key, then remove the old one once no client uses it.\n")), nil
+		})
 		if err != nil {
-			return nil, err
+			return accessKeys{}, fmt.Errorf("access key pairs: %w", err)
 		}
-		return fmt.Appendf(nil, "# otpd's access key pair: sign Pinpoint API requests with it.\n[otpd]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
-			c.AccessKeyID, c.SecretAccessKey), nil
-	})
-	if err != nil {
-		return keyPair{}, false, err
 	}
-	c, err := parseCredentials(data)
+	f, err := accesskeys.Open(path, log)
 	if err != nil {
-		return keyPair{}, false, fmt.Errorf("%s: %w", path, err)
+		if os.Getenv("OTPD_ACCESS_KEYS_FILE") != "" {
+			return accessKeys{}, fmt.Errorf("OTPD_ACCESS_KEYS_FILE: %w", err)
+		}
+		return accessKeys{}, fmt.Errorf("access key pairs: %w", err)
 	}
-	c.File = path
-	return c, created, nil
+	return accessKeys{Ring: f.Ring(), file: f, generated: generated}, nil
 }
 
 // checkAccessKeyEnv reports what is wrong with the access key pair's
-// variables: one set without the other, or a secret too short.
+// variables: one set without the other, a pair that is none, or a pair
+// together with OTPD_ACCESS_KEYS_FILE (which keys a client may sign with
+// must not depend on a precedence rule).
 func checkAccessKeyEnv() error {
 	id, secret := os.Getenv("OTPD_ACCESS_KEY_ID"), os.Getenv("OTPD_SECRET_ACCESS_KEY")
 	switch {
+	case (id != "" || secret != "") && os.Getenv("OTPD_ACCESS_KEYS_FILE") != "":
+		return errors.New("OTPD_ACCESS_KEYS_FILE and OTPD_ACCESS_KEY_ID/OTPD_SECRET_ACCESS_KEY are both set: set the pair or the file (which may hold several pairs)")
 	case id != "" && secret != "":
-		if len(secret) < 16 {
-			return errors.New("OTPD_SECRET_ACCESS_KEY must be at least 16 characters")
+		if err := accesskeys.CheckID(id); err != nil {
+			return fmt.Errorf("OTPD_ACCESS_KEY_ID: %w", err)
+		}
+		if err := accesskeys.CheckSecret(secret); err != nil {
+			return fmt.Errorf("OTPD_SECRET_ACCESS_KEY: %w", err)
 		}
 	case id != "" || secret != "":
-		return errors.New("set both OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or neither (otpd then keeps a generated pair in the data directory)")
+		return errors.New("set both OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or neither (otpd then reads OTPD_ACCESS_KEYS_FILE or keeps a generated pair in the data directory)")
 	}
 	return nil
 }
 
-// checkDataDirKeys reports what is wrong with the keys otpd serve would read
-// from the data directory, when their variables do not give them: a file
-// there that does not hold a key. A file that does not exist is no problem
-// (otpd serve generates it), and none is created.
-func checkDataDirKeys(dataDir string) []error {
+// checkKeyFiles reports what is wrong with the key files otpd serve would
+// read, when their variables do not give the keys themselves: a file that
+// does not hold a key. In the data directory, a file that does not exist
+// is no problem (otpd serve generates it), and none is created. The file
+// OTPD_HMAC_KEY_FILE names is checkHMACKeyFile's.
+func checkKeyFiles(dataDir string, shared bool) []error {
 	var errs []error
 	if os.Getenv("OTPD_ACCESS_KEY_ID") == "" && os.Getenv("OTPD_SECRET_ACCESS_KEY") == "" {
-		path := filepath.Join(dataDir, credentialsFileName)
-		if data, err := os.ReadFile(path); err == nil {
-			if _, err := parseCredentials(data); err != nil {
-				errs = append(errs, fmt.Errorf("access key pair: %s: %w", path, err))
+		if path := os.Getenv("OTPD_ACCESS_KEYS_FILE"); path != "" {
+			if _, err := accesskeys.Open(path, nil); err != nil {
+				errs = append(errs, fmt.Errorf("OTPD_ACCESS_KEYS_FILE: %w", err))
 			}
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("access key pair: %w", err))
+		} else if !shared {
+			path := filepath.Join(dataDir, credentialsFileName)
+			if data, err := os.ReadFile(path); err == nil {
+				if _, err := accesskeys.Parse(data); err != nil {
+					errs = append(errs, fmt.Errorf("access key pairs: %s: %w", path, err))
+				}
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("access key pairs: %w", err))
+			}
 		}
 	}
-	if os.Getenv("OTPD_HMAC_KEY") == "" && os.Getenv("OTPD_HMAC_KEY_FILE") == "" {
+	if !shared && os.Getenv("OTPD_HMAC_KEY") == "" && os.Getenv("OTPD_HMAC_KEY_FILE") == "" {
 		path := filepath.Join(dataDir, hmacKeyFileName)
 		if data, err := os.ReadFile(path); err == nil {
 			if _, err := decodeHMACKey(string(data)); err != nil {
@@ -116,44 +143,6 @@ func checkDataDirKeys(dataDir string) []error {
 		}
 	}
 	return errs
-}
-
-func parseCredentials(data []byte) (keyPair, error) {
-	var c keyPair
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "aws_access_key_id":
-			c.AccessKeyID = strings.TrimSpace(v)
-		case "aws_secret_access_key":
-			c.SecretAccessKey = strings.TrimSpace(v)
-		}
-	}
-	if c.AccessKeyID == "" || c.SecretAccessKey == "" {
-		return c, errors.New("want aws_access_key_id and aws_secret_access_key lines")
-	}
-	return c, nil
-}
-
-// generateCredentials makes a key pair shaped like AWS's: a 20-character
-// key ID and a 40-character secret.
-func generateCredentials() (keyPair, error) {
-	idBytes := make([]byte, 10)
-	secretBytes := make([]byte, 30)
-	if _, err := rand.Read(idBytes); err != nil {
-		return keyPair{}, err
-	}
-	if _, err := rand.Read(secretBytes); err != nil {
-		return keyPair{}, err
-	}
-	return keyPair{
-		AccessKeyID:     "OTPD" + base32.StdEncoding.EncodeToString(idBytes)[:16],
-		SecretAccessKey: base64.StdEncoding.EncodeToString(secretBytes),
-	}, nil
 }
 
 // hmacKeyFileName is the generated code-hashing secret in the data directory.

@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint/types"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/otpd/otpd/internal/accesskeys"
 	"github.com/otpd/otpd/internal/pinpointapi"
 	"github.com/otpd/otpd/internal/storage"
 )
@@ -76,14 +77,17 @@ func TestGeneratedKeysPersist(t *testing.T) {
 	t.Setenv("OTPD_SECRET_ACCESS_KEY", "")
 	t.Setenv("OTPD_HMAC_KEY", "")
 	t.Setenv("OTPD_HMAC_KEY_FILE", "")
+	t.Setenv("OTPD_ACCESS_KEYS_FILE", "")
 	dir := t.TempDir()
-	first, created, err := loadCredentials(dir)
-	if err != nil || !created || len(first.AccessKeyID) != 20 || len(first.SecretAccessKey) != 40 {
-		t.Fatalf("first start: %+v created=%v err=%v; want a new 20/40-character pair", first, created, err)
+	log := slog.New(slog.DiscardHandler)
+	keys, err := loadAccessKeys(dir, log)
+	first := keys.first()
+	if err != nil || !keys.generated || len(keys.Pairs()) != 1 || first.Profile != "otpd" || len(first.AccessKeyID) != 20 || len(first.SecretAccessKey) != 40 {
+		t.Fatalf("first start: %+v generated=%v err=%v; want one new 20/40-character pair, profile otpd", keys.Pairs(), keys.generated, err)
 	}
-	again, created, err := loadCredentials(dir)
-	if err != nil || created || again.AccessKeyID != first.AccessKeyID || again.SecretAccessKey != first.SecretAccessKey {
-		t.Errorf("restart: %+v created=%v err=%v; want the same pair, read back", again, created, err)
+	keys, err = loadAccessKeys(dir, log)
+	if err != nil || keys.generated || keys.first() != first {
+		t.Errorf("restart: %+v generated=%v err=%v; want the same pair, read back", keys.Pairs(), keys.generated, err)
 	}
 	k1, _, created, err := loadHMACKey(dir)
 	if err != nil || len(k1) != 32 || !created {
@@ -138,7 +142,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 }
 
 func TestSharedStoreNeedsSharedSecrets(t *testing.T) {
-	for _, v := range []string{"OTPD_HMAC_KEY", "OTPD_HMAC_KEY_FILE", "OTPD_ACCESS_KEY_ID", "OTPD_SECRET_ACCESS_KEY"} {
+	for _, v := range []string{"OTPD_HMAC_KEY", "OTPD_HMAC_KEY_FILE", "OTPD_ACCESS_KEY_ID", "OTPD_SECRET_ACCESS_KEY", "OTPD_ACCESS_KEYS_FILE"} {
 		t.Setenv(v, "")
 	}
 	cfg := testConfig(t.TempDir())
@@ -158,6 +162,19 @@ func TestSharedStoreNeedsSharedSecrets(t *testing.T) {
 	if _, err := newServer(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now); err == nil ||
 		strings.Contains(err.Error(), "same secrets") {
 		t.Errorf("with the secrets set, the error should be about the unreachable store, got %v", err)
+	}
+	// A file of pairs instead of the pair.
+	t.Setenv("OTPD_ACCESS_KEY_ID", "")
+	t.Setenv("OTPD_SECRET_ACCESS_KEY", "")
+	file := filepath.Join(t.TempDir(), "access-keys")
+	pair, _ := accesskeys.Generate("otpd")
+	if err := os.WriteFile(file, pair.AppendProfile(nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OTPD_ACCESS_KEYS_FILE", file)
+	if _, err := newServer(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now); err == nil ||
+		strings.Contains(err.Error(), "same secrets") {
+		t.Errorf("with OTPD_ACCESS_KEYS_FILE set, the error should be about the unreachable store, got %v", err)
 	}
 }
 
@@ -364,7 +381,7 @@ func TestReplacedKeyMakesARunningServerUnready(t *testing.T) {
 // the other problems at once, touching nothing; a key otpd serve would
 // generate on first start is no problem.
 func TestCheckConfigChecksTheKeys(t *testing.T) {
-	for _, v := range []string{"OTPD_HMAC_KEY", "OTPD_HMAC_KEY_FILE", "OTPD_ACCESS_KEY_ID", "OTPD_SECRET_ACCESS_KEY"} {
+	for _, v := range []string{"OTPD_HMAC_KEY", "OTPD_HMAC_KEY_FILE", "OTPD_ACCESS_KEY_ID", "OTPD_SECRET_ACCESS_KEY", "OTPD_ACCESS_KEYS_FILE"} {
 		t.Setenv(v, "")
 	}
 	dir := filepath.Join(t.TempDir(), "data")
@@ -384,7 +401,15 @@ func TestCheckConfigChecksTheKeys(t *testing.T) {
 		want []string
 	}{
 		{map[string]string{"OTPD_ACCESS_KEY_ID": "OTPDKEY", "OTPD_SECRET_ACCESS_KEY": "short", "OTPD_HMAC_KEY_FILE": filepath.Join(t.TempDir(), "missing")},
-			[]string{"OTPD_SECRET_ACCESS_KEY must be at least 16 characters", "OTPD_HMAC_KEY_FILE: open ", "--send-timeout 1m0s"}},
+			[]string{"OTPD_SECRET_ACCESS_KEY: the secret access key must be at least 16 characters", "OTPD_HMAC_KEY_FILE: open ", "--send-timeout 1m0s"}},
+		{map[string]string{"OTPD_ACCESS_KEY_ID": "OTPD/KEY", "OTPD_SECRET_ACCESS_KEY": testSecretKey},
+			[]string{`OTPD_ACCESS_KEY_ID: the access key ID "OTPD/KEY" holds '/'`, "--send-timeout 1m0s"}},
+		{map[string]string{"OTPD_ACCESS_KEY_ID": testAccessKeyID, "OTPD_SECRET_ACCESS_KEY": testSecretKey, "OTPD_ACCESS_KEYS_FILE": notHex},
+			[]string{"OTPD_ACCESS_KEYS_FILE and OTPD_ACCESS_KEY_ID/OTPD_SECRET_ACCESS_KEY are both set", "--send-timeout 1m0s"}},
+		{map[string]string{"OTPD_ACCESS_KEYS_FILE": notHex},
+			[]string{"OTPD_ACCESS_KEYS_FILE: " + notHex + ": line 1: want a [profile] or a setting", "--send-timeout 1m0s"}},
+		{map[string]string{"OTPD_ACCESS_KEYS_FILE": filepath.Dir(notHex)},
+			[]string{"OTPD_ACCESS_KEYS_FILE: " + filepath.Dir(notHex) + " is not a regular file", "--send-timeout 1m0s"}},
 		{map[string]string{"OTPD_ACCESS_KEY_ID": "OTPDKEY", "OTPD_HMAC_KEY_FILE": notHex},
 			[]string{"set both OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or neither", "OTPD_HMAC_KEY_FILE " + notHex + ": want hex", "--send-timeout 1m0s"}},
 	} {
@@ -401,7 +426,7 @@ func TestCheckConfigChecksTheKeys(t *testing.T) {
 		// file it reads later, once: see TestHMACKeyFileIsReadOnce).
 		err = runServe([]string{"--data-dir", dir, "--log-level", "error", "--addr", "127.0.0.1:0", "--send-timeout", "60s"})
 		for _, want := range tc.want {
-			if strings.HasPrefix(want, "OTPD_HMAC_KEY_FILE") {
+			if strings.HasPrefix(want, "OTPD_HMAC_KEY_FILE") || strings.HasPrefix(want, "OTPD_ACCESS_KEYS_FILE: ") {
 				continue
 			}
 			if err == nil || !strings.Contains(err.Error(), want) {
@@ -415,14 +440,22 @@ func TestCheckConfigChecksTheKeys(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("--check-config touched the data directory (stat: %v)", err)
 	}
+	// otpd serve reads OTPD_ACCESS_KEYS_FILE when it starts, and refuses
+	// one that holds no pair, naming it.
+	t.Setenv("OTPD_ACCESS_KEYS_FILE", notHex)
+	err := runServe([]string{"--data-dir", t.TempDir(), "--log-level", "error", "--addr", "127.0.0.1:0"})
+	if want := "OTPD_ACCESS_KEYS_FILE: " + notHex + ": line 1: want a [profile] or a setting"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("otpd serve with a broken OTPD_ACCESS_KEYS_FILE: %v, want %q", err, want)
+	}
+	t.Setenv("OTPD_ACCESS_KEYS_FILE", "")
 	// Keys in the data directory that otpd serve could not read.
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, hmacKeyFileName), []byte("nothex\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, credentialsFileName), []byte("[otpd]\n"), 0o600)
-	err := check()
-	for _, want := range []string{"code hashing key: " + filepath.Join(dir, hmacKeyFileName) + ": want hex", "access key pair: " + filepath.Join(dir, credentialsFileName) + ": want aws_access_key_id"} {
+	err = check()
+	for _, want := range []string{"code hashing key: " + filepath.Join(dir, hmacKeyFileName) + ": want hex", "access key pairs: " + filepath.Join(dir, credentialsFileName) + ": profile [otpd] holds no aws_access_key_id"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--check-config with broken keys in the data directory: %v, want %q among the problems", err, want)
 		}

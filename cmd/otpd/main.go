@@ -10,6 +10,7 @@
 //	otpd bench                         load-test otpd and compare it with a bare HTTP server
 //	otpd flush-test                    measure how long the disk takes to flush a write
 //	otpd adopt-hmac-key                make the store take a new code hashing key
+//	otpd generate-access-key           print a new access key pair for the keys file
 //	otpd version                       print the version of this build
 package main
 
@@ -19,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 )
 
 const usage = `otpd: a self-hosted one-time-password server for the Amazon Pinpoint OTP API
@@ -32,6 +34,7 @@ Usage:
   otpd bench (--start | --target URL) [flags]              load-test otpd over HTTP (otpd bench -h for flags)
   otpd flush-test [--size N] [--busy N]                    how long the disk under --data-dir takes to flush a write
   otpd adopt-hmac-key                                      make the store take a new code hashing key (every live code stops verifying)
+  otpd generate-access-key [--profile NAME]                print a new access key pair, a profile for OTPD_ACCESS_KEYS_FILE
   otpd version                                             the version of this build
 
 The apps, outbox and messages commands take --data-dir (OTPD_DATA_DIR, default
@@ -78,6 +81,8 @@ func run(args []string) error {
 		return runFlushTest(args[1:], os.Stdout)
 	case "adopt-hmac-key":
 		return runAdoptHMACKey(args[1:])
+	case "generate-access-key":
+		return runGenerateAccessKey(args[1:], os.Stdout, time.Now())
 	case "version", "--version":
 		fmt.Println("otpd", version())
 		return nil

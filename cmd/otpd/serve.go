@@ -39,7 +39,7 @@ type server struct {
 	handler http.Handler
 	// operations serves /metrics, /healthz and /readyz on --metrics-addr.
 	operations http.Handler
-	creds      keyPair
+	accessKeys accessKeys
 	carrier    string    // what sends: "outbox" or the router's carriers
 	carriers   *carriers // nil with the development outbox
 	keys       *keyWatch
@@ -59,12 +59,12 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	} else if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	creds, generated, err := loadCredentials(cfg.DataDir)
+	accessKeys, err := loadAccessKeys(cfg.DataDir, log)
 	if err != nil {
-		return nil, fmt.Errorf("access key pair: %w", err)
+		return nil, err
 	}
-	if generated {
-		log.Info("generated a new access key pair", "file", creds.File)
+	if accessKeys.generated {
+		log.Info("generated a new access key pair", "file", accessKeys.fileName())
 	}
 	st, created, err := openStore(ctx, cfg, true)
 	if err != nil {
@@ -94,7 +94,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		log.Info("code hashing key loaded", "source", macSource, "check", check)
 	}
 	logStoreKey(ctx, log, st, found, check)
-	for _, path := range []string{creds.File, macSource} {
+	for _, path := range []string{accessKeys.fileName(), macSource} {
 		if path != "" && looseSecretFile(path) {
 			log.Warn("a secret file can be read by other users; restrict it with chmod 600", "file", path)
 		}
@@ -166,7 +166,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		Messages:         st,
 		Callbacks:        callback,
 		Service:          svc,
-		Auth:             &sigv4.Verifier{Region: cfg.Region, Service: "mobiletargeting", Keys: creds},
+		Auth:             &sigv4.Verifier{Region: cfg.Region, Service: "mobiletargeting", Keys: accessKeys},
 		Metrics:          m,
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
@@ -179,7 +179,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	}
 	handler, operations := pinpointapi.Handlers(api)
 	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m,
-		handler: handler, operations: operations, creds: creds,
+		handler: handler, operations: operations, accessKeys: accessKeys,
 		carrier: carrier.Name(), carriers: cs, keys: keys, inFlight: inFlight}, nil
 }
 
@@ -212,6 +212,9 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	purgeCtx, stopPurge := context.WithCancel(context.WithoutCancel(ctx))
 	wg.Go(func() { s.purgeLoop(purgeCtx) })
 	wg.Go(func() { s.keys.run(purgeCtx, keyRecheck) })
+	if f := s.accessKeys.file; f != nil {
+		wg.Go(func() { f.Watch(purgeCtx, keyRecheck) })
+	}
 
 	errc := make(chan error, 1)
 	go func() {
@@ -490,9 +493,8 @@ func checkConfig(cfg config, log *slog.Logger, invalid error) error {
 		if err := requireSharedSecrets(); err != nil {
 			errs = append(errs, err)
 		}
-	} else {
-		errs = append(errs, checkDataDirKeys(cfg.DataDir)...)
 	}
+	errs = append(errs, checkKeyFiles(cfg.DataDir, cfg.Store != "")...)
 	if cfg.CarrierConfig != "" {
 		if err := checkCarriers(cfg, log); err != nil {
 			errs = append(errs, err)

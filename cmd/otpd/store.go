@@ -250,8 +250,8 @@ func requireSharedSecrets() error {
 	if os.Getenv("OTPD_HMAC_KEY") == "" && os.Getenv("OTPD_HMAC_KEY_FILE") == "" {
 		missing = append(missing, "OTPD_HMAC_KEY or OTPD_HMAC_KEY_FILE (the code hashing key: an instance with another key could verify no code the others sent)")
 	}
-	if os.Getenv("OTPD_ACCESS_KEY_ID") == "" || os.Getenv("OTPD_SECRET_ACCESS_KEY") == "" {
-		missing = append(missing, "OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY (the key pair clients sign with, the same on every instance)")
+	if (os.Getenv("OTPD_ACCESS_KEY_ID") == "" || os.Getenv("OTPD_SECRET_ACCESS_KEY") == "") && os.Getenv("OTPD_ACCESS_KEYS_FILE") == "" {
+		missing = append(missing, "OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or OTPD_ACCESS_KEYS_FILE (the key pairs clients sign with, the same on every instance)")
 	}
 	if len(missing) == 0 {
 		return nil

@@ -31,6 +31,7 @@ type Metrics struct {
 	reports       *prometheus.CounterVec
 	storeTime     *prometheus.HistogramVec
 	storeFailures *prometheus.CounterVec
+	signedBy      *prometheus.CounterVec
 }
 
 // New returns otpd's metrics on a new registry that also carries the Go
@@ -94,6 +95,11 @@ func New() *Metrics {
 		Name: "otpd_store_call_failures_total",
 		Help: "Calls to the store that failed, by method (an answer such as not found is no failure).",
 	}, []string{"method"})
+	m.signedBy = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otpd_access_key_requests_total",
+		Help: "API requests whose signature was verified, by the access key that signed them: when rotating keys, the old key's rate falls to zero once no client uses it.",
+	}, []string{"access_key_id"})
+	m.registry.MustRegister(m.signedBy)
 	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.linkUp, m.reports, m.storeTime, m.storeFailures)
 	m.registry.MustRegister(m.requests, m.latency, m.sends, m.verifications, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -163,6 +169,11 @@ func (m *Metrics) Request(operation string, status int, elapsed time.Duration) {
 	m.requests.WithLabelValues(operation, strconv.Itoa(status)).Inc()
 	m.latency.WithLabelValues(operation).Observe(elapsed.Seconds())
 }
+
+// SignedBy counts a request whose signature the access key accessKeyID
+// proved: only a key otpd accepts, so the label's values are bounded by
+// the keys it was given.
+func (m *Metrics) SignedBy(accessKeyID string) { m.signedBy.WithLabelValues(accessKeyID).Inc() }
 
 // Sent counts one send by its delivery status.
 func (m *Metrics) Sent(deliveryStatus string) { m.sends.WithLabelValues(deliveryStatus).Inc() }

@@ -247,6 +247,7 @@ func (s *server) route(mux *http.ServeMux, path string, ops methods) {
 			return
 		}
 		st.accessKey = key
+		s.Metrics.SignedBy(key)
 		op.handle(st.w, r, body)
 	}))
 }

@@ -1,0 +1,258 @@
+// Package accesskeys holds the access key pairs that clients sign their
+// requests with. Pairs are written in the AWS shared-credentials format (the
+// file every AWS SDK reads), one profile per pair, so that one file serves
+// both otpd and its clients. A Ring is the set of pairs otpd accepts; a File
+// keeps a Ring up to date with its file while otpd runs, so that pairs are
+// added and removed (rotated) without a restart.
+package accesskeys
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// Pair is one access key pair.
+type Pair struct {
+	// Profile names the pair in its file; empty for a pair from elsewhere
+	// (the environment).
+	Profile         string
+	AccessKeyID     string
+	SecretAccessKey string
+}
+
+// MinSecretLength is the shortest secret access key accepted.
+const MinSecretLength = 16
+
+// maxIDLength is the longest access key ID accepted, as AWS's.
+const maxIDLength = 128
+
+// CheckID reports what is wrong with an access key ID: one that a SigV4
+// Authorization header could not carry (a space, a comma or a slash, which
+// separate its parts) or longer than AWS allows.
+func CheckID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("the access key ID is empty")
+	case len(id) > maxIDLength:
+		return fmt.Errorf("the access key ID is %d characters long, want at most %d", len(id), maxIDLength)
+	}
+	for _, c := range []byte(id) {
+		if c <= ' ' || c >= 0x7f || c == '/' || c == ',' {
+			return fmt.Errorf("the access key ID %q holds %q: want printable ASCII without spaces, '/' or ','", id, c)
+		}
+	}
+	return nil
+}
+
+// CheckProfile reports what is wrong with a profile's name: one that its
+// file could not hold ([name] on a line of its own, without brackets in
+// it, not beginning or ending with a space).
+func CheckProfile(name string) error {
+	switch {
+	case name == "":
+		return errors.New("a profile's name must not be empty")
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("the profile's name %q begins or ends with a space", name)
+	case strings.ContainsAny(name, "[]\r\n"):
+		return fmt.Errorf("the profile's name %q holds a bracket or a line break", name)
+	}
+	return nil
+}
+
+// CheckSecret reports what is wrong with a secret access key: too short.
+func CheckSecret(secret string) error {
+	if len(secret) < MinSecretLength {
+		return fmt.Errorf("the secret access key must be at least %d characters", MinSecretLength)
+	}
+	return nil
+}
+
+// Generate makes a pair shaped like AWS's, named profile: a 20-character
+// key ID beginning with OTPD and a 40-character secret, from crypto/rand.
+func Generate(profile string) (Pair, error) {
+	id := make([]byte, 10)
+	secret := make([]byte, 30)
+	if _, err := rand.Read(id); err != nil {
+		return Pair{}, err
+	}
+	if _, err := rand.Read(secret); err != nil {
+		return Pair{}, err
+	}
+	return Pair{
+		Profile:         profile,
+		AccessKeyID:     "OTPD" + base32.StdEncoding.EncodeToString(id)[:16],
+		SecretAccessKey: base64.StdEncoding.EncodeToString(secret),
+	}, nil
+}
+
+// AppendProfile appends p as a profile of a shared-credentials file.
+func (p Pair) AppendProfile(dst []byte) []byte {
+	return fmt.Appendf(dst, "[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", p.Profile, p.AccessKeyID, p.SecretAccessKey)
+}
+
+// Parse reads the pairs of a shared-credentials file: every profile
+// ([name]) holds one pair (aws_access_key_id and aws_secret_access_key;
+// other settings are ignored, except a session token, since otpd's keys are
+// never temporary). Blank lines and lines beginning with # or ; are
+// comments. Setting names are matched without regard to case, as the AWS
+// SDKs do. An error names the line, and the profile, that is wrong; a file
+// with no pair at all is one.
+func Parse(data []byte) ([]Pair, error) {
+	var (
+		pairs   []Pair
+		current *Pair
+		seen    = map[string]bool{}
+	)
+	finish := func() error {
+		if current == nil {
+			return nil
+		}
+		p := *current
+		switch {
+		case p.AccessKeyID == "" && p.SecretAccessKey == "":
+			return fmt.Errorf("profile [%s] holds no aws_access_key_id and aws_secret_access_key", p.Profile)
+		case p.AccessKeyID == "":
+			return fmt.Errorf("profile [%s] has aws_secret_access_key but no aws_access_key_id", p.Profile)
+		case p.SecretAccessKey == "":
+			return fmt.Errorf("profile [%s] has aws_access_key_id but no aws_secret_access_key", p.Profile)
+		}
+		if err := CheckID(p.AccessKeyID); err != nil {
+			return fmt.Errorf("profile [%s]: %w", p.Profile, err)
+		}
+		if err := CheckSecret(p.SecretAccessKey); err != nil {
+			return fmt.Errorf("profile [%s]: %w", p.Profile, err)
+		}
+		for _, q := range pairs {
+			if q.AccessKeyID == p.AccessKeyID && q.SecretAccessKey != p.SecretAccessKey {
+				return fmt.Errorf("profiles [%s] and [%s] give the access key ID %s two different secrets", q.Profile, p.Profile, p.AccessKeyID)
+			}
+		}
+		pairs = append(pairs, p)
+		return nil
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if n == 1 {
+			line = strings.TrimPrefix(line, "\uFEFF") // a byte-order mark
+		}
+		if line == "" || line[0] == '#' || line[0] == ';' {
+			continue
+		}
+		if name, ok := strings.CutPrefix(line, "["); ok {
+			name, ok = strings.CutSuffix(name, "]")
+			name = strings.TrimSpace(name)
+			if !ok || name == "" {
+				return nil, fmt.Errorf("line %d: want a profile's name in brackets, [name]", n)
+			}
+			if err := CheckProfile(name); err != nil {
+				return nil, fmt.Errorf("line %d: %w", n, err)
+			}
+			if err := finish(); err != nil {
+				return nil, err
+			}
+			if seen[name] {
+				return nil, fmt.Errorf("line %d: profile [%s] appears twice", n, name)
+			}
+			seen[name] = true
+			current = &Pair{Profile: name}
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("line %d: want a [profile] or a setting, name = value", n)
+		}
+		key, value = strings.ToLower(strings.TrimSpace(key)), strings.TrimSpace(value)
+		if current == nil {
+			return nil, fmt.Errorf("line %d: %s comes before any [profile]", n, key)
+		}
+		switch key {
+		case "aws_access_key_id":
+			current.AccessKeyID = value
+		case "aws_secret_access_key":
+			current.SecretAccessKey = value
+		case "aws_session_token", "aws_security_token":
+			return nil, fmt.Errorf("line %d: profile [%s] has %s: otpd's keys are never temporary, so no client may send one", n, current.Profile, key)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if err := finish(); err != nil {
+		return nil, err
+	}
+	if len(pairs) == 0 {
+		return nil, errors.New("no key pair: want a [profile] with aws_access_key_id and aws_secret_access_key lines")
+	}
+	return pairs, nil
+}
+
+// Ring is the set of pairs otpd accepts, replaced as a whole. It implements
+// sigv4.Keyring, and is safe for concurrent use.
+type Ring struct {
+	state atomic.Pointer[ringState]
+}
+
+type ringState struct {
+	pairs   []Pair // in their file's order, each access key ID once
+	secrets map[string]string
+}
+
+// NewRing returns a Ring of pairs, which must hold at least one.
+func NewRing(pairs []Pair) *Ring {
+	r := &Ring{}
+	r.Replace(pairs)
+	return r
+}
+
+// Secret returns the secret of the access key accessKeyID, if the ring
+// holds it.
+func (r *Ring) Secret(accessKeyID string) (string, bool) {
+	secret, ok := r.state.Load().secrets[accessKeyID]
+	return secret, ok
+}
+
+// Pairs returns the ring's pairs, each access key ID once, in the order
+// they were given. The caller must not change the slice.
+func (r *Ring) Pairs() []Pair { return r.state.Load().pairs }
+
+// Replace makes pairs the ring's, and returns the access key IDs that it
+// did not hold before (added) and those that it no longer holds (removed);
+// an ID whose secret changed is in both.
+func (r *Ring) Replace(pairs []Pair) (added, removed []string) {
+	next := &ringState{secrets: make(map[string]string, len(pairs))}
+	for _, p := range pairs {
+		if _, dup := next.secrets[p.AccessKeyID]; !dup {
+			next.secrets[p.AccessKeyID] = p.SecretAccessKey
+			next.pairs = append(next.pairs, p)
+		}
+	}
+	prev := r.state.Swap(next)
+	var old map[string]string
+	if prev != nil {
+		old = prev.secrets
+	}
+	for _, p := range next.pairs {
+		if secret, ok := old[p.AccessKeyID]; !ok || secret != p.SecretAccessKey {
+			added = append(added, p.AccessKeyID)
+		}
+	}
+	if prev != nil {
+		for _, p := range prev.pairs {
+			if secret, ok := next.secrets[p.AccessKeyID]; !ok || secret != p.SecretAccessKey {
+				removed = append(removed, p.AccessKeyID)
+			}
+		}
+	}
+	slices.Sort(added)
+	slices.Sort(removed)
+	return added, removed
+}

@@ -1,0 +1,199 @@
+package accesskeys
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const (
+	secretA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	secretB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+)
+
+func TestParseReadsEveryProfile(t *testing.T) {
+	data := "\uFEFF# otpd's keys\n" +
+		"[otpd]\naws_access_key_id = OTPDKEYA\naws_secret_access_key = " + secretA + "\nregion = us-east-1\n\n" +
+		"; the next one\n[ otpd-2027 ]\n  AWS_ACCESS_KEY_ID=OTPDKEYB\n\tAws_Secret_Access_Key=  " + secretB + "  \n" +
+		"[same-pair]\naws_access_key_id = OTPDKEYA\naws_secret_access_key = " + secretA + "\n"
+	pairs, err := Parse([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Pair{{"otpd", "OTPDKEYA", secretA}, {"otpd-2027", "OTPDKEYB", secretB}, {"same-pair", "OTPDKEYA", secretA}}
+	if !slices.Equal(pairs, want) {
+		t.Errorf("Parse = %+v, want %+v", pairs, want)
+	}
+	r := NewRing(pairs)
+	if got := len(r.Pairs()); got != 2 {
+		t.Errorf("the ring holds %d pairs, want 2 (one key ID in two profiles is one pair)", got)
+	}
+	for id, secret := range map[string]string{"OTPDKEYA": secretA, "OTPDKEYB": secretB} {
+		if got, ok := r.Secret(id); !ok || got != secret {
+			t.Errorf("Secret(%s) = %q, %v", id, got, ok)
+		}
+	}
+	if _, ok := r.Secret("OTPDKEYC"); ok {
+		t.Error("Secret of a key not in the file was found")
+	}
+}
+
+func TestParseNamesTheMistake(t *testing.T) {
+	pair := "aws_access_key_id = OTPDKEYA\naws_secret_access_key = " + secretA + "\n"
+	for _, tc := range []struct{ data, want string }{
+		{"", "no key pair"},
+		{"# nothing\n", "no key pair"},
+		{pair, "line 1: aws_access_key_id comes before any [profile]"},
+		{"[a]\n" + pair + "oops\n", "line 4: want a [profile] or a setting"},
+		{"[a\n" + pair, "line 1: want a profile's name in brackets"},
+		{"[ ]\n" + pair, "line 1: want a profile's name in brackets"},
+		{"[a]\n" + pair + "[a]\n" + pair, "line 4: profile [a] appears twice"},
+		{"[a]\nregion = us-east-1\n", "profile [a] holds no aws_access_key_id and aws_secret_access_key"},
+		{"[a]\naws_access_key_id = OTPDKEYA\n[b]\n" + pair, "profile [a] has aws_access_key_id but no aws_secret_access_key"},
+		{"[a]\naws_secret_access_key = " + secretA + "\n", "profile [a] has aws_secret_access_key but no aws_access_key_id"},
+		{"[a]\naws_access_key_id = OTPDKEYA\naws_secret_access_key = short\n", "profile [a]: the secret access key must be at least 16 characters"},
+		{"[a]\naws_access_key_id = OTPD/KEY\naws_secret_access_key = " + secretA + "\n", `profile [a]: the access key ID "OTPD/KEY" holds '/'`},
+		{"[a]\naws_access_key_id = OTPD KEY\naws_secret_access_key = " + secretA + "\n", `holds ' '`},
+		{"[a]\naws_access_key_id = " + strings.Repeat("K", 129) + "\naws_secret_access_key = " + secretA + "\n", "129 characters long, want at most 128"},
+		{"[a]\n" + pair + "aws_session_token = x\n", "line 4: profile [a] has aws_session_token: otpd's keys are never temporary"},
+		{"[a]\n" + pair + "[b]\naws_access_key_id = OTPDKEYA\naws_secret_access_key = " + secretB + "\n",
+			"profiles [a] and [b] give the access key ID OTPDKEYA two different secrets"},
+	} {
+		_, err := Parse([]byte(tc.data))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) = %v, want an error with %q", tc.data, err, tc.want)
+		}
+	}
+}
+
+func TestGeneratedPairParses(t *testing.T) {
+	p, err := Generate("otpd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.AccessKeyID) != 20 || !strings.HasPrefix(p.AccessKeyID, "OTPD") || len(p.SecretAccessKey) != 40 {
+		t.Errorf("Generate = %+v, want a 20-character ID beginning with OTPD and a 40-character secret", p)
+	}
+	q, err := Generate("otpd-next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.AccessKeyID == p.AccessKeyID || q.SecretAccessKey == p.SecretAccessKey {
+		t.Error("two generated pairs share their ID or secret")
+	}
+	pairs, err := Parse(q.AppendProfile(p.AppendProfile(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(pairs, []Pair{p, q}) {
+		t.Errorf("Parse(AppendProfile) = %+v, want %+v", pairs, []Pair{p, q})
+	}
+}
+
+func TestReplaceSaysWhatChanged(t *testing.T) {
+	r := NewRing([]Pair{{"a", "KEYA", secretA}, {"b", "KEYB", secretB}})
+	added, removed := r.Replace([]Pair{{"b", "KEYB", secretA}, {"c", "KEYC", secretB}, {"a", "KEYA", secretA}})
+	if !slices.Equal(added, []string{"KEYB", "KEYC"}) || !slices.Equal(removed, []string{"KEYB"}) {
+		t.Errorf("Replace: added %v, removed %v; want [KEYB KEYC] (a new secret and a new key) and [KEYB] (its old secret)", added, removed)
+	}
+	if s, _ := r.Secret("KEYB"); s != secretA {
+		t.Error("KEYB kept its old secret")
+	}
+}
+
+// TestFileFollowsItsContent rotates a key through a file as an operator
+// would: add the new pair, then remove the old one, with mistakes and a
+// missing file along the way that leave the accepted keys as they were.
+func TestFileFollowsItsContent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "credentials")
+	var logged bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	old := Pair{"old", "OTPDOLD", secretA}
+	next := Pair{"next", "OTPDNEXT", secretB}
+	write := func(data []byte) {
+		t.Helper()
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var f *File
+	accepts := func(step string, want ...Pair) {
+		t.Helper()
+		var ids []string
+		for _, p := range f.Ring().Pairs() {
+			ids = append(ids, p.AccessKeyID)
+		}
+		var wantIDs []string
+		for _, p := range want {
+			wantIDs = append(wantIDs, p.AccessKeyID)
+			if s, ok := f.Ring().Secret(p.AccessKeyID); !ok || s != p.SecretAccessKey {
+				t.Errorf("%s: %s not accepted with its secret", step, p.AccessKeyID)
+			}
+		}
+		if !slices.Equal(ids, wantIDs) {
+			t.Errorf("%s: the ring holds %v, want %v", step, ids, wantIDs)
+		}
+	}
+	countLines := func(s string) int { return strings.Count(logged.String(), s) }
+
+	write(old.AppendProfile(nil))
+	var err error
+	f, err = Open(path, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepts("opened", old)
+	f.Reload()
+	if logged.Len() != 0 {
+		t.Errorf("a Reload of an unchanged file logged %q", logged.String())
+	}
+
+	write(next.AppendProfile(old.AppendProfile(nil)))
+	f.Reload()
+	accepts("new pair added", old, next)
+	if !strings.Contains(logged.String(), "added=[OTPDNEXT] removed=[]") {
+		t.Errorf("log %q does not name the added key", logged.String())
+	}
+
+	// A mistake: the keys stay, and it is logged once.
+	write(append(next.AppendProfile(nil), "[broken]\naws_access_key_id = X\n"...))
+	f.Reload()
+	f.Reload()
+	accepts("a broken file", old, next)
+	if n := countLines("profile [broken] has aws_access_key_id but no aws_secret_access_key"); n != 1 {
+		t.Errorf("the mistake was logged %d times, want once:\n%s", n, logged.String())
+	}
+
+	// Gone, then back as it was: the keys stay, and both are logged.
+	os.Remove(path)
+	f.Reload()
+	f.Reload()
+	accepts("a missing file", old, next)
+	if n := countLines("no such file"); n != 1 {
+		t.Errorf("the missing file was logged %d times, want once:\n%s", n, logged.String())
+	}
+	write(next.AppendProfile(old.AppendProfile(nil)))
+	f.Reload()
+	accepts("back as it was", old, next)
+	if n := countLines("usable again"); n != 1 {
+		t.Errorf("the file's return was logged %d times, want once:\n%s", n, logged.String())
+	}
+
+	write(next.AppendProfile(nil))
+	f.Reload()
+	accepts("old pair removed", next)
+	if !strings.Contains(logged.String(), "added=[] removed=[OTPDOLD]") {
+		t.Errorf("log %q does not name the removed key", logged.String())
+	}
+	if strings.Contains(logged.String(), secretA) || strings.Contains(logged.String(), secretB) {
+		t.Errorf("a secret reached the log:\n%s", logged.String())
+	}
+}
