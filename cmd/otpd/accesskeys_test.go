@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,8 +55,10 @@ func TestAccessKeyRotationWithoutARestart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	old, _ := accesskeys.Generate("otpd")
-	next, _ := accesskeys.Generate("otpd-next")
+	old, err := accesskeys.Generate("otpd")
+	if err != nil {
+		t.Fatal(err)
+	}
 	replace(old.AppendProfile(nil))
 	t.Setenv("OTPD_ACCESS_KEY_ID", "")
 	t.Setenv("OTPD_SECRET_ACCESS_KEY", "")
@@ -93,18 +96,32 @@ func TestAccessKeyRotationWithoutARestart(t *testing.T) {
 		t.Fatalf("the first pair: %v", err)
 	}
 
-	// The new pair, added while otpd runs: refused until otpd reads the
-	// file again (every 10 s), then accepted beside the old one.
-	replace(next.AppendProfile(old.AppendProfile(nil)))
+	// The new pair, appended while otpd runs as the README says: refused
+	// until otpd has read the file changed twice (it reads it every 10 s),
+	// then accepted beside the old one.
+	appended, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := runGenerateAccessKey([]string{"--profile", "otpd-next"}, appended, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	appended.Close()
+	next := ts.srv.accessKeys.file.Ring().Pairs()[0] // not yet read
+	if pairs, err := accesskeys.Parse(mustRead(t, file)); err != nil || len(pairs) != 2 {
+		t.Fatalf("the file after generate-access-key: %v, %v", pairs, err)
+	} else {
+		next = pairs[1]
+	}
 	nextClient := clientOf("otpd-next")
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		err := accepted(nextClient)
 		if err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the added pair is still refused after 15 s: %v", err)
+			t.Fatalf("the added pair is still refused after 30 s: %v", err)
 		}
 		wantAPIError(t, err, "UnrecognizedClientException", "The security token included in the request is invalid.")
 		time.Sleep(200 * time.Millisecond)
@@ -124,29 +141,53 @@ func TestAccessKeyRotationWithoutARestart(t *testing.T) {
 			t.Errorf("otpd_access_key_requests_total has no request signed by %s", p.AccessKeyID)
 		}
 	}
+	if m["otpd_access_keys"] != 2 || m["otpd_access_keys_file_healthy"] != 1 {
+		t.Errorf("otpd_access_keys %v, otpd_access_keys_file_healthy %v; want 2 and 1", m["otpd_access_keys"], m["otpd_access_keys_file_healthy"])
+	}
+	reread := func() {
+		// As the server's own reads do, twice: a change counts once two
+		// reads agree.
+		ts.srv.accessKeys.file.Reload()
+		ts.srv.accessKeys.file.Reload()
+	}
 
 	// A mistake in the file changes nothing, and is logged.
 	replace([]byte("[otpd-next]\naws_access_key_id = " + next.AccessKeyID + "\n"))
-	ts.srv.accessKeys.file.Reload()
+	reread()
 	if err := accepted(oldClient); err != nil {
 		t.Errorf("the old pair, after a broken file: %v", err)
 	}
 	if !strings.Contains(logs.String(), "has aws_access_key_id but no aws_secret_access_key") {
 		t.Errorf("the log does not say what is wrong with the file:\n%s", logs.String())
 	}
+	if v := ts.metricValue(t, "otpd_access_keys_file_healthy"); v != 0 {
+		t.Errorf("otpd_access_keys_file_healthy is %v with a broken file, want 0", v)
+	}
 
 	// The old pair removed: refused as an unknown key, the new one kept.
 	replace(next.AppendProfile(nil))
-	ts.srv.accessKeys.file.Reload()
+	reread()
 	wantAPIError(t, accepted(oldClient), "UnrecognizedClientException")
 	if err := accepted(nextClient); err != nil {
 		t.Errorf("the new pair, once alone: %v", err)
+	}
+	if v := ts.metricValue(t, "otpd_access_keys_file_healthy"); v != 1 {
+		t.Errorf("otpd_access_keys_file_healthy is %v once mended, want 1", v)
 	}
 	for _, p := range []accesskeys.Pair{old, next} {
 		if strings.Contains(logs.String(), p.SecretAccessKey) {
 			t.Errorf("the log holds the secret of %s", p.AccessKeyID)
 		}
 	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // otpd generate-access-key prints a profile that otpd and the AWS SDKs
@@ -172,6 +213,35 @@ func TestGenerateAccessKey(t *testing.T) {
 	for _, bad := range []string{"a]b", " x", "x\n"} {
 		if err := runGenerateAccessKey([]string{"--profile", bad}, &out, now); err == nil || !strings.Contains(err.Error(), "--profile") {
 			t.Errorf("--profile %q: %v, want an error naming --profile", bad, err)
+		}
+	}
+}
+
+// A credentials file in the data directory that is a pipe is refused, by
+// otpd serve and by --check-config, rather than read, which would wait for
+// a writer forever.
+func TestCredentialsFileThatIsAPipe(t *testing.T) {
+	for _, v := range []string{"OTPD_ACCESS_KEY_ID", "OTPD_SECRET_ACCESS_KEY", "OTPD_ACCESS_KEYS_FILE", "OTPD_HMAC_KEY", "OTPD_HMAC_KEY_FILE"} {
+		t.Setenv(v, "")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, credentialsFileName), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 2)
+	go func() { done <- runServe([]string{"--check-config", "--data-dir", dir, "--log-level", "error"}) }()
+	go func() {
+		_, err := loadAccessKeys(dir, slog.New(slog.DiscardHandler))
+		done <- err
+	}()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+				t.Errorf("with a pipe for credentials: %v, want it refused as no regular file", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a pipe for credentials still blocks after 10 s")
 		}
 	}
 }

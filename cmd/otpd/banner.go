@@ -30,7 +30,7 @@ func (s *server) announce(addr string) {
 	} else {
 		attrs = append(attrs, "credentials_file", file, "profile", first.Profile)
 	}
-	if pairs := s.accessKeys.Pairs(); len(pairs) > 1 {
+	if pairs := s.accessKeys.ring.Pairs(); len(pairs) > 1 {
 		ids := make([]string, len(pairs))
 		for i, p := range pairs {
 			ids[i] = p.AccessKeyID
@@ -60,7 +60,7 @@ func (s *server) announce(addr string) {
 	default:
 		// Not a terminal (a log file, a pipe): read the secret from its
 		// file rather than printing it.
-		secret = readSecretCommand(file, first.Profile, len(s.accessKeys.Pairs()) > 1)
+		secret = readSecretCommand(file, first.Profile)
 	}
 	region := s.cfg.Region
 	carrierLine := fmt.Sprintf("Messages go to the development outbox: nothing is texted; read them with: %s outbox%s", selfCommand(), s.storeFlag())
@@ -97,22 +97,20 @@ Then create an application, send a code, read it and verify it:
 
 // readSecretCommand is a shell word that reads the secret of profile from
 // the shared-credentials file, for the start-up text when it must not show
-// the secret itself: from the only profile, or from profile's section of
-// several.
-func readSecretCommand(file, profile string, several bool) string {
+// the secret itself.
+func readSecretCommand(file, profile string) string {
 	if path, err := filepath.Abs(file); err == nil {
 		file = path
-	}
-	const setting = `s/^[[:space:]]*aws_secret_access_key[[:space:]]*=[[:space:]]*//p`
-	if !several {
-		return fmt.Sprintf(`"$(sed -n '%s' %s)"`, setting, shellQuote(file))
 	}
 	if strings.ContainsAny(profile, "'\n") {
 		return fmt.Sprintf("the aws_secret_access_key of [%s] in %s", profile, file)
 	}
-	// The profile's name as a sed basic regular expression.
+	// From the profile's header to the next one, the value of the setting
+	// (name = value or name: value), without what follows it (a carriage
+	// return).
 	name := strings.NewReplacer(`\`, `\\`, `/`, `\/`, `.`, `\.`, `*`, `\*`, `[`, `\[`, `]`, `\]`, `^`, `\^`, `$`, `\$`).Replace(profile)
-	return fmt.Sprintf(`"$(sed -n '/^[[:space:]]*\[[[:space:]]*%s[[:space:]]*\]/,/^[[:space:]]*\[/%s' %s)"`, name, setting, shellQuote(file))
+	return fmt.Sprintf(`"$(sed -n '/^[[:space:]]*\[%s\]/,/^[[:space:]]*\[/s/^[[:space:]]*aws_secret_access_key[[:space:]]*[=:][[:space:]]*\([^[:space:]]*\).*/\1/p' %s)"`,
+		name, shellQuote(file))
 }
 
 // clientHostPort returns the address a client on this machine reaches the

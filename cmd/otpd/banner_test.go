@@ -61,22 +61,25 @@ func TestReadSecretCommand(t *testing.T) {
 	dir := t.TempDir()
 	one := filepath.Join(dir, "it's one")
 	several := filepath.Join(dir, "several")
-	only, _ := accesskeys.Generate("otpd")
-	os.WriteFile(one, only.AppendProfile([]byte("# a comment\n")), 0o600)
-	os.WriteFile(several, []byte("[other]\naws_access_key_id=A\naws_secret_access_key=secret-of-other-000\n"+
-		" [ otpd.2027*x$ ]\n\tAWS_ACCESS_KEY_ID = B\naws_secret_access_key\t=  secret-of-otpd-0000\n"+
-		"[otpd]\naws_access_key_id=C\naws_secret_access_key=secret-of-otpd-plain\n"), 0o600)
-	for _, tc := range []struct {
-		file, profile string
-		several       bool
-		want          string
-	}{
-		{one, "otpd", false, only.SecretAccessKey},
-		{several, "otpd.2027*x$", true, "secret-of-otpd-0000"},
-		{several, "otpd", true, "secret-of-otpd-plain"},
-		{several, "other", true, "secret-of-other-000"},
+	only, err := accesskeys.Generate("otpd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(one, only.AppendProfile([]byte("# a comment\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(several, []byte("[other]\naws_access_key_id=A\naws_secret_access_key=secret-of-other-000\n"+
+		" [otpd.2027*x$] # next year\r\nAWS_ACCESS_KEY_ID = B\r\naws_secret_access_key:  secret-of-otpd-0000\r\n"+
+		"[otpd]\naws_access_key_id=C\naws_secret_access_key\t=\tsecret-of-otpd-plain \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, profile, want string }{
+		{one, "otpd", only.SecretAccessKey},
+		{several, "otpd.2027*x$", "secret-of-otpd-0000"},
+		{several, "otpd", "secret-of-otpd-plain"},
+		{several, "other", "secret-of-other-000"},
 	} {
-		word := readSecretCommand(tc.file, tc.profile, tc.several)
+		word := readSecretCommand(tc.file, tc.profile)
 		out, err := exec.Command("sh", "-c", "printf %s "+word).CombinedOutput()
 		if err != nil || string(out) != tc.want {
 			t.Errorf("profile %q: %s printed %q (%v), want %q", tc.profile, word, out, err, tc.want)

@@ -277,11 +277,16 @@ func runAdoptHMACKey(args []string) error {
 
 const generateAccessKeyHelp = `otpd generate-access-key [--profile NAME]
 
-Prints a new access key pair as a profile of an AWS shared-credentials file, for
-the file that OTPD_ACCESS_KEYS_FILE names (or the data directory's credentials
-file). otpd reads that file again every 10 seconds, so a key is rotated without a
-restart: append the new profile, move clients to it, then remove the old profile
-once no client uses it (otpd_access_key_requests_total shows which keys sign).`
+Prints a new access key pair, from crypto/rand, as a profile of an AWS
+shared-credentials file, to append to the file that OTPD_ACCESS_KEYS_FILE names
+(or the data directory's credentials file):
+
+  otpd generate-access-key >> /etc/otpd/access-keys
+
+otpd reads that file again while it runs and takes a change within 20 seconds, so
+a key is rotated without a restart: add the new profile, move clients to it, then
+remove the old profile once no client uses it (otpd_access_key_requests_total shows
+which keys sign).`
 
 // runGenerateAccessKey is otpd generate-access-key: it prints a new pair to
 // w, for the operator to add to a file of pairs.

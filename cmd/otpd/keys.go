@@ -23,18 +23,22 @@ import (
 // accessKeys are the access key pairs clients sign with, and where they
 // came from.
 type accessKeys struct {
-	*accesskeys.Ring
+	ring *accesskeys.Ring
 	// file is the shared-credentials file the pairs are read from, again
-	// while otpd runs; nil for the pair of OTPD_ACCESS_KEY_ID and
-	// OTPD_SECRET_ACCESS_KEY.
+	// every accessKeysReread while otpd runs; nil for the pair of
+	// OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY.
 	file *accesskeys.File
 	// generated: the file is the data directory's, made just now.
 	generated bool
 }
 
+// accessKeysReread is how often a running server reads its file of access
+// keys again.
+const accessKeysReread = 10 * time.Second
+
 // first is the pair that otpd's start-up text shows a client, and that
 // otpd bench signs with: the file's first.
-func (k accessKeys) first() accesskeys.Pair { return k.Pairs()[0] }
+func (k accessKeys) first() accesskeys.Pair { return k.ring.Pairs()[0] }
 
 // fileName is the file the pairs are read from, "" for the environment's.
 func (k accessKeys) fileName() string {
@@ -59,32 +63,36 @@ const credentialsProfile = "otpd"
 // the other problems.) log receives what the file's later reads find.
 func loadAccessKeys(dataDir string, log *slog.Logger) (accessKeys, error) {
 	if id, secret := os.Getenv("OTPD_ACCESS_KEY_ID"), os.Getenv("OTPD_SECRET_ACCESS_KEY"); id != "" {
-		return accessKeys{Ring: accesskeys.NewRing([]accesskeys.Pair{{AccessKeyID: id, SecretAccessKey: secret}})}, nil
+		return accessKeys{ring: accesskeys.NewRing([]accesskeys.Pair{{AccessKeyID: id, SecretAccessKey: secret}})}, nil
 	}
-	path, generated := os.Getenv("OTPD_ACCESS_KEYS_FILE"), false
-	if path == "" {
-		path = filepath.Join(dataDir, credentialsFileName)
-		var err error
+	if path := os.Getenv("OTPD_ACCESS_KEYS_FILE"); path != "" {
+		f, err := accesskeys.Open(path, log)
+		if err != nil {
+			return accessKeys{}, fmt.Errorf("OTPD_ACCESS_KEYS_FILE: %w", err)
+		}
+		return accessKeys{ring: f.Ring(), file: f}, nil
+	}
+	path := filepath.Join(dataDir, credentialsFileName)
+	f, err := accesskeys.Open(path, log)
+	generated := false
+	if errors.Is(err, fs.ErrNotExist) {
 		_, generated, err = readOrCreateSecretFile(path, func() ([]byte, error) {
 			p, err := accesskeys.Generate(credentialsProfile)
 			if err != nil {
 				return nil, err
 			}
-			return p.AppendProfile([]byte("# otpd's access key pairs: sign Pinpoint API requests with one. otpd reads this file again every 10 s:\n" +
-				"# add a profile to rotate a key, then remove the old one once no client uses it.\n")), nil
+			return p.AppendProfile([]byte("# otpd's access key pairs, one profile each: sign Pinpoint API requests with one.\n" +
+				"# otpd reads this file again while it runs: add a profile to rotate a key, and\n" +
+				"# remove the old one once no client uses it (README: Keys).\n")), nil
 		})
-		if err != nil {
-			return accessKeys{}, fmt.Errorf("access key pairs: %w", err)
+		if err == nil {
+			f, err = accesskeys.Open(path, log)
 		}
 	}
-	f, err := accesskeys.Open(path, log)
 	if err != nil {
-		if os.Getenv("OTPD_ACCESS_KEYS_FILE") != "" {
-			return accessKeys{}, fmt.Errorf("OTPD_ACCESS_KEYS_FILE: %w", err)
-		}
 		return accessKeys{}, fmt.Errorf("access key pairs: %w", err)
 	}
-	return accessKeys{Ring: f.Ring(), file: f, generated: generated}, nil
+	return accessKeys{ring: f.Ring(), file: f, generated: generated}, nil
 }
 
 // checkAccessKeyEnv reports what is wrong with the access key pair's
@@ -122,12 +130,8 @@ func checkKeyFiles(dataDir string, shared bool) []error {
 				errs = append(errs, fmt.Errorf("OTPD_ACCESS_KEYS_FILE: %w", err))
 			}
 		} else if !shared {
-			path := filepath.Join(dataDir, credentialsFileName)
-			if data, err := os.ReadFile(path); err == nil {
-				if _, err := accesskeys.Parse(data); err != nil {
-					errs = append(errs, fmt.Errorf("access key pairs: %s: %w", path, err))
-				}
-			} else if !errors.Is(err, fs.ErrNotExist) {
+			_, err := accesskeys.Open(filepath.Join(dataDir, credentialsFileName), nil)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, fmt.Errorf("access key pairs: %w", err))
 			}
 		}

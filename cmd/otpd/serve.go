@@ -118,6 +118,11 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 				Checkpoints: s.Checkpoints, CheckpointFailures: s.CheckpointFailures}
 		})
 	}
+	var keysFileHealthy func() bool
+	if accessKeys.file != nil {
+		keysFileHealthy = accessKeys.file.Healthy
+	}
+	m.WatchAccessKeys(func() int { return len(accessKeys.ring.Pairs()) }, keysFileHealthy)
 	if shared, ok := st.(*postgres.Store); ok {
 		m.WatchPool(func() metrics.PoolStats { return metrics.PoolStats(shared.PoolStats()) })
 	}
@@ -166,7 +171,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		Messages:         st,
 		Callbacks:        callback,
 		Service:          svc,
-		Auth:             &sigv4.Verifier{Region: cfg.Region, Service: "mobiletargeting", Keys: accessKeys},
+		Auth:             &sigv4.Verifier{Region: cfg.Region, Service: "mobiletargeting", Keys: accessKeys.ring},
 		Metrics:          m,
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
@@ -213,7 +218,7 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { s.purgeLoop(purgeCtx) })
 	wg.Go(func() { s.keys.run(purgeCtx, keyRecheck) })
 	if f := s.accessKeys.file; f != nil {
-		wg.Go(func() { f.Watch(purgeCtx, keyRecheck) })
+		wg.Go(func() { f.Watch(purgeCtx, accessKeysReread) })
 	}
 
 	errc := make(chan error, 1)

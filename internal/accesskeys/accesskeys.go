@@ -44,9 +44,11 @@ func CheckID(id string) error {
 	case len(id) > maxIDLength:
 		return fmt.Errorf("the access key ID is %d characters long, want at most %d", len(id), maxIDLength)
 	}
-	for _, c := range []byte(id) {
+	for i, c := range []byte(id) {
 		if c <= ' ' || c >= 0x7f || c == '/' || c == ',' {
-			return fmt.Errorf("the access key ID %q holds %q: want printable ASCII without spaces, '/' or ','", id, c)
+			// The ID itself is not shown: it may be a secret pasted
+			// in the wrong place.
+			return fmt.Errorf("the access key ID holds %q at character %d: want printable ASCII without spaces, '/' or ','", c, i+1)
 		}
 	}
 	return nil
@@ -94,31 +96,49 @@ func Generate(profile string) (Pair, error) {
 }
 
 // AppendProfile appends p as a profile of a shared-credentials file.
+// It begins with a blank line, so that it may be appended to a file whose
+// last line has no line break.
 func (p Pair) AppendProfile(dst []byte) []byte {
-	return fmt.Appendf(dst, "[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", p.Profile, p.AccessKeyID, p.SecretAccessKey)
+	return fmt.Appendf(dst, "\n[%s]\naws_access_key_id = %s\naws_secret_access_key = %s\n", p.Profile, p.AccessKeyID, p.SecretAccessKey)
 }
 
-// Parse reads the pairs of a shared-credentials file: every profile
-// ([name]) holds one pair (aws_access_key_id and aws_secret_access_key;
-// other settings are ignored, except a session token, since otpd's keys are
-// never temporary). Blank lines and lines beginning with # or ; are
-// comments. Setting names are matched without regard to case, as the AWS
-// SDKs do. An error names the line, and the profile, that is wrong; a file
-// with no pair at all is one.
+// Parse reads the pairs of a shared-credentials file as the AWS SDKs read
+// it (botocore's reading, Python's configparser, is the model): every
+// profile ([name]) with aws_access_key_id and aws_secret_access_key is one
+// pair. Settings are name = value or name: value, their names matched
+// without regard to case; a line indented more than the setting before it
+// continues that setting's value; lines whose first character is # or ;
+// are comments. A profile without either key (one that holds a region or a
+// role for a client) is skipped, and so is one with a session token, since
+// otpd's keys are never temporary. What the SDKs would refuse (a setting
+// before any profile, a profile or a setting given twice) is refused too,
+// and so is a pair otpd cannot use. An error names the line or the
+// profile; a file with no pair at all is one.
 func Parse(data []byte) ([]Pair, error) {
+	type profile struct {
+		Pair
+		settings  map[string]bool
+		temporary bool
+	}
 	var (
 		pairs   []Pair
-		current *Pair
 		seen    = map[string]bool{}
+		skipped []string // profiles with a session token
+		cur     *profile
+		setting string // the setting of the last line that set one in cur
+		indent  int    // the indentation of the last profile or setting line
 	)
 	finish := func() error {
-		if current == nil {
+		if cur == nil {
 			return nil
 		}
-		p := *current
+		p := cur.Pair
 		switch {
+		case cur.temporary:
+			skipped = append(skipped, p.Profile)
+			return nil
 		case p.AccessKeyID == "" && p.SecretAccessKey == "":
-			return fmt.Errorf("profile [%s] holds no aws_access_key_id and aws_secret_access_key", p.Profile)
+			return nil
 		case p.AccessKeyID == "":
 			return fmt.Errorf("profile [%s] has aws_secret_access_key but no aws_access_key_id", p.Profile)
 		case p.SecretAccessKey == "":
@@ -140,19 +160,28 @@ func Parse(data []byte) ([]Pair, error) {
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
+		raw := sc.Text()
 		if n == 1 {
-			line = strings.TrimPrefix(line, "\uFEFF") // a byte-order mark
+			raw = strings.TrimPrefix(raw, "\uFEFF") // a byte-order mark
 		}
+		line := strings.TrimSpace(raw)
 		if line == "" || line[0] == '#' || line[0] == ';' {
 			continue
 		}
-		if name, ok := strings.CutPrefix(line, "["); ok {
-			name, ok = strings.CutSuffix(name, "]")
-			name = strings.TrimSpace(name)
-			if !ok || name == "" {
+		lineIndent := len(raw) - len(strings.TrimLeft(raw, " \t"))
+		if setting != "" && lineIndent > indent {
+			if setting == "aws_access_key_id" || setting == "aws_secret_access_key" {
+				return nil, fmt.Errorf("line %d begins with white space, so the AWS SDKs read it as more of %s on the line before: remove the white space", n, setting)
+			}
+			continue // more of a setting otpd does not read
+		}
+		indent = lineIndent
+		if line[0] == '[' {
+			end := strings.LastIndexByte(line, ']')
+			if end < 2 {
 				return nil, fmt.Errorf("line %d: want a profile's name in brackets, [name]", n)
 			}
+			name := line[1:end]
 			if err := CheckProfile(name); err != nil {
 				return nil, fmt.Errorf("line %d: %w", n, err)
 			}
@@ -163,24 +192,30 @@ func Parse(data []byte) ([]Pair, error) {
 				return nil, fmt.Errorf("line %d: profile [%s] appears twice", n, name)
 			}
 			seen[name] = true
-			current = &Pair{Profile: name}
+			cur, setting = &profile{Pair: Pair{Profile: name}, settings: map[string]bool{}}, ""
 			continue
 		}
-		key, value, ok := strings.Cut(line, "=")
-		if !ok {
+		i := strings.IndexAny(line, "=:")
+		if i < 0 {
 			return nil, fmt.Errorf("line %d: want a [profile] or a setting, name = value", n)
 		}
-		key, value = strings.ToLower(strings.TrimSpace(key)), strings.TrimSpace(value)
-		if current == nil {
+		key, value := strings.ToLower(strings.TrimSpace(line[:i])), strings.TrimSpace(line[i+1:])
+		switch {
+		case key == "":
+			return nil, fmt.Errorf("line %d: a setting without a name", n)
+		case cur == nil:
 			return nil, fmt.Errorf("line %d: %s comes before any [profile]", n, key)
+		case cur.settings[key]:
+			return nil, fmt.Errorf("line %d: profile [%s] sets %s twice", n, cur.Profile, key)
 		}
+		cur.settings[key], setting = true, key
 		switch key {
 		case "aws_access_key_id":
-			current.AccessKeyID = value
+			cur.AccessKeyID = value
 		case "aws_secret_access_key":
-			current.SecretAccessKey = value
+			cur.SecretAccessKey = value
 		case "aws_session_token", "aws_security_token":
-			return nil, fmt.Errorf("line %d: profile [%s] has %s: otpd's keys are never temporary, so no client may send one", n, current.Profile, key)
+			cur.temporary = true
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -190,6 +225,9 @@ func Parse(data []byte) ([]Pair, error) {
 		return nil, err
 	}
 	if len(pairs) == 0 {
+		if len(skipped) > 0 {
+			return nil, fmt.Errorf("no key pair: the profiles with keys ([%s]) have a session token, and otpd's keys are never temporary", strings.Join(skipped, "], ["))
+		}
 		return nil, errors.New("no key pair: want a [profile] with aws_access_key_id and aws_secret_access_key lines")
 	}
 	return pairs, nil

@@ -17,8 +17,11 @@ const (
 
 func TestParseReadsEveryProfile(t *testing.T) {
 	data := "\uFEFF# otpd's keys\n" +
-		"[otpd]\naws_access_key_id = OTPDKEYA\naws_secret_access_key = " + secretA + "\nregion = us-east-1\n\n" +
-		"; the next one\n[ otpd-2027 ]\n  AWS_ACCESS_KEY_ID=OTPDKEYB\n\tAws_Secret_Access_Key=  " + secretB + "  \n" +
+		"[otpd]\naws_access_key_id = OTPDKEYA\naws_secret_access_key = " + secretA + "\nregion = us-east-1\n" +
+		"s3 =\n  max_concurrent_requests = 10\n\n" +
+		"; the next one\n[otpd-2027] # from 2027 on\r\n  AWS_ACCESS_KEY_ID=OTPDKEYB\r\n\tAws_Secret_Access_Key:  " + secretB + "  \r\n" +
+		"[client-settings]\nregion = eu-west-1\nrole_arn = arn:aws:iam::123456789012:role/x\n" +
+		"[temporary]\naws_access_key_id = ASIAKEY\naws_secret_access_key = " + secretB + "\naws_session_token = token\n" +
 		"[same-pair]\naws_access_key_id = OTPDKEYA\naws_secret_access_key = " + secretA + "\n"
 	pairs, err := Parse([]byte(data))
 	if err != nil {
@@ -37,35 +40,46 @@ func TestParseReadsEveryProfile(t *testing.T) {
 			t.Errorf("Secret(%s) = %q, %v", id, got, ok)
 		}
 	}
-	if _, ok := r.Secret("OTPDKEYC"); ok {
-		t.Error("Secret of a key not in the file was found")
+	for _, id := range []string{"OTPDKEYC", "ASIAKEY"} {
+		if _, ok := r.Secret(id); ok {
+			t.Errorf("Secret(%s) was found", id)
+		}
 	}
 }
 
 func TestParseNamesTheMistake(t *testing.T) {
 	pair := "aws_access_key_id = OTPDKEYA\naws_secret_access_key = " + secretA + "\n"
+	const pasted = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 	for _, tc := range []struct{ data, want string }{
 		{"", "no key pair"},
 		{"# nothing\n", "no key pair"},
+		{"[a]\nregion = us-east-1\n", "no key pair"},
+		{"[a]\n" + pair + "aws_session_token = x\n", "no key pair: the profiles with keys ([a]) have a session token"},
 		{pair, "line 1: aws_access_key_id comes before any [profile]"},
 		{"[a]\n" + pair + "oops\n", "line 4: want a [profile] or a setting"},
+		{"[a]\n" + pair + "= x\n", "line 4: a setting without a name"},
 		{"[a\n" + pair, "line 1: want a profile's name in brackets"},
-		{"[ ]\n" + pair, "line 1: want a profile's name in brackets"},
+		{"[]\n" + pair, "line 1: want a profile's name in brackets"},
+		{"[ a ]\n" + pair, `line 1: the profile's name " a " begins or ends with a space`},
 		{"[a]\n" + pair + "[a]\n" + pair, "line 4: profile [a] appears twice"},
-		{"[a]\nregion = us-east-1\n", "profile [a] holds no aws_access_key_id and aws_secret_access_key"},
+		{"[a]\n" + pair + "aws_secret_access_key = " + secretB + "\n", "line 4: profile [a] sets aws_secret_access_key twice"},
+		{"[a]\naws_access_key_id = OTPDKEYA\n  aws_secret_access_key = " + secretA + "\n",
+			"line 3 begins with white space, so the AWS SDKs read it as more of aws_access_key_id"},
 		{"[a]\naws_access_key_id = OTPDKEYA\n[b]\n" + pair, "profile [a] has aws_access_key_id but no aws_secret_access_key"},
 		{"[a]\naws_secret_access_key = " + secretA + "\n", "profile [a] has aws_secret_access_key but no aws_access_key_id"},
 		{"[a]\naws_access_key_id = OTPDKEYA\naws_secret_access_key = short\n", "profile [a]: the secret access key must be at least 16 characters"},
-		{"[a]\naws_access_key_id = OTPD/KEY\naws_secret_access_key = " + secretA + "\n", `profile [a]: the access key ID "OTPD/KEY" holds '/'`},
-		{"[a]\naws_access_key_id = OTPD KEY\naws_secret_access_key = " + secretA + "\n", `holds ' '`},
+		{"[a]\naws_access_key_id = " + pasted + "\naws_secret_access_key = " + secretA + "\n", `profile [a]: the access key ID holds '/' at character 14`},
+		{"[a]\naws_access_key_id = OTPD KEY\naws_secret_access_key = " + secretA + "\n", `holds ' ' at character 5`},
 		{"[a]\naws_access_key_id = " + strings.Repeat("K", 129) + "\naws_secret_access_key = " + secretA + "\n", "129 characters long, want at most 128"},
-		{"[a]\n" + pair + "aws_session_token = x\n", "line 4: profile [a] has aws_session_token: otpd's keys are never temporary"},
 		{"[a]\n" + pair + "[b]\naws_access_key_id = OTPDKEYA\naws_secret_access_key = " + secretB + "\n",
 			"profiles [a] and [b] give the access key ID OTPDKEYA two different secrets"},
 	} {
 		_, err := Parse([]byte(tc.data))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%q) = %v, want an error with %q", tc.data, err, tc.want)
+		}
+		if err != nil && strings.Contains(err.Error(), pasted) {
+			t.Errorf("Parse(%q) = %v: the error shows a value that may be a secret", tc.data, err)
 		}
 	}
 }
@@ -106,8 +120,9 @@ func TestReplaceSaysWhatChanged(t *testing.T) {
 }
 
 // TestFileFollowsItsContent rotates a key through a file as an operator
-// would: add the new pair, then remove the old one, with mistakes and a
-// missing file along the way that leave the accepted keys as they were.
+// would: add the new pair, then remove the old one, with a file caught half
+// written, mistakes and a missing file along the way that leave the
+// accepted keys as they were.
 func TestFileFollowsItsContent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "credentials")
 	var logged bytes.Buffer
@@ -116,16 +131,12 @@ func TestFileFollowsItsContent(t *testing.T) {
 	next := Pair{"next", "OTPDNEXT", secretB}
 	write := func(data []byte) {
 		t.Helper()
-		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var f *File
-	accepts := func(step string, want ...Pair) {
+	accepts := func(step string, healthy bool, want ...Pair) {
 		t.Helper()
 		var ids []string
 		for _, p := range f.Ring().Pairs() {
@@ -141,8 +152,12 @@ func TestFileFollowsItsContent(t *testing.T) {
 		if !slices.Equal(ids, wantIDs) {
 			t.Errorf("%s: the ring holds %v, want %v", step, ids, wantIDs)
 		}
+		if f.Healthy() != healthy {
+			t.Errorf("%s: Healthy() = %v, want %v", step, f.Healthy(), healthy)
+		}
 	}
-	countLines := func(s string) int { return strings.Count(logged.String(), s) }
+	count := func(s string) int { return strings.Count(logged.String(), s) }
+	settle := func() { f.Reload(); f.Reload() }
 
 	write(old.AppendProfile(nil))
 	var err error
@@ -150,46 +165,54 @@ func TestFileFollowsItsContent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	accepts("opened", old)
-	f.Reload()
+	accepts("opened", true, old)
+	settle()
 	if logged.Len() != 0 {
 		t.Errorf("a Reload of an unchanged file logged %q", logged.String())
 	}
 
-	write(next.AppendProfile(old.AppendProfile(nil)))
+	// Caught half written, then whole: only the whole file counts, once
+	// two reads agree.
+	both := next.AppendProfile(old.AppendProfile(nil))
+	write(both[:len(both)-10])
 	f.Reload()
-	accepts("new pair added", old, next)
-	if !strings.Contains(logged.String(), "added=[OTPDNEXT] removed=[]") {
-		t.Errorf("log %q does not name the added key", logged.String())
+	accepts("half written, read once", false, old)
+	write(both)
+	f.Reload()
+	accepts("whole, read once", false, old)
+	f.Reload()
+	accepts("new pair added", true, old, next)
+	if !strings.Contains(logged.String(), "added=[OTPDNEXT] removed=[]") || count("level=ERROR") != 0 {
+		t.Errorf("log %q: want the added key named, and no error", logged.String())
 	}
 
 	// A mistake: the keys stay, and it is logged once.
 	write(append(next.AppendProfile(nil), "[broken]\naws_access_key_id = X\n"...))
-	f.Reload()
-	f.Reload()
-	accepts("a broken file", old, next)
-	if n := countLines("profile [broken] has aws_access_key_id but no aws_secret_access_key"); n != 1 {
+	settle()
+	settle()
+	accepts("a broken file", false, old, next)
+	if n := count("profile [broken] has aws_access_key_id but no aws_secret_access_key"); n != 1 {
 		t.Errorf("the mistake was logged %d times, want once:\n%s", n, logged.String())
 	}
 
 	// Gone, then back as it was: the keys stay, and both are logged.
 	os.Remove(path)
-	f.Reload()
-	f.Reload()
-	accepts("a missing file", old, next)
-	if n := countLines("no such file"); n != 1 {
+	settle()
+	settle()
+	accepts("a missing file", false, old, next)
+	if n := count("no such file"); n != 1 {
 		t.Errorf("the missing file was logged %d times, want once:\n%s", n, logged.String())
 	}
-	write(next.AppendProfile(old.AppendProfile(nil)))
+	write(both)
 	f.Reload()
-	accepts("back as it was", old, next)
-	if n := countLines("usable again"); n != 1 {
+	accepts("back as it was", true, old, next)
+	if n := count("as it was"); n != 1 {
 		t.Errorf("the file's return was logged %d times, want once:\n%s", n, logged.String())
 	}
 
 	write(next.AppendProfile(nil))
-	f.Reload()
-	accepts("old pair removed", next)
+	settle()
+	accepts("old pair removed", true, next)
 	if !strings.Contains(logged.String(), "added=[] removed=[OTPDOLD]") {
 		t.Errorf("log %q does not name the removed key", logged.String())
 	}

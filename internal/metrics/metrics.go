@@ -135,6 +135,29 @@ func (m *Metrics) WatchPool(stats func() PoolStats) {
 	m.registry.MustRegister(poolCollector(stats))
 }
 
+// WatchAccessKeys exports the access key pairs otpd accepts, read at every
+// scrape: how many (pairs), and, when they come from a file, whether they
+// are the pairs the file holds now (fileHealthy; nil for a pair from the
+// environment). Call it once.
+func (m *Metrics) WatchAccessKeys(pairs func() int, fileHealthy func() bool) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "otpd_access_keys",
+		Help: "Access key pairs that otpd accepts signatures from.",
+	}, func() float64 { return float64(pairs()) }))
+	if fileHealthy == nil {
+		return
+	}
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "otpd_access_keys_file_healthy",
+		Help: "1 when the access keys otpd accepts are those its file of keys holds now; 0 while the file cannot be read or holds a mistake (the log says which; the keys read before are accepted meanwhile), and for up to 10 s after it changed.",
+	}, func() float64 {
+		if fileHealthy() {
+			return 1
+		}
+		return 0
+	}))
+}
+
 // poolCollector is WatchPool's collector.
 type poolCollector func() PoolStats
 

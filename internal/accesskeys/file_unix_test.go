@@ -1,0 +1,33 @@
+//go:build unix
+
+package accesskeys
+
+import (
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A file of keys that is not a regular file is refused at once, without
+// waiting for a writer: a pipe would block every read.
+func TestFileMustBeRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skipf("no FIFOs here: %v", err)
+	}
+	for _, path := range []string{fifo, dir} {
+		done := make(chan error, 1)
+		go func() { _, err := Open(path, nil); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+				t.Errorf("Open(%s) = %v, want it refused as no regular file", path, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("Open(%s) still waits after 5 s", path)
+		}
+	}
+}
