@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,25 +18,6 @@ import (
 
 	"github.com/otpd/otpd/internal/accesskeys"
 )
-
-// syncBuffer is a log's destination that a test reads while the server
-// writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // A key is rotated the way the README tells: a second pair is added to
 // OTPD_ACCESS_KEYS_FILE while otpd runs, clients move to it, reading the
@@ -63,7 +43,7 @@ func TestAccessKeyRotationWithoutARestart(t *testing.T) {
 	t.Setenv("OTPD_ACCESS_KEY_ID", "")
 	t.Setenv("OTPD_SECRET_ACCESS_KEY", "")
 	t.Setenv("OTPD_ACCESS_KEYS_FILE", file)
-	var logs syncBuffer
+	var logs lockedBuffer
 	ts := startServerLogging(t, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	if ts.Creds != old {
 		t.Fatalf("the server's first pair is %+v, want the file's %+v", ts.Creds, old)
@@ -129,8 +109,8 @@ func TestAccessKeyRotationWithoutARestart(t *testing.T) {
 	if err := accepted(oldClient); err != nil {
 		t.Errorf("the old pair, while both are in the file: %v", err)
 	}
-	if !strings.Contains(logs.String(), "added=["+next.AccessKeyID+"]") {
-		t.Errorf("the log does not name the added key:\n%s", logs.String())
+	if !strings.Contains(logs.tail(1<<20), "added=["+next.AccessKeyID+"]") {
+		t.Errorf("the log does not name the added key:\n%s", logs.tail(1<<20))
 	}
 
 	// Which key signs, for the operator who waits for the old one to fall
@@ -157,8 +137,8 @@ func TestAccessKeyRotationWithoutARestart(t *testing.T) {
 	if err := accepted(oldClient); err != nil {
 		t.Errorf("the old pair, after a broken file: %v", err)
 	}
-	if !strings.Contains(logs.String(), "has aws_access_key_id but no aws_secret_access_key") {
-		t.Errorf("the log does not say what is wrong with the file:\n%s", logs.String())
+	if !strings.Contains(logs.tail(1<<20), "has aws_access_key_id but no aws_secret_access_key") {
+		t.Errorf("the log does not say what is wrong with the file:\n%s", logs.tail(1<<20))
 	}
 	if v := ts.metricValue(t, "otpd_access_keys_file_healthy"); v != 0 {
 		t.Errorf("otpd_access_keys_file_healthy is %v with a broken file, want 0", v)
@@ -175,7 +155,7 @@ func TestAccessKeyRotationWithoutARestart(t *testing.T) {
 		t.Errorf("otpd_access_keys_file_healthy is %v once mended, want 1", v)
 	}
 	for _, p := range []accesskeys.Pair{old, next} {
-		if strings.Contains(logs.String(), p.SecretAccessKey) {
+		if strings.Contains(logs.tail(1<<20), p.SecretAccessKey) {
 			t.Errorf("the log holds the secret of %s", p.AccessKeyID)
 		}
 	}
