@@ -55,9 +55,10 @@ func (f *File) Path() string { return f.path }
 // Ring is the set of pairs read from the file.
 func (f *File) Ring() *Ring { return f.ring }
 
-// Healthy reports whether the ring holds the pairs the file holds now, as
-// of the last Reload: false while the file cannot be read or holds a
-// mistake, and while a change waits for the next Reload to confirm it.
+// Healthy reports whether the file could be used when last read: false
+// from when two Reloads in a row found it unreadable or holding a mistake
+// until one finds it usable (a change waiting for the next Reload to
+// confirm it is no problem).
 func (f *File) Healthy() bool { return f.healthy.Load() }
 
 // Reload reads the file again. Content that differs from what the ring
@@ -83,7 +84,6 @@ func (f *File) Reload() {
 		}
 		return
 	case !settled:
-		f.healthy.Store(false)
 		return // read it again before acting on it
 	case err != nil:
 		f.refuse(err.Error())

@@ -136,9 +136,9 @@ func (m *Metrics) WatchPool(stats func() PoolStats) {
 }
 
 // WatchAccessKeys exports the access key pairs otpd accepts, read at every
-// scrape: how many (pairs), and, when they come from a file, whether they
-// are the pairs the file holds now (fileHealthy; nil for a pair from the
-// environment). Call it once.
+// scrape: how many (pairs), and, when they come from a file, whether the
+// file can be used (fileHealthy; nil for a pair from the environment).
+// Call it once.
 func (m *Metrics) WatchAccessKeys(pairs func() int, fileHealthy func() bool) {
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "otpd_access_keys",
@@ -149,7 +149,7 @@ func (m *Metrics) WatchAccessKeys(pairs func() int, fileHealthy func() bool) {
 	}
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "otpd_access_keys_file_healthy",
-		Help: "1 when the access keys otpd accepts are those its file of keys holds now; 0 while the file cannot be read or holds a mistake (the log says which; the keys read before are accepted meanwhile), and for up to 10 s after it changed.",
+		Help: "1 while otpd's file of access keys can be used; 0 while it cannot be read or holds a mistake (the log says which), when otpd keeps accepting the keys it read before and takes no change from the file.",
 	}, func() float64 {
 		if fileHealthy() {
 			return 1
