@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
 
 	"github.com/otpd/otpd/internal/sms"
 )
@@ -109,8 +110,22 @@ func readSecretCommand(file, profile string) string {
 	// (name = value or name: value), without what follows it (a carriage
 	// return).
 	name := strings.NewReplacer(`\`, `\\`, `/`, `\/`, `.`, `\.`, `*`, `\*`, `[`, `\[`, `]`, `\]`, `^`, `\^`, `$`, `\$`).Replace(profile)
-	return fmt.Sprintf(`"$(sed -n '/^[[:space:]]*\[%s\]/,/^[[:space:]]*\[/s/^[[:space:]]*aws_secret_access_key[[:space:]]*[=:][[:space:]]*\([^[:space:]]*\).*/\1/p' %s)"`,
-		name, shellQuote(file))
+	return fmt.Sprintf(`"$(sed -n '/^[[:space:]]*\[%s\]/,/^[[:space:]]*\[/s/^[[:space:]]*%s[[:space:]]*[=:][[:space:]]*\([^[:space:]]*\).*/\1/p' %s)"`,
+		name, caseless("aws_secret_access_key"), shellQuote(file))
+}
+
+// caseless is s as a sed basic regular expression that matches it in any
+// case, as the AWS SDKs match a setting's name: [aA][wW][sS]_....
+func caseless(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if lower, upper := unicode.ToLower(c), unicode.ToUpper(c); lower != upper {
+			b.WriteString("[" + string(lower) + string(upper) + "]")
+		} else {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
 }
 
 // clientHostPort returns the address a client on this machine reaches the

@@ -70,7 +70,7 @@ func TestReadSecretCommand(t *testing.T) {
 	}
 	if err := os.WriteFile(several, []byte("[other]\naws_access_key_id=A\naws_secret_access_key=secret-of-other-000\n"+
 		" [otpd.2027*x$] # next year\r\nAWS_ACCESS_KEY_ID = B\r\naws_secret_access_key:  secret-of-otpd-0000\r\n"+
-		"[otpd]\naws_access_key_id=C\naws_secret_access_key\t=\tsecret-of-otpd-plain \n"), 0o600); err != nil {
+		"[otpd]\naws_access_key_id=C\nAWS_Secret_Access_Key\t=\tsecret-of-otpd-plain \n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ file, profile, want string }{

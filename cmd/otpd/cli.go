@@ -283,7 +283,7 @@ shared-credentials file, to append to the file that OTPD_ACCESS_KEYS_FILE names
 
   otpd generate-access-key >> /etc/otpd/access-keys
 
-otpd reads that file again while it runs and takes a change within 20 seconds, so
+otpd reads that file again while it runs and takes a change within about 10 seconds, so
 a key is rotated without a restart: add the new profile, move clients to it, then
 remove the old profile once no client uses it (otpd_access_key_requests_total shows
 which keys sign).`

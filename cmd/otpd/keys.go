@@ -62,20 +62,14 @@ const credentialsProfile = "otpd"
 // refuses a pair and a file together, and a pair that is none, first, with
 // the other problems.) log receives what the file's later reads find.
 func loadAccessKeys(dataDir string, log *slog.Logger) (accessKeys, error) {
-	if id, secret := os.Getenv("OTPD_ACCESS_KEY_ID"), os.Getenv("OTPD_SECRET_ACCESS_KEY"); id != "" {
-		return accessKeys{ring: accesskeys.NewRing([]accesskeys.Pair{{AccessKeyID: id, SecretAccessKey: secret}})}, nil
+	path, source := accessKeysFile(dataDir)
+	if path == "" {
+		pair := accesskeys.Pair{AccessKeyID: os.Getenv("OTPD_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("OTPD_SECRET_ACCESS_KEY")}
+		return accessKeys{ring: accesskeys.NewRing([]accesskeys.Pair{pair})}, nil
 	}
-	if path := os.Getenv("OTPD_ACCESS_KEYS_FILE"); path != "" {
-		f, err := accesskeys.Open(path, log)
-		if err != nil {
-			return accessKeys{}, fmt.Errorf("OTPD_ACCESS_KEYS_FILE: %w", err)
-		}
-		return accessKeys{ring: f.Ring(), file: f}, nil
-	}
-	path := filepath.Join(dataDir, credentialsFileName)
 	f, err := accesskeys.Open(path, log)
 	generated := false
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && source != "OTPD_ACCESS_KEYS_FILE" {
 		_, generated, err = readOrCreateSecretFile(path, func() ([]byte, error) {
 			p, err := accesskeys.Generate(credentialsProfile)
 			if err != nil {
@@ -90,9 +84,23 @@ func loadAccessKeys(dataDir string, log *slog.Logger) (accessKeys, error) {
 		}
 	}
 	if err != nil {
-		return accessKeys{}, fmt.Errorf("access key pairs: %w", err)
+		return accessKeys{}, fmt.Errorf("%s: %w", source, err)
 	}
 	return accessKeys{ring: f.Ring(), file: f, generated: generated}, nil
+}
+
+// accessKeysFile is the file of access key pairs otpd serve reads, and how
+// a problem with it is introduced: the file OTPD_ACCESS_KEYS_FILE names, or
+// the data directory's credentials file; "" when OTPD_ACCESS_KEY_ID and
+// OTPD_SECRET_ACCESS_KEY give the one pair.
+func accessKeysFile(dataDir string) (path, source string) {
+	switch {
+	case os.Getenv("OTPD_ACCESS_KEY_ID") != "" || os.Getenv("OTPD_SECRET_ACCESS_KEY") != "":
+		return "", "OTPD_ACCESS_KEY_ID"
+	case os.Getenv("OTPD_ACCESS_KEYS_FILE") != "":
+		return os.Getenv("OTPD_ACCESS_KEYS_FILE"), "OTPD_ACCESS_KEYS_FILE"
+	}
+	return filepath.Join(dataDir, credentialsFileName), "access key pairs"
 }
 
 // checkAccessKeyEnv reports what is wrong with the access key pair's
@@ -124,16 +132,10 @@ func checkAccessKeyEnv() error {
 // OTPD_HMAC_KEY_FILE names is checkHMACKeyFile's.
 func checkKeyFiles(dataDir string, shared bool) []error {
 	var errs []error
-	if os.Getenv("OTPD_ACCESS_KEY_ID") == "" && os.Getenv("OTPD_SECRET_ACCESS_KEY") == "" {
-		if path := os.Getenv("OTPD_ACCESS_KEYS_FILE"); path != "" {
-			if _, err := accesskeys.Open(path, nil); err != nil {
-				errs = append(errs, fmt.Errorf("OTPD_ACCESS_KEYS_FILE: %w", err))
-			}
-		} else if !shared {
-			_, err := accesskeys.Open(filepath.Join(dataDir, credentialsFileName), nil)
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("access key pairs: %w", err))
-			}
+	if path, source := accessKeysFile(dataDir); path != "" && (!shared || source == "OTPD_ACCESS_KEYS_FILE") {
+		_, err := accesskeys.Open(path, nil)
+		if err != nil && (source == "OTPD_ACCESS_KEYS_FILE" || !errors.Is(err, fs.ErrNotExist)) {
+			errs = append(errs, fmt.Errorf("%s: %w", source, err))
 		}
 	}
 	if !shared && os.Getenv("OTPD_HMAC_KEY") == "" && os.Getenv("OTPD_HMAC_KEY_FILE") == "" {

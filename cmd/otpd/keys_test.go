@@ -409,7 +409,7 @@ func TestCheckConfigChecksTheKeys(t *testing.T) {
 		{map[string]string{"OTPD_ACCESS_KEYS_FILE": notHex},
 			[]string{"OTPD_ACCESS_KEYS_FILE: " + notHex + ": line 1: want a [profile] or a setting", "--send-timeout 1m0s"}},
 		{map[string]string{"OTPD_ACCESS_KEYS_FILE": filepath.Dir(notHex)},
-			[]string{"OTPD_ACCESS_KEYS_FILE: " + filepath.Dir(notHex) + " is not a regular file", "--send-timeout 1m0s"}},
+			[]string{"OTPD_ACCESS_KEYS_FILE: " + filepath.Dir(notHex) + " is a directory, not a regular file", "--send-timeout 1m0s"}},
 		{map[string]string{"OTPD_ACCESS_KEY_ID": "OTPDKEY", "OTPD_HMAC_KEY_FILE": notHex},
 			[]string{"set both OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or neither", "OTPD_HMAC_KEY_FILE " + notHex + ": want hex", "--send-timeout 1m0s"}},
 	} {

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unicode"
 )
 
 // Pair is one access key pair.
@@ -34,9 +35,9 @@ const MinSecretLength = 16
 // maxIDLength is the longest access key ID accepted, as AWS's.
 const maxIDLength = 128
 
-// CheckID reports what is wrong with an access key ID: one that a SigV4
-// Authorization header could not carry (a space, a comma or a slash, which
-// separate its parts) or longer than AWS allows.
+// CheckID reports what is wrong with an access key ID: characters other
+// than AWS allows in one (letters, digits and _; a secret, pasted in the
+// wrong place, has others) or more of them.
 func CheckID(id string) error {
 	switch {
 	case id == "":
@@ -45,10 +46,10 @@ func CheckID(id string) error {
 		return fmt.Errorf("the access key ID is %d characters long, want at most %d", len(id), maxIDLength)
 	}
 	for i, c := range []byte(id) {
-		if c <= ' ' || c >= 0x7f || c == '/' || c == ',' {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
 			// The ID itself is not shown: it may be a secret pasted
 			// in the wrong place.
-			return fmt.Errorf("the access key ID holds %q at character %d: want printable ASCII without spaces, '/' or ','", c, i+1)
+			return fmt.Errorf("the access key ID holds %q at character %d: want letters, digits and _ only", c, i+1)
 		}
 	}
 	return nil
@@ -134,6 +135,10 @@ func Parse(data []byte) ([]Pair, error) {
 		}
 		p := cur.Pair
 		switch {
+		case cur.Profile == "DEFAULT" && (p.AccessKeyID != "" || p.SecretAccessKey != "" || cur.temporary):
+			// configparser's DEFAULT section lends its settings to every
+			// other profile.
+			return errors.New("profile [DEFAULT] holds keys, which the AWS SDKs lend to every other profile: name it otherwise")
 		case cur.temporary:
 			skipped = append(skipped, p.Profile)
 			return nil
@@ -152,7 +157,7 @@ func Parse(data []byte) ([]Pair, error) {
 		}
 		for _, q := range pairs {
 			if q.AccessKeyID == p.AccessKeyID && q.SecretAccessKey != p.SecretAccessKey {
-				return fmt.Errorf("profiles [%s] and [%s] give the access key ID %s two different secrets", q.Profile, p.Profile, p.AccessKeyID)
+				return fmt.Errorf("profiles [%s] and [%s] give one access key ID two different secrets", q.Profile, p.Profile)
 			}
 		}
 		pairs = append(pairs, p)
@@ -161,14 +166,14 @@ func Parse(data []byte) ([]Pair, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		raw := sc.Text()
-		if n == 1 {
-			raw = strings.TrimPrefix(raw, "\uFEFF") // a byte-order mark
+		if n == 1 && strings.HasPrefix(raw, "\uFEFF") {
+			return nil, errors.New("the file begins with a byte-order mark, which the AWS SDKs cannot read: save it without one")
 		}
 		line := strings.TrimSpace(raw)
 		if line == "" || line[0] == '#' || line[0] == ';' {
 			continue
 		}
-		lineIndent := len(raw) - len(strings.TrimLeft(raw, " \t"))
+		lineIndent := len(raw) - len(strings.TrimLeftFunc(raw, unicode.IsSpace))
 		if setting != "" && lineIndent > indent {
 			if setting == "aws_access_key_id" || setting == "aws_secret_access_key" {
 				return nil, fmt.Errorf("line %d begins with white space, so the AWS SDKs read it as more of %s on the line before: remove the white space", n, setting)
@@ -204,9 +209,9 @@ func Parse(data []byte) ([]Pair, error) {
 		case key == "":
 			return nil, fmt.Errorf("line %d: a setting without a name", n)
 		case cur == nil:
-			return nil, fmt.Errorf("line %d: %s comes before any [profile]", n, key)
+			return nil, fmt.Errorf("line %d: %s comes before any [profile]", n, shown(key))
 		case cur.settings[key]:
-			return nil, fmt.Errorf("line %d: profile [%s] sets %s twice", n, cur.Profile, key)
+			return nil, fmt.Errorf("line %d: profile [%s] sets %s twice", n, cur.Profile, shown(key))
 		}
 		cur.settings[key], setting = true, key
 		switch key {
@@ -215,7 +220,7 @@ func Parse(data []byte) ([]Pair, error) {
 		case "aws_secret_access_key":
 			cur.SecretAccessKey = value
 		case "aws_session_token", "aws_security_token":
-			cur.temporary = true
+			cur.temporary = cur.temporary || value != ""
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -231,6 +236,17 @@ func Parse(data []byte) ([]Pair, error) {
 		return nil, errors.New("no key pair: want a [profile] with aws_access_key_id and aws_secret_access_key lines")
 	}
 	return pairs, nil
+}
+
+// shown is a setting's name as an error may show it: one of the keys'
+// settings, or "a setting" for any other, whose name may be a secret on a
+// line of its own (base64's = padding reads as a setting).
+func shown(setting string) string {
+	switch setting {
+	case "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token":
+		return setting
+	}
+	return "a setting"
 }
 
 // Ring is the set of pairs otpd accepts, replaced as a whole. It implements

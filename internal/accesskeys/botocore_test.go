@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -52,6 +53,9 @@ func TestParseReadsWhatBotocoreReads(t *testing.T) {
 		{data: "[a]\n" + pair + "aws_access_key_id = OTPDKEYB\n", refused: true},
 		{data: "[a]\naws_access_key_id = OTPDKEYA\n  aws_secret_access_key = " + secretA + "\n", refused: true},
 		{data: "[a]\n" + pair + "oops\n", refused: true},
+		{data: "\uFEFF[a]\n" + pair, refused: true},
+		{data: "[a]\naws_access_key_id = OTPDKEYA\n\u00a0aws_secret_access_key = " + secretA + "\n", refused: true},
+		{data: "[a]\n" + pair + "aws_session_token =\n"},
 	} {
 		path := filepath.Join(t.TempDir(), "credentials")
 		if err := os.WriteFile(path, []byte(tc.data), 0o600); err != nil {
@@ -85,6 +89,16 @@ func TestParseReadsWhatBotocoreReads(t *testing.T) {
 			keys, ok := read.Profiles[p.Profile]
 			if !ok || keys[0] == nil || keys[1] == nil || *keys[0] != p.AccessKeyID || *keys[1] != p.SecretAccessKey {
 				t.Errorf("file %d %q: otpd reads [%s] as %s, botocore as %v", i, tc.data, p.Profile, p.AccessKeyID, read.Profiles[p.Profile])
+			}
+		}
+		// And every profile in which botocore finds both keys is a pair
+		// for otpd, but those with a session token.
+		for name, keys := range read.Profiles {
+			if keys[0] == nil || keys[1] == nil || strings.Contains(tc.data, "aws_session_token = t") && name == "b" {
+				continue
+			}
+			if !slices.ContainsFunc(pairs, func(p Pair) bool { return p.Profile == name }) {
+				t.Errorf("file %d %q: botocore reads keys in [%s], otpd no pair", i, tc.data, name)
 			}
 		}
 	}

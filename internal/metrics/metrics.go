@@ -149,7 +149,7 @@ func (m *Metrics) WatchAccessKeys(pairs func() int, fileHealthy func() bool) {
 	}
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "otpd_access_keys_file_healthy",
-		Help: "1 while otpd's file of access keys can be used; 0 while it cannot be read or holds a mistake (the log says which), when otpd keeps accepting the keys it read before and takes no change from the file.",
+		Help: "1 while otpd's file of access keys can be used; 0 while it cannot be read, holds a mistake or keeps changing (the log says which), when otpd keeps accepting the keys it read before and takes no change from the file.",
 	}, func() float64 {
 		if fileHealthy() {
 			return 1
