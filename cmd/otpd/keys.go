@@ -62,14 +62,17 @@ const credentialsProfile = "otpd"
 // refuses a pair and a file together, and a pair that is none, first, with
 // the other problems.) log receives what the file's later reads find.
 func loadAccessKeys(dataDir string, log *slog.Logger) (accessKeys, error) {
-	path, source := accessKeysFile(dataDir)
+	if err := checkAccessKeyEnv(); err != nil {
+		return accessKeys{}, err
+	}
+	path, named := accessKeysFile(dataDir)
 	if path == "" {
 		pair := accesskeys.Pair{AccessKeyID: os.Getenv("OTPD_ACCESS_KEY_ID"), SecretAccessKey: os.Getenv("OTPD_SECRET_ACCESS_KEY")}
 		return accessKeys{ring: accesskeys.NewRing([]accesskeys.Pair{pair})}, nil
 	}
 	f, err := accesskeys.Open(path, log)
 	generated := false
-	if errors.Is(err, fs.ErrNotExist) && source != "OTPD_ACCESS_KEYS_FILE" {
+	if errors.Is(err, fs.ErrNotExist) && !named {
 		_, generated, err = readOrCreateSecretFile(path, func() ([]byte, error) {
 			p, err := accesskeys.Generate(credentialsProfile)
 			if err != nil {
@@ -84,23 +87,32 @@ func loadAccessKeys(dataDir string, log *slog.Logger) (accessKeys, error) {
 		}
 	}
 	if err != nil {
-		return accessKeys{}, fmt.Errorf("%s: %w", source, err)
+		return accessKeys{}, accessKeysFileError(named, err)
 	}
 	return accessKeys{ring: f.Ring(), file: f, generated: generated}, nil
 }
 
-// accessKeysFile is the file of access key pairs otpd serve reads, and how
-// a problem with it is introduced: the file OTPD_ACCESS_KEYS_FILE names, or
-// the data directory's credentials file; "" when OTPD_ACCESS_KEY_ID and
-// OTPD_SECRET_ACCESS_KEY give the one pair.
-func accessKeysFile(dataDir string) (path, source string) {
+// accessKeysFile is the file of access key pairs otpd serve reads: the
+// file OTPD_ACCESS_KEYS_FILE names (named), or the data directory's
+// credentials file; "" when OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY
+// give the one pair.
+func accessKeysFile(dataDir string) (path string, named bool) {
 	switch {
 	case os.Getenv("OTPD_ACCESS_KEY_ID") != "" || os.Getenv("OTPD_SECRET_ACCESS_KEY") != "":
-		return "", "OTPD_ACCESS_KEY_ID"
+		return "", false
 	case os.Getenv("OTPD_ACCESS_KEYS_FILE") != "":
-		return os.Getenv("OTPD_ACCESS_KEYS_FILE"), "OTPD_ACCESS_KEYS_FILE"
+		return os.Getenv("OTPD_ACCESS_KEYS_FILE"), true
 	}
-	return filepath.Join(dataDir, credentialsFileName), "access key pairs"
+	return filepath.Join(dataDir, credentialsFileName), false
+}
+
+// accessKeysFileError introduces a problem with the file accessKeysFile
+// named: by its variable, or as the data directory's.
+func accessKeysFileError(named bool, err error) error {
+	if named {
+		return fmt.Errorf("OTPD_ACCESS_KEYS_FILE: %w", err)
+	}
+	return fmt.Errorf("access key pairs: %w", err)
 }
 
 // checkAccessKeyEnv reports what is wrong with the access key pair's
@@ -132,10 +144,10 @@ func checkAccessKeyEnv() error {
 // OTPD_HMAC_KEY_FILE names is checkHMACKeyFile's.
 func checkKeyFiles(dataDir string, shared bool) []error {
 	var errs []error
-	if path, source := accessKeysFile(dataDir); path != "" && (!shared || source == "OTPD_ACCESS_KEYS_FILE") {
+	if path, named := accessKeysFile(dataDir); path != "" && (named || !shared) {
 		_, err := accesskeys.Open(path, nil)
-		if err != nil && (source == "OTPD_ACCESS_KEYS_FILE" || !errors.Is(err, fs.ErrNotExist)) {
-			errs = append(errs, fmt.Errorf("%s: %w", source, err))
+		if err != nil && (named || !errors.Is(err, fs.ErrNotExist)) {
+			errs = append(errs, accessKeysFileError(named, err))
 		}
 	}
 	if !shared && os.Getenv("OTPD_HMAC_KEY") == "" && os.Getenv("OTPD_HMAC_KEY_FILE") == "" {
