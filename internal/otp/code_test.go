@@ -137,8 +137,13 @@ func TestMessageText(t *testing.T) {
 		}
 		seen[text] = lang
 	}
-	if got := messageText("en-US", "123456", "{{otp}}"); got != "This is your One Time Password: 123456 from {{otp}}" {
-		t.Errorf("a brand holding a placeholder was expanded: %q", got)
+	for _, brand := range []string{"{{otp}}", "{{brand}}", "A{{B", "{{", "}}{{otp"} {
+		if got, want := messageText("en-US", "123456", brand), "This is your One Time Password: 123456 from "+brand; got != want {
+			t.Errorf("brand %q: %q, want %q: a brand is kept as written", brand, got, want)
+		}
+	}
+	if got, want := messageText("ja-JP", "123456", "{{otp}}"), "{{otp}}のワンタイムパスワードは 123456 です"; got != want {
+		t.Errorf("ja-JP, brand first: %q, want %q", got, want)
 	}
 }
 
@@ -186,5 +191,12 @@ func BenchmarkCodeMAC(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		s.codeMAC("0123456789abcdef0123456789abcdef", "+14255550142", "login-42", "123456")
+	}
+}
+
+func BenchmarkMessageText(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		messageText("en-US", "123456", "ExampleCorp")
 	}
 }
