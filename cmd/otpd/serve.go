@@ -359,10 +359,20 @@ func (s *server) purgeLoop(ctx context.Context) {
 	}
 }
 
+const serveHelp = `otpd serve [flags]
+
+Serves the Pinpoint OTP API.
+
+Its secrets come from the environment, never from flags (README: Keys): the access
+key pairs clients sign with from OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY, or
+from the file OTPD_ACCESS_KEYS_FILE names (read again while otpd runs); the code
+hashing key from OTPD_HMAC_KEY or the file OTPD_HMAC_KEY_FILE names. Without them,
+otpd generates both into --data-dir on first start (a shared --store needs them).`
+
 // runServe is `otpd serve`.
 func runServe(args []string) error {
 	var cfg config
-	fs := newFlagSet("serve", "otpd serve [flags]\n\nServes the Pinpoint OTP API.")
+	fs := newFlagSet("serve", serveHelp)
 	serveFlags(fs, &cfg)
 	check := fs.Bool("check-config", false, "check the flags, the environment and --config's carriers (connecting to those that keep a connection), then exit; no data is touched")
 	// Under JSON logs every line otpd writes is a record, the error that
