@@ -283,10 +283,10 @@ shared-credentials file, to append to the file that OTPD_ACCESS_KEYS_FILE names
 
   otpd generate-access-key >> /etc/otpd/access-keys
 
-otpd reads that file again while it runs and takes a change within about 10 seconds, so
-a key is rotated without a restart: add the new profile, move clients to it, then
-remove the old profile once no client uses it (otpd_access_key_requests_total shows
-which keys sign).`
+otpd reads that file again while it runs and takes a change within about 10
+seconds, so a key is rotated without a restart: add the new profile, move clients
+to it, then remove the old profile once no client uses it
+(otpd_access_key_requests_total shows which keys sign).`
 
 // runGenerateAccessKey is otpd generate-access-key: it prints a new pair to
 // w, for the operator to add to a file of pairs.
@@ -296,15 +296,17 @@ func runGenerateAccessKey(args []string, w io.Writer, now time.Time) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if *profile != "" {
+		if err := accesskeys.CheckProfile(*profile); err != nil {
+			return fmt.Errorf("--profile: %w", err)
+		}
+	}
 	pair, err := accesskeys.Generate(*profile)
 	if err != nil {
 		return err
 	}
 	if pair.Profile == "" {
 		pair.Profile = "otpd-" + now.UTC().Format("20060102") + "-" + pair.AccessKeyID[len(pair.AccessKeyID)-4:]
-	}
-	if err := accesskeys.CheckProfile(pair.Profile); err != nil {
-		return fmt.Errorf("--profile: %w", err)
 	}
 	_, err = w.Write(pair.AppendProfile(nil))
 	return err

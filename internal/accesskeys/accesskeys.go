@@ -111,9 +111,10 @@ func (p Pair) AppendProfile(dst []byte) []byte {
 // continues that setting's value; lines whose first character is # or ;
 // are comments. A profile without either key (one that holds a region or a
 // role for a client) is skipped, and so is one with a session token, since
-// otpd's keys are never temporary. What the SDKs would refuse (a setting
-// before any profile, a profile or a setting given twice) is refused too,
-// and so is a pair otpd cannot use. An error names the line or the
+// otpd's keys are never temporary. What the SDKs would refuse or misread (a
+// setting before any profile, a profile or a setting given twice, a
+// byte-order mark, keys in [DEFAULT], which configparser lends to every
+// profile) is refused too, and so is a pair otpd cannot use. An error names the line or the
 // profile; a file with no pair at all is one.
 func Parse(data []byte) ([]Pair, error) {
 	type profile struct {
@@ -290,20 +291,17 @@ func (r *Ring) Replace(pairs []Pair) (added, removed []string) {
 		}
 	}
 	prev := r.state.Swap(next)
-	var old map[string]string
-	if prev != nil {
-		old = prev.secrets
+	if prev == nil {
+		prev = &ringState{}
 	}
 	for _, p := range next.pairs {
-		if secret, ok := old[p.AccessKeyID]; !ok || secret != p.SecretAccessKey {
+		if secret, ok := prev.secrets[p.AccessKeyID]; !ok || secret != p.SecretAccessKey {
 			added = append(added, p.AccessKeyID)
 		}
 	}
-	if prev != nil {
-		for _, p := range prev.pairs {
-			if secret, ok := next.secrets[p.AccessKeyID]; !ok || secret != p.SecretAccessKey {
-				removed = append(removed, p.AccessKeyID)
-			}
+	for _, p := range prev.pairs {
+		if secret, ok := next.secrets[p.AccessKeyID]; !ok || secret != p.SecretAccessKey {
+			removed = append(removed, p.AccessKeyID)
 		}
 	}
 	slices.Sort(added)

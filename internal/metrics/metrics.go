@@ -99,8 +99,7 @@ func New() *Metrics {
 		Name: "otpd_access_key_requests_total",
 		Help: "API requests whose signature was verified, by the access key that signed them: when rotating keys, the old key's rate falls to zero once no client uses it.",
 	}, []string{"access_key_id"})
-	m.registry.MustRegister(m.signedBy)
-	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.linkUp, m.reports, m.storeTime, m.storeFailures)
+	m.registry.MustRegister(m.attempts, m.attemptTime, m.circuitOpen, m.linkUp, m.reports, m.storeTime, m.storeFailures, m.signedBy)
 	m.registry.MustRegister(m.requests, m.latency, m.sends, m.verifications, m.purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
