@@ -74,6 +74,7 @@ var allowed = map[string][]string{
 	"internal/metrics":             {"internal/storage", "internal/otp", "internal/sms/route"},
 	"internal/otp":                 {"internal/storage", "internal/sms", "internal/phone", "internal/keyedmac"},
 	"internal/sigv4":               {"internal/keyedmac"},
+	"internal/accesskeys":          {"internal/livefile"},
 	"internal/pinpointapi":         {"internal/otp", "internal/storage", "internal/sigv4", "internal/metrics", "internal/phone"},
 	"cmd/otpd":                     {"*"},
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package accesskeys
+package livefile
 
 import (
 	"path/filepath"
@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// A file of keys that is not a regular file is refused at once, without
-// waiting for a writer: a pipe would block every read.
-func TestFileMustBeRegular(t *testing.T) {
+// A file that is not a regular file is refused at once, without waiting
+// for a writer: a pipe would block every read.
+func TestFilesMustBeRegular(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -20,7 +20,7 @@ func TestFileMustBeRegular(t *testing.T) {
 	}
 	for path, want := range map[string]string{fifo: "is not a regular file", dir: "is a directory, not a regular file"} {
 		done := make(chan error, 1)
-		go func() { _, err := Open(path, nil); done <- err }()
+		go func() { _, err := Open(Spec[words]{Paths: []string{path}, Parse: parseWords}); done <- err }()
 		select {
 		case err := <-done:
 			if err == nil || !strings.Contains(err.Error(), want) {
