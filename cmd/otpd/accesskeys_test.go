@@ -26,15 +26,7 @@ import (
 func TestAccessKeyRotationWithoutARestart(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "access-keys")
-	replace := func(data []byte) {
-		t.Helper()
-		if err := os.WriteFile(file+".new", data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(file+".new", file); err != nil {
-			t.Fatal(err)
-		}
-	}
+	replace := func(data []byte) { t.Helper(); replaceFile(t, file, data) }
 	old, err := accesskeys.Generate("otpd")
 	if err != nil {
 		t.Fatal(err)

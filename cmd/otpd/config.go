@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -157,8 +156,9 @@ func (c *config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, fmt.Errorf("%s and %s go together: set both or neither", c.settingName("tls-cert"), c.settingName("tls-key")))
 	} else if c.TLSCert != "" {
-		if _, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey); err != nil {
-			errs = append(errs, fmt.Errorf("%s / %s: %v", c.setting("tls-cert", c.TLSCert), c.setting("tls-key", c.TLSKey), err))
+		if _, err := openServingCert(c.TLSCert, c.TLSKey, nil); err != nil {
+			// The error names the files.
+			errs = append(errs, fmt.Errorf("%s, %s: %v", c.settingName("tls-cert"), c.settingName("tls-key"), err))
 		}
 	}
 	if c.MaxBodyBytes < 1024 {

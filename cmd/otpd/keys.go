@@ -25,16 +25,16 @@ import (
 type accessKeys struct {
 	ring *accesskeys.Ring
 	// file is the shared-credentials file the pairs are read from, again
-	// every accessKeysReread while otpd runs; nil for the pair of
+	// every filesReread while otpd runs; nil for the pair of
 	// OTPD_ACCESS_KEY_ID and OTPD_SECRET_ACCESS_KEY.
 	file *accesskeys.File
 	// generated: the file is the data directory's, made just now.
 	generated bool
 }
 
-// accessKeysReread is how often a running server reads its file of access
-// keys again.
-const accessKeysReread = 10 * time.Second
+// filesReread is how often a running server reads again the files it
+// takes changes from: its access keys and its TLS certificate.
+const filesReread = 10 * time.Second
 
 // first is the pair that otpd's start-up text shows a client, and that
 // otpd bench signs with: the file's first.

@@ -40,8 +40,9 @@ type server struct {
 	// operations serves /metrics, /healthz and /readyz on --metrics-addr.
 	operations http.Handler
 	accessKeys accessKeys
-	carrier    string    // what sends: "outbox" or the router's carriers
-	carriers   *carriers // nil with the development outbox
+	cert       *servingCert // nil without --tls-cert
+	carrier    string       // what sends: "outbox" or the router's carriers
+	carriers   *carriers    // nil with the development outbox
 	keys       *keyWatch
 	inFlight   *pinpointapi.InFlight
 }
@@ -62,6 +63,14 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	accessKeys, err := loadAccessKeys(cfg.DataDir, log)
 	if err != nil {
 		return nil, err
+	}
+	var cert *servingCert
+	if cfg.TLSCert != "" {
+		if cert, err = openServingCert(cfg.TLSCert, cfg.TLSKey, log); err != nil {
+			return nil, fmt.Errorf("--tls-cert, --tls-key: %w", err)
+		}
+		log.Info("TLS certificate loaded", certAttrs(cert.Value())...)
+		warnCertValidity(log, cert.Value(), time.Now())
 	}
 	if accessKeys.generated {
 		log.Info("generated a new access key pair", "file", accessKeys.fileName())
@@ -123,6 +132,9 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 		keysFileHealthy = accessKeys.file.Healthy
 	}
 	m.WatchAccessKeys(func() int { return len(accessKeys.ring.Pairs()) }, keysFileHealthy)
+	if cert != nil {
+		m.WatchTLSCertificate(func() time.Time { return cert.Value().Leaf.NotAfter }, cert.Healthy)
+	}
 	if shared, ok := st.(*postgres.Store); ok {
 		m.WatchPool(func() metrics.PoolStats { return metrics.PoolStats(shared.PoolStats()) })
 	}
@@ -184,7 +196,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	}
 	handler, operations := pinpointapi.Handlers(api)
 	return &server{cfg: cfg, log: log, now: now, store: st, metrics: m,
-		handler: handler, operations: operations, accessKeys: accessKeys,
+		handler: handler, operations: operations, accessKeys: accessKeys, cert: cert,
 		carrier: carrier.Name(), carriers: cs, keys: keys, inFlight: inFlight}, nil
 }
 
@@ -218,13 +230,17 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { s.purgeLoop(purgeCtx) })
 	wg.Go(func() { s.keys.run(purgeCtx, keyRecheck) })
 	if f := s.accessKeys.file; f != nil {
-		wg.Go(func() { f.Watch(purgeCtx, accessKeysReread) })
+		wg.Go(func() { f.Watch(purgeCtx, filesReread) })
+	}
+	if s.cert != nil {
+		srv.TLSConfig = tlsConfig(s.cert)
+		wg.Go(func() { s.cert.Watch(purgeCtx, filesReread) })
 	}
 
 	errc := make(chan error, 1)
 	go func() {
-		if s.cfg.TLSCert != "" {
-			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		if s.cert != nil {
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
 		}

@@ -146,15 +146,32 @@ func (m *Metrics) WatchAccessKeys(pairs func() int, fileHealthy func() bool) {
 	if fileHealthy == nil {
 		return
 	}
+	m.registry.MustRegister(flagGauge("otpd_access_keys_file_healthy",
+		"1 while otpd's file of access keys can be used; 0 while it cannot be read, holds a mistake or keeps changing (the log says which), when otpd keeps accepting the keys it read before and takes no change from the file.",
+		fileHealthy))
+}
+
+// WatchTLSCertificate exports the certificate otpd serves TLS with, read at
+// every scrape: when it expires (notAfter), and whether its files can be
+// used (filesHealthy). Call it once.
+func (m *Metrics) WatchTLSCertificate(notAfter func() time.Time, filesHealthy func() bool) {
 	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "otpd_access_keys_file_healthy",
-		Help: "1 while otpd's file of access keys can be used; 0 while it cannot be read, holds a mistake or keeps changing (the log says which), when otpd keeps accepting the keys it read before and takes no change from the file.",
-	}, func() float64 {
-		if fileHealthy() {
+		Name: "otpd_tls_certificate_expiry_timestamp_seconds",
+		Help: "When the certificate otpd serves TLS with expires (its NotAfter), in seconds since the epoch: alert well before time() reaches it.",
+	}, func() float64 { return float64(notAfter().Unix()) }))
+	m.registry.MustRegister(flagGauge("otpd_tls_certificate_files_healthy",
+		"1 while otpd's TLS certificate and key files can be used; 0 while they cannot be read, do not make a certificate and its key or keep changing (the log says which), when otpd keeps serving the certificate it read before.",
+		filesHealthy))
+}
+
+// flagGauge is a gauge of 1 while flag reports true, else 0.
+func flagGauge(name, help string, flag func() bool) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+		if flag() {
 			return 1
 		}
 		return 0
-	}))
+	})
 }
 
 // poolCollector is WatchPool's collector.
