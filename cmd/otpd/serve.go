@@ -67,7 +67,7 @@ func newServer(ctx context.Context, cfg config, log *slog.Logger, now func() tim
 	var cert *servingCert
 	if cfg.TLSCert != "" {
 		if cert, err = openServingCert(cfg.TLSCert, cfg.TLSKey, log); err != nil {
-			return nil, fmt.Errorf("--tls-cert, --tls-key: %w", err)
+			return nil, fmt.Errorf("%s, %s: %w", cfg.settingName("tls-cert"), cfg.settingName("tls-key"), err)
 		}
 		log.Info("TLS certificate loaded", certAttrs(cert.Value())...)
 		warnCertValidity(log, cert.Value(), time.Now())
@@ -511,7 +511,8 @@ func isFlagSet(fs *flag.FlagSet, name string) (set bool) {
 // closes them again; it opens no store and makes no key. A link that does
 // not come up (logged with its reason) fails the check: otpd serve would
 // start, failing over from that carrier, but a check that connects is
-// asked whether it can.
+// asked whether it can. So does a TLS certificate that has expired or is
+// not valid yet, which otpd serve serves, warning.
 func checkConfig(cfg config, log *slog.Logger, invalid error) error {
 	var errs []error
 	if invalid != nil {
@@ -526,6 +527,15 @@ func checkConfig(cfg config, log *slog.Logger, invalid error) error {
 		}
 	}
 	errs = append(errs, checkKeyFiles(cfg.DataDir, cfg.Store != "")...)
+	if cfg.TLSCert != "" && cfg.TLSKey != "" {
+		// otpd serve would start, warning; a check is asked whether
+		// clients can connect.
+		if cert, err := openServingCert(cfg.TLSCert, cfg.TLSKey, nil); err == nil {
+			if problem := certNotValid(cert.Value(), time.Now()); problem != "" {
+				errs = append(errs, fmt.Errorf("%s: %s", cfg.settingName("tls-cert"), problem))
+			}
+		}
+	}
 	if cfg.CarrierConfig != "" {
 		if err := checkCarriers(cfg, log); err != nil {
 			errs = append(errs, err)

@@ -109,6 +109,13 @@ func TestServeTLS(t *testing.T) {
 		HTTPClient:   &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}},
 	})
 	app := createApp(t, c, "over-tls")
+	// HTTP/2 is offered, as net/http does when it serves TLS.
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	if resp, err := h2.Get(ts.URL + "/healthz"); err != nil {
+		t.Errorf("GET /healthz over HTTP/2: %v", err)
+	} else if resp.Body.Close(); resp.Proto != "HTTP/2.0" {
+		t.Errorf("a client that offers HTTP/2 got %s", resp.Proto)
+	}
 	if _, err := c.GetApp(context.Background(), &pinpoint.GetAppInput{ApplicationId: aws.String(app)}); err != nil {
 		t.Fatalf("GetApp over TLS: %v", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"log/slog"
 	"time"
@@ -27,21 +28,30 @@ func openServingCert(certFile, keyFile string, log *slog.Logger) (*servingCert, 
 		Kept:  "the certificate read before is still served",
 		Paths: []string{certFile, keyFile},
 		Parse: parseKeyPair,
-		Changed: func(_, cert *tls.Certificate) {
-			log.Info("TLS certificate read again: new connections get it", certAttrs(cert)...)
-			warnCertValidity(log, cert, time.Now())
+		Changed: func(before, after *tls.Certificate) {
+			log.Info("TLS certificate read again: new connections get it", certAttrs(after)...)
+			if after.Leaf.NotAfter.Before(before.Leaf.NotAfter) {
+				log.Warn("the TLS certificate read again expires before the one it replaces", "not_after", timestamp(after.Leaf.NotAfter),
+					"replaced_not_after", timestamp(before.Leaf.NotAfter))
+			}
+			warnCertValidity(log, after, time.Now())
 		},
 		Log: log,
 	})
 }
 
 // parseKeyPair makes a certificate of the PEM contents of a certificate
-// file and a key file. Its errors are crypto/tls's, which never quote the
-// key.
+// file and a key file, with its Leaf parsed. Its errors are crypto/tls's
+// and crypto/x509's, which never quote the key.
 func parseKeyPair(contents [][]byte) (*tls.Certificate, error) {
 	cert, err := tls.X509KeyPair(contents[0], contents[1])
 	if err != nil {
 		return nil, err
+	}
+	if cert.Leaf == nil { // GODEBUG=x509keypairleaf=0
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, err
+		}
 	}
 	return &cert, nil
 }
@@ -54,21 +64,33 @@ func tlsConfig(cert *servingCert) *tls.Config {
 }
 
 // certAttrs are what the log says of a certificate: whom it names, until
-// when, and its SHA-256 fingerprint (as openssl x509 -fingerprint -sha256
-// prints it, without colons).
+// when, its SHA-256 fingerprint (as openssl x509 -fingerprint -sha256
+// prints it, without colons), and how many certificates the chain served
+// holds, itself included.
 func certAttrs(cert *tls.Certificate) []any {
 	leaf := cert.Leaf
 	sum := sha256.Sum256(leaf.Raw)
 	return []any{"subject", leaf.Subject.String(), "dns_names", leaf.DNSNames, "ip_addresses", leaf.IPAddresses,
-		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "sha256", hex.EncodeToString(sum[:])}
+		"not_after", timestamp(leaf.NotAfter), "sha256", hex.EncodeToString(sum[:]), "chain", len(cert.Certificate)}
 }
 
-// warnCertValidity warns when cert is not valid at now: clients refuse it.
-func warnCertValidity(log *slog.Logger, cert *tls.Certificate, now time.Time) {
+// certNotValid says why cert is not valid at now, "" when it is.
+func certNotValid(cert *tls.Certificate, now time.Time) string {
 	switch leaf := cert.Leaf; {
 	case now.After(leaf.NotAfter):
-		log.Warn("the TLS certificate has expired: clients refuse it until it is renewed", "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+		return "the TLS certificate expired at " + timestamp(leaf.NotAfter) + ": clients refuse it until it is renewed"
 	case now.Before(leaf.NotBefore):
-		log.Warn("the TLS certificate is not valid yet: clients refuse it until then", "not_before", leaf.NotBefore.UTC().Format(time.RFC3339))
+		return "the TLS certificate is not valid until " + timestamp(leaf.NotBefore) + ": clients refuse it until then"
+	}
+	return ""
+}
+
+// warnCertValidity warns when cert is not valid at now.
+func warnCertValidity(log *slog.Logger, cert *tls.Certificate, now time.Time) {
+	if problem := certNotValid(cert, now); problem != "" {
+		log.Warn(problem)
 	}
 }
+
+// timestamp writes t for the log and for errors.
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

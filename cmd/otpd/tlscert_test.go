@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -108,7 +109,8 @@ func TestTLSCertificateRenewedWithoutARestart(t *testing.T) {
 	if healthy() != 0 || expiry() != float64(notAfter.Unix()) {
 		t.Errorf("with files that cannot be used: healthy %v, expiry %v; want 0 and %d", healthy(), expiry(), notAfter.Unix())
 	}
-	if strings.Contains(logs.tail(1<<20), "PRIVATE KEY") {
+	keyPEM, _ := os.ReadFile(keyFile)
+	if body := strings.Split(string(keyPEM), "\n")[1]; strings.Contains(logs.tail(1<<20), body) {
 		t.Error("the log holds a private key")
 	}
 
@@ -119,7 +121,32 @@ func TestTLSCertificateRenewedWithoutARestart(t *testing.T) {
 	if s := served().SerialNumber.Int64(); s != 4 {
 		t.Errorf("serial %d served, want 4", s)
 	}
-	if healthy() != 1 || !strings.Contains(logs.tail(1<<20), "the TLS certificate has expired") {
+	if healthy() != 1 || !strings.Contains(logs.tail(1<<20), "the TLS certificate expired at ") {
 		t.Errorf("healthy %v, log:\n%s\nwant 1 and the expired certificate warned about", healthy(), logs.tail(4000))
+	}
+}
+
+// otpd serve --check-config refuses a certificate that has expired or is
+// not valid yet, naming the setting; otpd serve starts with it, warning.
+func TestCheckConfigRefusesACertificateNotValidNow(t *testing.T) {
+	for _, v := range []string{"OTPD_HMAC_KEY", "OTPD_HMAC_KEY_FILE", "OTPD_ACCESS_KEY_ID", "OTPD_SECRET_ACCESS_KEY", "OTPD_ACCESS_KEYS_FILE", "OTPD_TLS_CERT", "OTPD_TLS_KEY"} {
+		t.Setenv(v, "")
+	}
+	certFile, keyFile, _ := selfSignedCert(t)
+	check := func() error {
+		return runServe([]string{"--check-config", "--data-dir", t.TempDir(), "--log-level", "error", "--tls-cert", certFile, "--tls-key", keyFile})
+	}
+	if err := check(); err != nil {
+		t.Fatalf("--check-config with a valid certificate: %v", err)
+	}
+	writeSelfSignedCert(t, certFile, keyFile, 2, time.Now().Add(-time.Minute))
+	if err := check(); err == nil || !strings.Contains(err.Error(), "--tls-cert: the TLS certificate expired at ") {
+		t.Errorf("--check-config with an expired certificate: %v, want it refused", err)
+	}
+
+	var logs lockedBuffer
+	startServerLogging(t, func(c *config) { c.TLSCert, c.TLSKey = certFile, keyFile }, slog.New(slog.NewTextHandler(&logs, nil)))
+	if !strings.Contains(logs.tail(1<<20), "the TLS certificate expired at ") {
+		t.Errorf("otpd serve with an expired certificate did not warn:\n%s", logs.tail(4000))
 	}
 }

@@ -35,7 +35,7 @@ func Open(path string, log *slog.Logger) (*File, error) {
 		Parse: func(contents [][]byte) ([]Pair, error) { return Parse(contents[0]) },
 		Changed: func(_, pairs []Pair) {
 			added, removed := f.ring.Replace(pairs)
-			log.Info("access keys read again", "file", path, "pairs", len(pairs), "added", added, "removed", removed)
+			log.Info("access keys read again", "file", path, "pairs", len(f.ring.Pairs()), "added", added, "removed", removed)
 		},
 		Log: log,
 	})

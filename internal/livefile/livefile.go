@@ -37,8 +37,10 @@ type Spec[T any] struct {
 	// Parse makes the value of the files' contents, in the order of
 	// Paths. Its errors must never quote a secret the files hold.
 	Parse func(contents [][]byte) (T, error)
-	// Changed, if not nil, is called by a Reload that took a change,
-	// with the values before and after, once the new one is the File's.
+	// Changed, if not nil, is called by a Reload that took a change of
+	// the files' contents, with the values before and after, once the new
+	// one is the File's; the two may mean the same (a comment changed).
+	// It runs while Reload holds the File: it must not call Reload.
 	Changed func(before, after T)
 	// Log receives what Reloads find; nil logs nothing.
 	Log *slog.Logger
@@ -99,9 +101,11 @@ func (f *File[T]) Value() T { return *f.value.Load() }
 // Paths are the files, as given to Open.
 func (f *File[T]) Paths() []string { return f.spec.Paths }
 
-// Healthy reports whether the last Reload could use the files: false while
-// they cannot be read, do not parse or keep changing, when the value stays
-// what was read before.
+// Healthy reports whether the files could be used when last read to the
+// end of a Reload: false while they cannot be read, do not parse or keep
+// changing, when the value stays what was read before. (A Reload that
+// found them changing under it, fewer than a few times in a row, leaves
+// Healthy as it was.)
 func (f *File[T]) Healthy() bool { return f.healthy.Load() }
 
 // Reload reads the files again. If they differ from what the value was
@@ -130,7 +134,7 @@ func (f *File[T]) Reload() {
 	again, errAgain := readAll(f.spec.Paths)
 	if !equal(contents, again) || errorText(err) != errorText(errAgain) {
 		if f.unsettled++; f.unsettled >= unsettledLimit {
-			f.refuse(fmt.Sprintf("%s keeps changing: two reads %v apart differed at %d reads in a row", f.files, confirmDelay, unsettledLimit))
+			f.refuse(fmt.Sprintf("changing at every read: two reads %v apart differed at %d reads in a row", confirmDelay, unsettledLimit))
 		}
 		return
 	}
@@ -141,7 +145,7 @@ func (f *File[T]) Reload() {
 	}
 	value, err := f.spec.Parse(contents)
 	if err != nil {
-		f.refuse(fmt.Sprintf("%s: %v", f.files, err))
+		f.refuse(err.Error())
 		return
 	}
 	before := f.Value()
@@ -153,14 +157,14 @@ func (f *File[T]) Reload() {
 	}
 }
 
-// refuse logs problem, once until it changes.
+// refuse logs problem, once until it changes, with the files' names.
 func (f *File[T]) refuse(problem string) {
 	f.healthy.Store(false)
 	if problem == f.problem {
 		return
 	}
 	f.problem = problem
-	f.log.Error(f.spec.Name+" cannot be used: "+f.spec.Kept, "err", problem)
+	f.log.Error(f.spec.Name+" cannot be used: "+f.spec.Kept, "file", f.files, "err", problem)
 }
 
 // Watch calls Reload every interval until ctx is done.

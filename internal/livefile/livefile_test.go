@@ -116,7 +116,7 @@ func TestReloadFollowsTheFiles(t *testing.T) {
 		x.f.Reload()
 	}
 	x.holds("files that keep changing", false, "four", "three")
-	if c := x.count("keeps changing"); c != 1 {
+	if c := x.count("changing at every read"); c != 1 {
 		t.Errorf("the changing files were logged %d times, want once:\n%s", c, x.logged.String())
 	}
 	x.f.pause = func() {}
@@ -128,7 +128,7 @@ func TestReloadFollowsTheFiles(t *testing.T) {
 	x.f.Reload()
 	x.f.Reload()
 	x.holds("a mistake", false, "four", fmt.Sprint("five", n))
-	if c := x.count(fmt.Sprintf("the test files cannot be used: the words read before are kept\" err=\"%s, %s: a file says bad\"", x.paths[0], x.paths[1])); c != 1 {
+	if c := x.count(fmt.Sprintf("the test files cannot be used: the words read before are kept\" file=\"%s, %s\" err=\"a file says bad\"", x.paths[0], x.paths[1])); c != 1 {
 		t.Errorf("the mistake was logged %d times, want once with both files named:\n%s", c, x.logged.String())
 	}
 
