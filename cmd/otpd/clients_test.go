@@ -571,8 +571,11 @@ def main():
 main()
 `
 
-func TestBoto3(t *testing.T) {
-	python := requireTool(t, "python3")
+// requireBoto3 returns the Python interpreter that imports boto3, or skips
+// t (fails it in CI) when there is none.
+func requireBoto3(t *testing.T) (python string) {
+	t.Helper()
+	python = requireTool(t, "python3")
 	stdout, stderr, err := runTool(t, os.Environ(), python, "-c", "import sys, boto3; print(sys.executable)")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -585,6 +588,11 @@ func TestBoto3(t *testing.T) {
 	if exe := strings.TrimSpace(stdout); exe != "" {
 		python = exe
 	}
+	return python
+}
+
+func TestBoto3(t *testing.T) {
+	python := requireBoto3(t)
 	ts := startServer(t, nil)
 	env := awsEnv(t, ts)
 	script := filepath.Join(t.TempDir(), "otpd_boto3.py")

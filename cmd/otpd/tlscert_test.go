@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/pinpoint"
 )
@@ -148,5 +150,62 @@ func TestCheckConfigRefusesACertificateNotValidNow(t *testing.T) {
 	startServerLogging(t, func(c *config) { c.TLSCert, c.TLSKey = certFile, keyFile }, slog.New(slog.NewTextHandler(&logs, nil)))
 	if !strings.Contains(logs.tail(1<<20), "the TLS certificate expired at ") {
 		t.Errorf("otpd serve with an expired certificate did not warn:\n%s", logs.tail(4000))
+	}
+}
+
+// The AWS clients reach otpd over TLS with a certificate of a private CA
+// once told to trust it, as the README says: the aws CLI by the profile's
+// ca_bundle, boto3 and the Go SDK by AWS_CA_BUNDLE; without it, they
+// refuse the certificate.
+func TestAWSClientsTrustOtpdsCertificateByCABundle(t *testing.T) {
+	requireTool(t, "aws")
+	python := requireBoto3(t)
+	certFile, keyFile, _ := selfSignedCert(t)
+	ts := startServer(t, func(c *config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	dir := t.TempDir()
+	config, creds := filepath.Join(dir, "config"), filepath.Join(dir, "credentials")
+	profile := func(caBundle string) string {
+		s := fmt.Sprintf("[profile otpd]\nregion = %s\nservices = otpd-services\n", testRegion)
+		if caBundle != "" {
+			s += "ca_bundle = " + caBundle + "\n"
+		}
+		return s + "\n[services otpd-services]\npinpoint =\n  endpoint_url = " + ts.URL + "\n"
+	}
+	if err := os.WriteFile(creds, fmt.Appendf(nil, "[otpd]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
+		ts.Creds.AccessKeyID, ts.Creds.SecretAccessKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := awsIsolatedEnv(config, creds)
+
+	// The aws CLI, with the profile's ca_bundle.
+	replaceFile(t, config, []byte(profile(certFile)))
+	var created struct{ ApplicationResponse applicationResponse }
+	awsCLIJSON(t, env, &created, "create-app", "--create-application-request", "Name=over-tls", "--profile", "otpd")
+	app := created.ApplicationResponse.Id
+	checkApp(t, "create-app over TLS", created.ApplicationResponse, "over-tls")
+
+	// boto3, with AWS_CA_BUNDLE and the profile without ca_bundle.
+	replaceFile(t, config, []byte(profile("")))
+	script := `import boto3; print(boto3.Session(profile_name="otpd").client("pinpoint").get_app(ApplicationId="` + app + `")["ApplicationResponse"]["Id"])`
+	stdout, stderr, err := runTool(t, append(env, "AWS_CA_BUNDLE="+certFile), python, "-c", script)
+	if err != nil || strings.TrimSpace(stdout) != app {
+		t.Errorf("boto3 with AWS_CA_BUNDLE: %v, printed %q\n%s", err, stdout, stderr)
+	}
+
+	// The Go SDK, with AWS_CA_BUNDLE too.
+	t.Setenv("AWS_CA_BUNDLE", certFile)
+	cfg, err := awsconfig.LoadDefaultConfig(t.Context(), awsconfig.WithSharedConfigFiles([]string{config}),
+		awsconfig.WithSharedCredentialsFiles([]string{creds}), awsconfig.WithSharedConfigProfile("otpd"),
+		awsconfig.WithRetryMaxAttempts(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pinpoint.NewFromConfig(cfg).GetApp(t.Context(), &pinpoint.GetAppInput{ApplicationId: aws.String(app)}); err != nil {
+		t.Errorf("the Go SDK with AWS_CA_BUNDLE: %v", err)
+	}
+
+	// Without the bundle, the certificate is refused.
+	if _, stderr, err := awsCLI(t, env, "get-apps", "--profile", "otpd"); err == nil || !strings.Contains(stderr, "CERTIFICATE_VERIFY_FAILED") {
+		t.Errorf("aws CLI without ca_bundle: %v\n%s\nwant the certificate refused", err, stderr)
 	}
 }
