@@ -8,9 +8,13 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // errClosed answers every write and Ping made after Close.
@@ -80,8 +84,11 @@ type writer struct {
 	added       chan struct{}
 	ready       chan lastFlush        // sync waits for a group: run commits its own
 	failed      atomic.Pointer[error] // the flush that failed: every later write fails
-	flushed     func()                // called after every flush (asks for a checkpoint)
-	commitDelay time.Duration         // see holdBack
+	// full: a transaction failed for want of space (SQLITE_FULL), and
+	// none has committed since (Store.Ping).
+	full        atomic.Bool
+	flushed     func()        // called after every flush (asks for a checkpoint)
+	commitDelay time.Duration // see holdBack
 
 	mu     sync.RWMutex // read-held while sending on ops, write-held by close
 	closed bool
@@ -377,6 +384,12 @@ func (w *writer) commit(g *group) {
 			w.commits.Add(1)
 		}
 	}
+	switch {
+	case g.err == nil:
+		w.full.Store(false)
+	case isFull(g.err):
+		w.full.Store(true)
+	}
 	flushed := 0
 	for i, op := range g.ops {
 		if !op.unflushed {
@@ -512,14 +525,23 @@ func (w *writer) err() error {
 	return nil
 }
 
-// rollback ends the transaction after cause and returns cause. After some
-// errors SQLite has rolled back already; ROLLBACK then fails, saying that no
-// transaction is active, and that is reported with cause.
+// rollback ends the transaction after cause and returns cause, with the
+// failure of ROLLBACK if it failed. After some errors (a full disk, for
+// one) SQLite has rolled back already; ROLLBACK then fails, saying that no
+// transaction is active, which is what it was to achieve: that is no
+// failure.
 func (w *writer) rollback(ctx context.Context, cause error) error {
-	if _, err := w.tx.ExecContext(ctx, rollback); err != nil {
+	if _, err := w.tx.ExecContext(ctx, rollback); err != nil && !strings.Contains(err.Error(), "no transaction is active") {
 		return errors.Join(cause, fmt.Errorf("roll back: %w", err))
 	}
 	return cause
+}
+
+// isFull reports whether err is SQLite's SQLITE_FULL: the disk, or the
+// file system's quota, has no room for what a transaction wrote.
+func isFull(err error) bool {
+	var e *sqlitedriver.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_FULL
 }
 
 // apply runs op in a savepoint, unless it has not run yet (ran is false)
