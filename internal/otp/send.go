@@ -285,6 +285,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error)
 			return SendResult{}, &InvalidError{Field: "OriginationIdentity", Message: "OriginationIdentity " + err.Error()}
 		}
 	}
+	if wc, ok := s.store.(storage.WriteChecker); ok {
+		if err := wc.WritesFailing(ctx); err != nil {
+			return SendResult{}, fmt.Errorf("refuse to text a code the store could not keep: %w", err)
+		}
+	}
 	now := s.now()
 	start := time.Now()
 	until, err := s.store.DestinationLockout(ctx, app.ID, app.Generation, p.Destination, now, s.budget)

@@ -605,3 +605,32 @@ func TestRetryOfARefusedSendWhoseResultWasLost(t *testing.T) {
 		t.Error("the retry's code does not verify")
 	}
 }
+
+// writesFailing is a store whose writes fail while its reads work, as the
+// embedded store's do on a full disk.
+type writesFailing struct{ *sqlite.Store }
+
+func (writesFailing) WritesFailing(context.Context) error { return errors.New("the disk is full") }
+
+// A send texts nothing while its store says its writes fail: the code
+// could not be kept, so it would never verify, and every retry would text
+// the user again.
+func TestSendTextsNothingWhileTheStoreCannotWrite(t *testing.T) {
+	carrier := &scriptedCarrier{answers: []error{nil}}
+	st := openTestStore(t)
+	_, appID := newTestServiceOn(t, st, carrier, 0)
+	svc, err := NewService(Config{Store: writesFailing{st}, Carrier: carrier, MACKey: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, invocation := range []string{"", "c0ffee00-0000-4000-8000-000000000001"} {
+		req := sendRequest(appID)
+		req.InvocationID = invocation
+		if _, err := svc.Send(context.Background(), req); err == nil || !strings.Contains(err.Error(), "the disk is full") {
+			t.Errorf("send (invocation ID %q): %v, want it refused for the store's writes", invocation, err)
+		}
+	}
+	if n := carrier.calls.Load(); n != 0 {
+		t.Errorf("the carrier was asked %d times, want none", n)
+	}
+}

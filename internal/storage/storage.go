@@ -390,6 +390,15 @@ type MessageQuery struct {
 	Limit       int
 }
 
+// WriteChecker is implemented by stores that can tell that their writes
+// fail (the embedded store, when its disk is full) while reads still work.
+// A send asks before it texts a code, which it could not store.
+type WriteChecker interface {
+	// WritesFailing returns an error saying why writes fail now, nil when
+	// they may succeed. It is cheap while they may.
+	WritesFailing(ctx context.Context) error
+}
+
 // DurabilityChecker is implemented by stores on a server whose settings
 // decide whether a write it acknowledged survives the server's crash or
 // restart. otpd serve logs the risk at start-up: for an authentication

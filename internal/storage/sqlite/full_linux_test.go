@@ -31,9 +31,10 @@ func mountSmallFS(t *testing.T, size string) string {
 }
 
 // A disk that fills up fails the writes that find no room, with an error
-// that says so, and makes the store not ready; it loses nothing that was
-// acknowledged, corrupts nothing, and once space is freed the store is
-// ready and takes writes again, without a restart.
+// that says so, and makes the store not ready and refuse sends until the
+// file system has room again, whatever read or empty write comes between;
+// it loses nothing that was acknowledged, corrupts nothing, and once space
+// is freed the store takes writes again, without a restart.
 func TestFullDiskLosesNothingAndRecovers(t *testing.T) {
 	dir := mountSmallFS(t, "1m")
 	s := openStore(t, filepath.Join(dir, "otpd.db"))
@@ -56,6 +57,9 @@ func TestFullDiskLosesNothingAndRecovers(t *testing.T) {
 			Matches: func(mac []byte) bool { return string(mac) == string(c.MAC) }})
 	}
 
+	if err := s.WritesFailing(ctx); err != nil {
+		t.Fatalf("WritesFailing before any failure: %v", err)
+	}
 	var stored []storage.Code
 	var full error
 	for i := range 100_000 {
@@ -71,12 +75,31 @@ func TestFullDiskLosesNothingAndRecovers(t *testing.T) {
 	if strings.Contains(full.Error(), "roll back") {
 		t.Errorf("the error reports ROLLBACK after SQLite's own: %v", full)
 	}
-	if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), "the disk holding the database is full") {
-		t.Errorf("Ping with a full disk: %v, want the store not ready, saying why", err)
+	notReady := func(step string) {
+		t.Helper()
+		if err := s.WritesFailing(ctx); err == nil || !strings.Contains(err.Error(), "for want of space") {
+			t.Errorf("%s: WritesFailing = %v, want the full disk named", step, err)
+		}
+		if err := s.Ping(ctx); err == nil || !strings.Contains(err.Error(), "for want of space") {
+			t.Errorf("%s: Ping = %v, want the store not ready", step, err)
+		}
 	}
+	notReady("full")
+	// A verification writes: it fails, or, if its few pages fit in what
+	// the failed writes left, consumes the code for good.
+	consumedWhileFull := false
 	if outcome, err := verify(stored[0]); err == nil {
-		t.Errorf("a verification with a full disk answered %v, want it to fail (it writes)", outcome)
+		if outcome != storage.OutcomeValid {
+			t.Errorf("a verification with a full disk answered %v, want it valid or failed", outcome)
+		}
+		consumedWhileFull = true
 	}
+	// A write that writes nothing commits on a full disk; it changes
+	// nothing to the disk's state.
+	if outcome, err := verify(code(len(stored) + 1000)); err != nil || outcome != storage.OutcomeUnknown {
+		t.Errorf("a verification of no code: %v, %v; want OutcomeUnknown", outcome, err)
+	}
+	notReady("after an empty commit")
 
 	// Space freed: ready again, and the writes go on.
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=64m"); err != nil {
@@ -90,11 +113,15 @@ func TestFullDiskLosesNothingAndRecovers(t *testing.T) {
 	} else {
 		stored = append(stored, c)
 	}
-	// Every code acknowledged before, during and after is there, the one
-	// verified while the disk was full included.
-	for _, c := range stored {
-		if outcome, err := verify(c); err != nil || outcome != storage.OutcomeValid {
-			t.Fatalf("code for %s: %v, %v; want it valid", c.Key.Destination, outcome, err)
+	// Every code acknowledged before and after is there, as the
+	// verification while the disk was full left it.
+	for i, c := range stored {
+		want := storage.OutcomeValid
+		if i == 0 && consumedWhileFull {
+			want = storage.OutcomeConsumed
+		}
+		if outcome, err := verify(c); err != nil || outcome != want {
+			t.Fatalf("code for %s: %v, %v; want %v", c.Key.Destination, outcome, err, want)
 		}
 	}
 	var check string

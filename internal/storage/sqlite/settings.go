@@ -5,14 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // keyCheckSetting names the code hashing key's check in the settings table.
 const keyCheckSetting = "key_check"
-
-// writeProbeSetting names the time of the last probeWrite.
-const writeProbeSetting = "write_probe"
 
 const (
 	insertSetting  = `INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`
@@ -60,11 +56,4 @@ func (s *Store) HeldKeyCheck(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("storage/sqlite: read the key check: %w", err)
 	}
 	return held, nil
-}
-
-// probeWrite records the time in the settings table: a write of one page,
-// to see whether the disk takes writes.
-func probeWrite(ctx context.Context, tx *stmts) error {
-	_, err := tx.ExecContext(ctx, replaceSetting, writeProbeSetting, time.Now().UTC().Format(time.RFC3339Nano))
-	return err
 }

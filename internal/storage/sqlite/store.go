@@ -186,13 +186,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err := s.w.err(); err != nil {
 		return fmt.Errorf("storage/sqlite: ping: %w", err)
 	}
-	// Once a write has failed for want of space, every write fails until
-	// some is freed: see whether a small one fits now, which also ends
-	// the state when it does.
-	if s.w.full.Load() {
-		if err := s.w.do(ctx, probeWrite); err != nil {
-			return fmt.Errorf("storage/sqlite: ping: the disk holding the database is full, so every write fails until space is freed: %w", err)
-		}
+	if err := s.WritesFailing(ctx); err != nil {
+		return fmt.Errorf("storage/sqlite: ping: %w", err)
 	}
 	if err := s.rdb.PingContext(ctx); err != nil {
 		return fmt.Errorf("storage/sqlite: ping: %w", err)

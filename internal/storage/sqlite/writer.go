@@ -84,8 +84,8 @@ type writer struct {
 	added       chan struct{}
 	ready       chan lastFlush        // sync waits for a group: run commits its own
 	failed      atomic.Pointer[error] // the flush that failed: every later write fails
-	// full: a transaction failed for want of space (SQLITE_FULL), and
-	// none has committed since (Store.Ping).
+	// full: a write failed for want of space (SQLITE_FULL) since the
+	// store last found room on the disk (Store.WritesFailing).
 	full        atomic.Bool
 	flushed     func()        // called after every flush (asks for a checkpoint)
 	commitDelay time.Duration // see holdBack
@@ -358,7 +358,7 @@ func (w *writer) add(g *group, op *writeOp) {
 // rerun rolls back g's transaction and runs its operations again in a new
 // one, each in a savepoint.
 func (w *writer) rerun(ctx context.Context, g *group) error {
-	if _, err := w.tx.ExecContext(ctx, rollback); err != nil {
+	if _, err := w.tx.ExecContext(ctx, rollback); err != nil && !rolledBackAlready(err) {
 		return fmt.Errorf("roll back to run the group in savepoints: %w", err)
 	}
 	if _, err := w.tx.ExecContext(ctx, beginImmediate); err != nil {
@@ -384,10 +384,7 @@ func (w *writer) commit(g *group) {
 			w.commits.Add(1)
 		}
 	}
-	switch {
-	case g.err == nil:
-		w.full.Store(false)
-	case isFull(g.err):
+	if isFull(g.err) || slices.ContainsFunc(g.errs, isFull) {
 		w.full.Store(true)
 	}
 	flushed := 0
@@ -526,19 +523,26 @@ func (w *writer) err() error {
 }
 
 // rollback ends the transaction after cause and returns cause, with the
-// failure of ROLLBACK if it failed. After some errors (a full disk, for
-// one) SQLite has rolled back already; ROLLBACK then fails, saying that no
-// transaction is active, which is what it was to achieve: that is no
-// failure.
+// failure of ROLLBACK if it failed.
 func (w *writer) rollback(ctx context.Context, cause error) error {
-	if _, err := w.tx.ExecContext(ctx, rollback); err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+	if _, err := w.tx.ExecContext(ctx, rollback); err != nil && !rolledBackAlready(err) {
 		return errors.Join(cause, fmt.Errorf("roll back: %w", err))
 	}
 	return cause
 }
 
-// isFull reports whether err is SQLite's SQLITE_FULL: the disk, or the
-// file system's quota, has no room for what a transaction wrote.
+// rolledBackAlready reports whether err is ROLLBACK's failure for want of a
+// transaction: after some errors (a full disk, an I/O error, no memory)
+// SQLite rolls the transaction back by itself, which is what ROLLBACK was
+// to do.
+func rolledBackAlready(err error) bool {
+	var e *sqlitedriver.Error
+	return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_ERROR && strings.Contains(e.Error(), "no transaction is active")
+}
+
+// isFull reports whether err is SQLite's SQLITE_FULL: the file system had
+// no room for what a transaction wrote (ENOSPC; a quota exceeded, EDQUOT,
+// is an I/O error to SQLite).
 func isFull(err error) bool {
 	var e *sqlitedriver.Error
 	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_FULL
@@ -561,7 +565,7 @@ func (w *writer) apply(ctx context.Context, op *writeOp, ran bool) (opErr, err e
 		return nil, nil
 	}
 	if _, err := w.tx.ExecContext(ctx, rollbackSavepoint); err != nil {
-		return nil, fmt.Errorf("roll back a savepoint after %v: %w", opErr, err)
+		return nil, fmt.Errorf("roll back a savepoint after %w: %w", opErr, err)
 	}
 	if _, err := w.tx.ExecContext(ctx, releaseSavepoint); err != nil {
 		return nil, fmt.Errorf("release a savepoint: %w", err)

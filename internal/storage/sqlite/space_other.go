@@ -1,0 +1,8 @@
+//go:build !unix
+
+package sqlite
+
+import "errors"
+
+// fileSystemSpace is not known here.
+func fileSystemSpace(string) (free, size uint64, err error) { return 0, 0, errors.ErrUnsupported }
