@@ -56,6 +56,11 @@ func (e *LockedOutError) Error() string {
 // codes until it is restarted with the store's key.
 var ErrKeyReplaced = errors.New("the store takes another code hashing key than this server's; restart this server with the store's key")
 
+// ErrStoreCannotWrite reports a send refused before any message went out
+// because the store says its writes fail (storage.WriteChecker): the code
+// could not be kept, so it would never verify.
+var ErrStoreCannotWrite = errors.New("the store cannot write now, so no code was sent")
+
 // ErrSendInProgress reports that a request with the same invocation ID and
 // parameters is still being processed; the client should retry later.
 var ErrSendInProgress = errors.New("A SendOTPMessage request with the same amz-sdk-invocation-id and parameters is still being processed; retry shortly.")

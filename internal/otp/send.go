@@ -287,7 +287,7 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (SendResult, error)
 	}
 	if wc, ok := s.store.(storage.WriteChecker); ok {
 		if err := wc.WritesFailing(ctx); err != nil {
-			return SendResult{}, fmt.Errorf("refuse to text a code the store could not keep: %w", err)
+			return SendResult{}, fmt.Errorf("%w: %w", ErrStoreCannotWrite, err)
 		}
 	}
 	now := s.now()

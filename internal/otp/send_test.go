@@ -626,7 +626,7 @@ func TestSendTextsNothingWhileTheStoreCannotWrite(t *testing.T) {
 	for _, invocation := range []string{"", "c0ffee00-0000-4000-8000-000000000001"} {
 		req := sendRequest(appID)
 		req.InvocationID = invocation
-		if _, err := svc.Send(context.Background(), req); err == nil || !strings.Contains(err.Error(), "the disk is full") {
+		if _, err := svc.Send(context.Background(), req); !errors.Is(err, ErrStoreCannotWrite) || !strings.Contains(err.Error(), "the disk is full") {
 			t.Errorf("send (invocation ID %q): %v, want it refused for the store's writes", invocation, err)
 		}
 	}

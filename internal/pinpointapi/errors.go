@@ -95,6 +95,9 @@ func (s *server) translate(r *http.Request, err error) (status int, code, messag
 	case errors.Is(err, otp.ErrKeyReplaced):
 		return http.StatusInternalServerError, "InternalServerErrorException",
 			"This otpd server hashes codes with a key its store no longer takes: it cannot send or verify codes until it is restarted. Retry, through another server if there is one."
+	case errors.Is(err, otp.ErrStoreCannotWrite):
+		return http.StatusInternalServerError, "InternalServerErrorException",
+			"otpd cannot store codes now (its log has the cause under this request ID), so no message was sent. Retry later, through another server if there is one."
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusInternalServerError, "InternalServerErrorException",
 			"The request did not finish in time; the store may be unavailable. Retry later."

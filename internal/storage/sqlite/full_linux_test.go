@@ -101,6 +101,12 @@ func TestFullDiskLosesNothingAndRecovers(t *testing.T) {
 	}
 	notReady("after an empty commit")
 
+	// A little space freed is not enough: a write would fill it again.
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=1088k"); err != nil {
+		t.Fatalf("grow the tmpfs a little: %v", err)
+	}
+	notReady("with 64 KiB freed")
+
 	// Space freed: ready again, and the writes go on.
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=64m"); err != nil {
 		t.Fatalf("grow the tmpfs: %v", err)

@@ -25,11 +25,12 @@ func (s *Store) WritesFailing(ctx context.Context) error {
 	free, size, err := fileSystemSpace(filepath.Dir(s.w.walPath))
 	switch need := min(roomToWrite, size/10); {
 	case err != nil:
-		// Nothing tells: let the next write find out.
+		// Nothing tells (no statfs here, or it failed): let the next
+		// write find out.
 		s.w.full.Store(false)
 		return nil
 	case free < need:
-		return fmt.Errorf("storage/sqlite: a write failed for want of space, and the disk holding the database has %d KiB free, under the %d KiB otpd waits for before it writes again", free>>10, need>>10)
+		return fmt.Errorf("storage/sqlite: a write failed for want of space, and the disk holding the database has less free than the %d KiB otpd waits for before it writes again", need>>10)
 	}
 	s.w.full.Store(false)
 	return nil

@@ -565,6 +565,11 @@ func (w *writer) apply(ctx context.Context, op *writeOp, ran bool) (opErr, err e
 		return nil, nil
 	}
 	if _, err := w.tx.ExecContext(ctx, rollbackSavepoint); err != nil {
+		if strings.Contains(err.Error(), "no such savepoint") {
+			// SQLite rolled the whole transaction back after opErr
+			// (a full disk): that breaks it, for opErr's reason.
+			return nil, opErr
+		}
 		return nil, fmt.Errorf("roll back a savepoint after %w: %w", opErr, err)
 	}
 	if _, err := w.tx.ExecContext(ctx, releaseSavepoint); err != nil {
