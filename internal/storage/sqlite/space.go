@@ -15,8 +15,8 @@ const roomToWrite = 32 << 20
 
 // WritesFailing reports, with an error saying why, that writes fail: one
 // failed for want of space on the disk, and the file system still has less
-// than roomToWrite free. Once it has that much, the store takes writes
-// again by itself. It implements storage.WriteChecker: sends ask it before
+// than roomToWrite free (a tenth of its size, on a small one). Once it has
+// that much, the store takes writes again by itself. It implements storage.WriteChecker: sends ask it before
 // texting a code that could not be stored.
 func (s *Store) WritesFailing(ctx context.Context) error {
 	if !s.w.full.Load() {
