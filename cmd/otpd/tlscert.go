@@ -20,15 +20,12 @@ type servingCert = livefile.File[*tls.Certificate]
 // intermediates) and its key (PEM) from certFile and keyFile. log receives
 // what later reads find; nil logs nothing.
 func openServingCert(certFile, keyFile string, log *slog.Logger) (*servingCert, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	return livefile.Open(livefile.Spec[*tls.Certificate]{
 		Name:  "the TLS certificate",
 		Kept:  "the certificate read before is still served",
 		Paths: []string{certFile, keyFile},
 		Parse: parseKeyPair,
-		Changed: func(before, after *tls.Certificate) {
+		Changed: func(log *slog.Logger, before, after *tls.Certificate) {
 			log.Info("TLS certificate read again: new connections get it", certAttrs(after)...)
 			if after.Leaf.NotAfter.Before(before.Leaf.NotAfter) {
 				log.Warn("the TLS certificate read again expires before the one it replaces", "not_after", timestamp(after.Leaf.NotAfter),

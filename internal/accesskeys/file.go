@@ -24,16 +24,13 @@ type File struct {
 // receives what later Reloads find: the access key IDs added and removed,
 // or the file's problem; nil logs nothing.
 func Open(path string, log *slog.Logger) (*File, error) {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	f := &File{}
 	live, err := livefile.Open(livefile.Spec[[]Pair]{
 		Name:  "the access keys file",
 		Kept:  "the keys read from it before are still accepted",
 		Paths: []string{path},
 		Parse: func(contents [][]byte) ([]Pair, error) { return Parse(contents[0]) },
-		Changed: func(_, pairs []Pair) {
+		Changed: func(log *slog.Logger, _, pairs []Pair) {
 			added, removed := f.ring.Replace(pairs)
 			log.Info("access keys read again", "file", path, "pairs", len(f.ring.Pairs()), "added", added, "removed", removed)
 		},

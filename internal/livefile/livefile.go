@@ -38,10 +38,10 @@ type Spec[T any] struct {
 	// Paths. Its errors must never quote a secret the files hold.
 	Parse func(contents [][]byte) (T, error)
 	// Changed, if not nil, is called by a Reload that took a change of
-	// the files' contents, with the values before and after, once the new
-	// one is the File's; the two may mean the same (a comment changed).
+	// the files' contents, with the File's log (Log, or one that discards)
+	// and the values before and after, once the new one is the File's; the two may mean the same (a comment changed).
 	// It runs while Reload holds the File: it must not call Reload.
-	Changed func(before, after T)
+	Changed func(log *slog.Logger, before, after T)
 	// Log receives what Reloads find; nil logs nothing.
 	Log *slog.Logger
 }
@@ -153,7 +153,7 @@ func (f *File[T]) Reload() {
 	f.last, f.problem = contents, ""
 	f.healthy.Store(true)
 	if f.spec.Changed != nil {
-		f.spec.Changed(before, value)
+		f.spec.Changed(f.log, before, value)
 	}
 }
 

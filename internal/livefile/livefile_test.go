@@ -46,8 +46,10 @@ func newFixture(t *testing.T, a, b string) *fixture {
 	f, err := Open(Spec[words]{
 		Name: "the test files", Kept: "the words read before are kept",
 		Paths: x.paths, Parse: parseWords,
-		Changed: func(before, after words) { x.changes = append(x.changes, fmt.Sprint(before, "->", after)) },
-		Log:     slog.New(slog.NewTextHandler(&x.logged, nil)),
+		Changed: func(_ *slog.Logger, before, after words) {
+			x.changes = append(x.changes, fmt.Sprint(before, "->", after))
+		},
+		Log: slog.New(slog.NewTextHandler(&x.logged, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
